@@ -1,0 +1,79 @@
+/**
+ * Wire names shared by server and client: headers, query parameters, routes,
+ * WebSocket message types and close codes. Change a value here and you change the wire
+ * (see version.ts).
+ */
+
+export const HEADER = {
+  authorization: 'authorization',
+  clientId: 'x-client-id',
+  requestId: 'x-request-id',
+  serviceKey: 'x-service-key',
+  userId: 'x-user-id',
+  retryAfter: 'retry-after',
+} as const;
+
+export const QUERY = {
+  collection: 'collection',
+  since: 'since',
+  limit: 'limit',
+} as const;
+
+export const ROUTE = {
+  push: '/sync/:appId',
+  pull: '/sync/:appId/pull',
+  wsUnified: '/ws',
+  wsLegacy: '/ws/:appId',
+  health: '/health',
+  metrics: '/metrics',
+  devToken: '/dev/token',
+  devJwks: '/dev/jwks',
+} as const;
+
+export const WS_MESSAGE = {
+  auth: 'auth',
+  authOk: 'auth-ok',
+  ping: 'ping',
+  pong: 'pong',
+  syncAvailable: 'sync-available',
+  error: 'error',
+} as const;
+
+/** Close codes the server uses on WebSockets (4000-4999 is the application range). */
+export const WS_CLOSE = {
+  /** Server shutting down or restarting: reconnect with backoff. */
+  goingAway: 1001,
+  /** A frame broke the protocol (not JSON, unknown type, message before auth). */
+  protocolError: 1002,
+  /** A frame was larger than the server accepts. */
+  messageTooBig: 1009,
+  /** The auth token was missing, malformed or did not verify. */
+  unauthorized: 4001,
+  /** No auth message arrived in time. */
+  authTimeout: 4002,
+  /** The token expired while the socket was open: get a fresh token and reconnect. */
+  tokenExpired: 4003,
+  /** The user has too many sockets open. */
+  tooManyConnections: 4008,
+} as const;
+
+export const LIMITS = {
+  /** Largest request body the server reads. */
+  maxBodyBytes: 10 * 1024 * 1024,
+  /** Most changes in one push. */
+  maxChangesPerPush: 10_000,
+  /** Default and largest page size of a pull. */
+  defaultPullLimit: 1000,
+  maxPullLimit: 10_000,
+  /** Deepest nesting of a field value (objects and arrays). */
+  maxValueDepth: 64,
+  /** Identifier lengths. */
+  maxAppIdLength: 64,
+  maxTableLength: 128,
+  maxRecordIdLength: 256,
+  maxFieldNameLength: 128,
+  maxClientIdLength: 128,
+} as const;
+
+/** The field that carries a record's deletion under LWW (value: ISO timestamp or null). */
+export const DELETED_AT_FIELD = 'deletedAt';

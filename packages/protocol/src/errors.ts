@@ -1,0 +1,70 @@
+import { z } from 'zod';
+
+/**
+ * Stable error codes. Each is part of the wire: a client may branch on it, so a code is
+ * never renamed or reused for something else. The HTTP status lives beside it.
+ */
+export const ERROR_CODES = {
+  /** The request body is not valid JSON. */
+  BAD_JSON: 400,
+  /** The body, query or path does not match the schema; `path` names the offending part. */
+  INVALID_REQUEST: 400,
+  /** No credentials, or a token or service key that does not verify. */
+  UNAUTHORIZED: 401,
+  /** The token has expired: fetch a fresh one and retry. */
+  TOKEN_EXPIRED: 401,
+  /** The route does not exist. */
+  NOT_FOUND: 404,
+  /** The method is not allowed on this route. */
+  METHOD_NOT_ALLOWED: 405,
+  /** The body is larger than the server accepts (10 MB). */
+  PAYLOAD_TOO_LARGE: 413,
+  /** The user sent too many requests; wait `Retry-After` seconds. */
+  RATE_LIMITED: 429,
+  /** An unexpected server fault; logged with the request id. */
+  INTERNAL: 500,
+  /** The database cannot be reached right now; retry after `Retry-After` seconds. Nothing was written. */
+  DB_UNAVAILABLE: 503,
+  /** The auth service's JWKS cannot be fetched right now; retry later. */
+  AUTH_UNAVAILABLE: 503,
+  /** The server is shutting down; retry against another instance or later. */
+  SHUTTING_DOWN: 503,
+} as const satisfies Record<string, number>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export const errorCodeSchema = z.enum(Object.keys(ERROR_CODES) as [ErrorCode, ...ErrorCode[]]);
+
+/** Body of every error response: `{ error: { code, message, path? } }`. */
+export const errorBodySchema = z.object({
+  error: z.object({
+    code: errorCodeSchema,
+    message: z.string(),
+    path: z.string().optional(),
+  }),
+});
+export type ErrorBody = z.infer<typeof errorBodySchema>;
+
+export function errorStatus(code: ErrorCode): number {
+  return ERROR_CODES[code];
+}
+
+/** An error that carries a wire code; thrown by the server's edges and the client. */
+export class SyncError extends Error {
+  override name = 'SyncError';
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly path?: string,
+  ) {
+    super(message);
+  }
+
+  get status(): number {
+    return ERROR_CODES[this.code];
+  }
+
+  toBody(): ErrorBody {
+    return { error: { code: this.code, message: this.message, ...(this.path ? { path: this.path } : {}) } };
+  }
+}

@@ -1,0 +1,167 @@
+import type { Change, ServerChange } from './change.js';
+import { DELETED_AT_FIELD } from './constants.js';
+import { type Canonical, canonicalize, formatMicros, parseMicros } from './cursor.js';
+import { jsonEqual } from './json-value.js';
+
+/**
+ * Field-level last-write-wins, as pure functions (no clock, no I/O: "now" is an argument).
+ *
+ *   incoming field ──┐
+ *                    ├─ later timestamp? ── yes ─▶ accepted (state takes it)
+ *   stored field ────┘        │ no
+ *                             ├─ same value ─▶ no-op (idempotent retry, not a conflict)
+ *                             └─ else ───────▶ lost (reported as a conflict)
+ *
+ * On a tie the stored value stays: the server is the arbiter, so every client converges on
+ * what it holds.
+ */
+
+export interface TimedValue {
+  value: unknown;
+  updatedAt: Canonical;
+}
+
+/** The merged state of one record. Objects have no prototype, so no field name reaches Object.prototype. */
+export interface RecordState {
+  data: Record<string, unknown>;
+  fieldTimestamps: Record<string, Canonical>;
+}
+
+export interface LostField {
+  field: string;
+  clientValue: unknown;
+  clientUpdatedAt: Canonical;
+  serverValue: unknown;
+  serverUpdatedAt: Canonical;
+}
+
+export interface MergeResult {
+  state: RecordState;
+  /** Fields that changed the state (value or timestamp). Empty: nothing to write. */
+  accepted: Record<string, TimedValue>;
+  lost: LostField[];
+}
+
+export function emptyState(): RecordState {
+  return { data: Object.create(null), fieldTimestamps: Object.create(null) };
+}
+
+export function mergeFields(
+  stored: RecordState | undefined,
+  incoming: Record<string, TimedValue>,
+): MergeResult {
+  const state = stored ? cloneState(stored) : emptyState();
+  const accepted: Record<string, TimedValue> = Object.create(null);
+  const lost: LostField[] = [];
+  for (const field of Object.keys(incoming)) {
+    const next = incoming[field]!;
+    const storedAt = state.fieldTimestamps[field];
+    const storedValue = state.data[field];
+    if (storedAt === undefined || next.updatedAt > storedAt) {
+      state.data[field] = next.value;
+      state.fieldTimestamps[field] = next.updatedAt;
+      accepted[field] = next;
+    } else if (!jsonEqual(next.value, storedValue)) {
+      lost.push({
+        field,
+        clientValue: next.value,
+        clientUpdatedAt: next.updatedAt,
+        serverValue: storedValue,
+        serverUpdatedAt: storedAt,
+      });
+    }
+  }
+  return { state, accepted, lost };
+}
+
+function cloneState(s: RecordState): RecordState {
+  return {
+    data: Object.assign(Object.create(null), s.data),
+    fieldTimestamps: Object.assign(Object.create(null), s.fieldTimestamps),
+  };
+}
+
+/** Builds a RecordState from stored columns, dropping anything that is not a timestamped field. */
+export function stateFrom(
+  data: Record<string, unknown>,
+  fieldTimestamps: Record<string, string>,
+): RecordState {
+  const state = emptyState();
+  for (const [field, at] of Object.entries(fieldTimestamps)) {
+    state.fieldTimestamps[field] = at as Canonical;
+    state.data[field] = Object.hasOwn(data, field) ? data[field] : null;
+  }
+  return state;
+}
+
+export interface NormalizeOptions {
+  /** Server time, canonical. */
+  now: Canonical;
+  /** Timestamps further than this ahead of `now` are clamped to `now`. */
+  maxSkewMicros: number;
+}
+
+/**
+ * The fields a change sets, each with a canonical, skew-clamped timestamp.
+ * `data` values without their own entry in `fields` take the change's newest field
+ * timestamp, or `now`. A `delete` sets `deletedAt` (its value and timestamp are the change's
+ * `deletedAt`, or `now`) unless `fields` already carries it.
+ */
+export function changeFields(change: Change, opts: NormalizeOptions): Record<string, TimedValue> {
+  const limit = parseMicros(opts.now)! + opts.maxSkewMicros;
+  const clamp = (input: string): Canonical => {
+    const micros = parseMicros(input);
+    if (micros === null) throw new TypeError(`not a timestamp: ${input}`);
+    return micros > limit ? opts.now : formatMicros(micros);
+  };
+  const out: Record<string, TimedValue> = Object.create(null);
+  let newest: Canonical | undefined;
+  for (const [field, f] of Object.entries(change.fields ?? {})) {
+    const updatedAt = clamp(f.updatedAt);
+    out[field] = { value: f.value, updatedAt };
+    if (newest === undefined || updatedAt > newest) newest = updatedAt;
+  }
+  for (const [field, value] of Object.entries(change.data ?? {})) {
+    if (!(field in out)) out[field] = { value, updatedAt: newest ?? opts.now };
+  }
+  if (change.op === 'delete' && !(DELETED_AT_FIELD in out)) {
+    const at = change.deletedAt ? clamp(change.deletedAt) : opts.now;
+    out[DELETED_AT_FIELD] = { value: at, updatedAt: at };
+  }
+  return out;
+}
+
+/** True when the merged state says the record is deleted. */
+export function isDeleted(state: RecordState): boolean {
+  const v = state.data[DELETED_AT_FIELD];
+  return v !== null && v !== undefined && v !== false;
+}
+
+/**
+ * The wire form of a stored record. `createdAfterSince`: the record did not exist at the
+ * client's cursor, so it is an `insert` for that client.
+ */
+export function toServerChange(
+  table: string,
+  id: string,
+  state: RecordState,
+  position: Canonical,
+  createdAfterSince: boolean,
+): ServerChange {
+  const fields: ServerChange['fields'] = {};
+  for (const field of Object.keys(state.fieldTimestamps)) {
+    fields[field] = { value: state.data[field] ?? null, updatedAt: state.fieldTimestamps[field]! };
+  }
+  const deleted = isDeleted(state);
+  const change: ServerChange = {
+    table,
+    id,
+    op: deleted ? 'delete' : createdAfterSince ? 'insert' : 'update',
+    fields,
+    updatedAt: position,
+  };
+  if (deleted)
+    change.deletedAt =
+      canonicalize(String(state.data[DELETED_AT_FIELD])) ?? String(state.data[DELETED_AT_FIELD]);
+  return change;
+}

@@ -1,0 +1,35 @@
+import { z } from 'zod';
+import { changeSchema, serverChangeSchema, timestampSchema } from './change.js';
+import { LIMITS } from './constants.js';
+import { clientIdSchema, fieldNameSchema, recordIdSchema, tableNameSchema } from './ids.js';
+
+/** `POST /sync/{appId}` body. */
+export const pushRequestSchema = z.object({
+  clientId: clientIdSchema,
+  /** The client's cursor for this app: server changes after it come back. Absent: from the start. */
+  since: timestampSchema.nullable().optional(),
+  changes: z.array(changeSchema).max(LIMITS.maxChangesPerPush),
+});
+export type PushRequest = z.infer<typeof pushRequestSchema>;
+
+/** An incoming field that lost to the stored one (it was older, or tied with another value). */
+export const conflictSchema = z.object({
+  table: tableNameSchema,
+  id: recordIdSchema,
+  field: fieldNameSchema,
+  clientValue: z.unknown(),
+  clientUpdatedAt: z.string(),
+  serverValue: z.unknown(),
+  serverUpdatedAt: z.string(),
+});
+export type Conflict = z.infer<typeof conflictSchema>;
+
+export const pushResponseSchema = z.object({
+  serverChanges: z.array(serverChangeSchema),
+  conflicts: z.array(conflictSchema),
+  /** Cursor to send as `since` next time: the position of the last server change returned. */
+  syncedUntil: z.string(),
+  /** More server changes wait past `syncedUntil`: pull or push again to get them. */
+  hasMore: z.boolean(),
+});
+export type PushResponse = z.infer<typeof pushResponseSchema>;

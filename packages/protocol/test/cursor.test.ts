@@ -1,0 +1,38 @@
+import { describe, expect, it } from 'vitest';
+import { canonicalize, EPOCH, formatMicros, parseMicros } from '../src/cursor.js';
+
+describe('canonical timestamps', () => {
+  it('normalizes any ISO-8601 date-time to UTC with six fractional digits', () => {
+    expect(canonicalize('2024-01-01T10:05:00Z')).toBe('2024-01-01T10:05:00.000000Z');
+    expect(canonicalize('2024-01-01T10:05:00.1Z')).toBe('2024-01-01T10:05:00.100000Z');
+    expect(canonicalize('2024-01-01T12:05:00.123+02:00')).toBe('2024-01-01T10:05:00.123000Z');
+    expect(canonicalize('2024-01-01T00:30:00-01:00')).toBe('2024-01-01T01:30:00.000000Z');
+  });
+
+  it('truncates digits past the microsecond instead of rounding up (a cursor never skips ahead)', () => {
+    expect(canonicalize('2024-01-01T10:06:15.123456789Z')).toBe('2024-01-01T10:06:15.123456Z');
+    expect(canonicalize('2024-01-01T10:06:15.999999999Z')).toBe('2024-01-01T10:06:15.999999Z');
+  });
+
+  it('rejects what is not a date-time', () => {
+    for (const bad of [
+      '',
+      'yesterday',
+      '2024-01-01',
+      '2024-02-30T00:00:00Z',
+      '2024-13-01T00:00:00Z',
+      '2024-01-01T25:00:00Z',
+      '12345',
+      '2024-01-01T00:00:00',
+    ]) {
+      expect(canonicalize(bad), bad).toBeNull();
+    }
+  });
+
+  it('round-trips and sorts as strings in time order', () => {
+    const a = parseMicros('2024-01-01T10:00:00.000001Z')!;
+    expect(formatMicros(a)).toBe('2024-01-01T10:00:00.000001Z');
+    expect(formatMicros(a + 999_999) > formatMicros(a)).toBe(true);
+    expect(parseMicros(EPOCH)).toBe(0);
+  });
+});

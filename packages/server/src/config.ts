@@ -1,0 +1,165 @@
+import { resolve } from 'node:path';
+
+/**
+ * Every setting, declared once: env name, default, parser and description. `loadConfig`
+ * reads them at start-up and stops with one line naming the variable when a value is bad;
+ * `mana-sync --help` prints this table.
+ */
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+type Parser<T> = (raw: string, name: string) => T;
+
+const int =
+  (min: number, max: number): Parser<number> =>
+  (raw, name) => {
+    const n = Number(raw);
+    if (!/^\d+$/.test(raw.trim()) || !Number.isInteger(n) || n < min || n > max) {
+      throw new ConfigError(`${name} must be a whole number from ${min} to ${max}, got "${raw}"`);
+    }
+    return n;
+  };
+
+const url: Parser<string> = (raw, name) => {
+  try {
+    const u = new URL(raw);
+    if (!/^(https?|postgres(ql)?):$/.test(u.protocol)) throw new Error();
+    return raw;
+  } catch {
+    throw new ConfigError(`${name} must be a URL (http, https or postgresql), got "${raw}"`);
+  }
+};
+
+const optionalUrl: Parser<string | undefined> = (raw, name) => (raw === '' ? undefined : url(raw, name));
+const optionalString: Parser<string | undefined> = (raw) => (raw === '' ? undefined : raw);
+const path: Parser<string> = (raw) => resolve(raw || '.');
+const bool: Parser<boolean> = (raw, name) => {
+  if (/^(1|true|yes|on)$/i.test(raw)) return true;
+  if (/^(0|false|no|off|)$/i.test(raw)) return false;
+  throw new ConfigError(`${name} must be 1 or 0, got "${raw}"`);
+};
+const list: Parser<string[]> = (raw) =>
+  raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+const algorithms: Parser<string[]> = (raw, name) => {
+  const algs = list(raw, name);
+  for (const alg of algs) {
+    if (
+      alg === 'none' ||
+      /^HS/i.test(alg) ||
+      !/^(EdDSA|Ed25519|ES(256|384|512)|RS(256|384|512)|PS(256|384|512))$/.test(alg)
+    ) {
+      throw new ConfigError(`${name}: "${alg}" is not an allowed asymmetric JWT algorithm`);
+    }
+  }
+  if (algs.length === 0) throw new ConfigError(`${name} must name at least one algorithm`);
+  return algs;
+};
+const logLevel: Parser<string> = (raw, name) => {
+  if (!/^(fatal|error|warn|info|debug|trace|silent)$/.test(raw)) {
+    throw new ConfigError(
+      `${name} must be one of fatal, error, warn, info, debug, trace, silent; got "${raw}"`,
+    );
+  }
+  return raw;
+};
+
+interface Setting<T> {
+  env: string;
+  default: string;
+  parse: Parser<T>;
+  description: string;
+}
+
+const setting = <T>(env: string, def: string, parse: Parser<T>, description: string): Setting<T> => ({
+  env,
+  default: def,
+  parse,
+  description,
+});
+
+export const SETTINGS = {
+  port: setting('PORT', '3050', int(0, 65535), 'HTTP and WebSocket port (0: any free port)'),
+  host: setting('HOST', '0.0.0.0', optionalString, 'Address to listen on'),
+  databaseUrl: setting(
+    'DATABASE_URL',
+    '',
+    optionalUrl,
+    'PostgreSQL URL; unset: embedded PGlite in MANA_SYNC_DATA_DIR',
+  ),
+  dataDir: setting('MANA_SYNC_DATA_DIR', './.mana-sync/data', path, 'Embedded database directory'),
+  authUrl: setting(
+    'MANA_AUTH_URL',
+    'http://localhost:3001',
+    url,
+    'Mana auth service; JWKS at /api/auth/jwks',
+  ),
+  jwksUrl: setting('JWKS_URL', '', optionalUrl, 'Explicit JWKS URL (overrides MANA_AUTH_URL)'),
+  jwtIssuer: setting('JWT_ISSUER', '', optionalString, 'Required JWT issuer, checked when set'),
+  jwtAudience: setting('JWT_AUDIENCE', '', optionalString, 'Required JWT audience, checked when set'),
+  jwtAlgorithms: setting('JWT_ALGORITHMS', 'EdDSA', algorithms, 'Accepted asymmetric JWT algorithms'),
+  serviceKey: setting(
+    'MANA_SERVICE_KEY',
+    '',
+    optionalString,
+    'Shared secret for trusted Mana backends; unset: off',
+  ),
+  corsOrigins: setting(
+    'CORS_ORIGINS',
+    'http://localhost:5173',
+    list,
+    'Comma-separated allowed browser origins',
+  ),
+  devAuth: setting('MANA_SYNC_DEV_AUTH', '0', bool, '1: built-in dev token issuer (never in production)'),
+  maxClockSkewMs: setting(
+    'MAX_CLOCK_SKEW_MS',
+    '60000',
+    int(0, 86_400_000),
+    'Field timestamps further ahead are clamped',
+  ),
+  rateLimitPerSecond: setting(
+    'RATE_LIMIT_RPS',
+    '200',
+    int(0, 1_000_000),
+    'Requests per second per user (0: off)',
+  ),
+  rateLimitBurst: setting('RATE_LIMIT_BURST', '1000', int(1, 10_000_000), 'Requests a user may send at once'),
+  logLevel: setting('LOG_LEVEL', 'info', logLevel, 'pino log level'),
+  nodeEnv: setting('NODE_ENV', 'development', optionalString, 'production refuses dev auth'),
+} as const;
+
+export type Config = { [K in keyof typeof SETTINGS]: ReturnType<(typeof SETTINGS)[K]['parse']> };
+
+/** Reads every setting from `env`, overridden by `overrides`. Throws ConfigError on the first bad value. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Config {
+  const out: Record<string, unknown> = {};
+  for (const [key, s] of Object.entries(SETTINGS) as Array<[keyof Config, Setting<unknown>]>) {
+    if (key in overrides) {
+      out[key] = overrides[key];
+      continue;
+    }
+    const raw = env[s.env];
+    out[key] = s.parse(raw === undefined ? s.default : raw, s.env);
+  }
+  const config = out as Config;
+  if (config.devAuth && config.nodeEnv === 'production') {
+    throw new ConfigError('MANA_SYNC_DEV_AUTH=1 is refused when NODE_ENV=production');
+  }
+  return config;
+}
+
+export function jwksUrlOf(config: Config): string {
+  return config.jwksUrl ?? `${config.authUrl.replace(/\/+$/, '')}/api/auth/jwks`;
+}
+
+/** The settings as a table, for `--help` and README. */
+export function settingsTable(): string {
+  const rows = Object.values(SETTINGS).map(
+    (s) => `  ${s.env.padEnd(20)} ${`[${s.default}]`.padEnd(26)} ${s.description}`,
+  );
+  return rows.join('\n');
+}

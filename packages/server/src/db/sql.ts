@@ -1,0 +1,44 @@
+/**
+ * SQL as tagged templates: `sql\`select … where user_id = ${userId}\`` becomes one
+ * parameterized statement ($1, $2, …) that both drivers run unchanged. Values are never
+ * spliced into the text. Fragments compose: a `Query` interpolated into another is inlined
+ * with its parameters renumbered.
+ */
+
+export type SqlValue = string | number | boolean | null;
+
+export interface Query {
+  readonly text: string;
+  readonly values: SqlValue[];
+}
+
+const QUERY = Symbol('sql.query');
+type Fragment = Query & { [QUERY]: true };
+
+export function sql(strings: TemplateStringsArray, ...params: Array<SqlValue | Fragment>): Fragment {
+  let text = strings[0]!;
+  const values: SqlValue[] = [];
+  params.forEach((p, i) => {
+    if (p !== null && typeof p === 'object' && QUERY in p) {
+      const offset = values.length;
+      text += p.text.replace(/\$(\d+)/g, (_, n) => `$${Number(n) + offset}`);
+      values.push(...p.values);
+    } else {
+      values.push(p as SqlValue);
+      text += `$${values.length}`;
+    }
+    text += strings[i + 1]!;
+  });
+  return { text, values, [QUERY]: true };
+}
+
+/** The one small interface both stores (postgres.js and PGlite) implement. */
+export interface Db {
+  readonly kind: 'postgres' | 'pglite';
+  query<Row = Record<string, unknown>>(q: Query): Promise<Row[]>;
+  /** Runs `fn` in one transaction: committed when it resolves, rolled back when it throws. */
+  transaction<T>(fn: (tx: Db) => Promise<T>): Promise<T>;
+  /** Runs a script of several statements with no parameters (migrations only). */
+  exec(script: string): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,32 @@
+import { pgliteDb } from '../db/pglite.js';
+import { postgresDb } from '../db/postgres.js';
+import type { Db } from '../db/sql.js';
+import { migrate } from './migrate.js';
+import { createSyncStore, type SyncStore } from './sync-store.js';
+
+export interface OpenOptions {
+  /** PostgreSQL URL; undefined: embedded PGlite. */
+  databaseUrl?: string | undefined;
+  /** PGlite directory; undefined: in memory. */
+  dataDir?: string | undefined;
+  /** PostgreSQL schema (tests isolate themselves in one). */
+  schema?: string;
+}
+
+export async function openDb(opts: OpenOptions): Promise<Db> {
+  return opts.databaseUrl
+    ? postgresDb(opts.databaseUrl, opts.schema ? { schema: opts.schema } : {})
+    : pgliteDb(opts.dataDir);
+}
+
+/** Opens the database, applies pending migrations, and returns the store. */
+export async function openStore(opts: OpenOptions): Promise<SyncStore> {
+  const db = await openDb(opts);
+  try {
+    await migrate(db);
+  } catch (err) {
+    await db.close().catch(() => {});
+    throw err;
+  }
+  return createSyncStore(db);
+}

@@ -1,0 +1,244 @@
+import {
+  type Canonical,
+  type Change,
+  type Conflict,
+  changeFields,
+  formatMicros,
+  mergeFields,
+  parseMicros,
+  type RecordState,
+  type ServerChange,
+  stateFrom,
+  type TimedValue,
+  toServerChange,
+} from '@mana/sync-protocol';
+import { type Db, sql } from '../db/sql.js';
+
+/**
+ * The sync store: push (merge a batch under field-level LWW, in one transaction) and pull
+ * (merged records after a cursor). All logic is here once; `Db` runs it on PostgreSQL or
+ * PGlite. Every statement filters by user_id, the future shard key.
+ *
+ * A push, in round trips:
+ *   1. lock the user's row in sync_users and reserve cursor positions (serializes the user's pushes)
+ *   2. read the stored state of the records the batch touches
+ *   3. merge in memory (pure, @mana/sync-protocol)
+ *   4. upsert the changed records, 5. append the log rows   (one statement each, whole batch)
+ *   6. read what changed since the client's cursor
+ * and COMMIT before anything is acknowledged.
+ */
+
+export interface PushInput {
+  userId: string;
+  appId: string;
+  clientId: string;
+  since: Canonical;
+  changes: Change[];
+  /** Server time: default timestamps and the clock-skew clamp. */
+  now: Canonical;
+  maxSkewMicros: number;
+  /** Most server changes to return. */
+  limit: number;
+}
+
+export interface PushResult {
+  serverChanges: ServerChange[];
+  conflicts: Conflict[];
+  syncedUntil: Canonical;
+  hasMore: boolean;
+  /** Tables whose records this push changed (empty: nothing written, nobody to notify). */
+  tablesChanged: string[];
+  changesAccepted: number;
+  fieldsAccepted: number;
+}
+
+export interface PullInput {
+  userId: string;
+  appId: string;
+  table: string;
+  since: Canonical;
+  limit: number;
+}
+
+export interface PullResult {
+  serverChanges: ServerChange[];
+  syncedUntil: Canonical;
+  hasMore: boolean;
+}
+
+export interface SyncStore {
+  readonly db: Db;
+  push(input: PushInput): Promise<PushResult>;
+  pull(input: PullInput): Promise<PullResult>;
+  /** Throws when the database cannot be reached. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+interface RecordRow {
+  table_name: string;
+  record_id: string;
+  data: Record<string, unknown>;
+  field_timestamps: Record<string, string>;
+  position: string;
+  created_after: boolean;
+}
+
+/** One record's merge across the batch (a batch may touch a record more than once). */
+interface Pending {
+  table: string;
+  id: string;
+  state: RecordState | undefined;
+  written: boolean;
+  log: Array<{ op: Change['op']; fields: Record<string, TimedValue> }>;
+}
+
+const MICROSECOND = 1;
+
+export function createSyncStore(db: Db): SyncStore {
+  return {
+    db,
+    push: (input) => db.transaction((tx) => pushIn(tx, input)),
+    pull: (input) => pullFrom(db, input),
+    async ping() {
+      await db.query(sql`SELECT 1`);
+    },
+    close: () => db.close(),
+  };
+}
+
+async function pushIn(tx: Db, input: PushInput): Promise<PushResult> {
+  const { userId, appId, clientId } = input;
+  const pending = new Map<string, Pending>();
+  for (const change of input.changes) {
+    const key = `${change.table}\u0000${change.id}`;
+    if (!pending.has(key))
+      pending.set(key, { table: change.table, id: change.id, state: undefined, written: false, log: [] });
+  }
+
+  const conflicts: Conflict[] = [];
+  const written: Pending[] = [];
+  let fieldsAccepted = 0;
+  let changesAccepted = 0;
+  if (pending.size > 0) {
+    const [lock] = await tx.query<{ base: string }>(sql`
+      INSERT INTO sync_users AS u (user_id, last_position)
+      VALUES (${userId}, clock_timestamp() + ${pending.size - 1} * interval '1 microsecond')
+      ON CONFLICT (user_id) DO UPDATE
+        SET last_position = greatest(clock_timestamp(), u.last_position + interval '1 microsecond')
+          + ${pending.size - 1} * interval '1 microsecond'
+      RETURNING mana_cursor(last_position - ${pending.size - 1} * interval '1 microsecond') AS base`);
+    const base = parseMicros(lock!.base)!;
+
+    const keys = JSON.stringify([...pending.values()].map((p) => ({ t: p.table, i: p.id })));
+    const stored = await tx.query<RecordRow>(sql`
+      SELECT r.table_name, r.record_id, r.data, r.field_timestamps
+      FROM jsonb_to_recordset(${keys}::text::jsonb) AS k(t text, i text)
+      JOIN sync_records r
+        ON r.user_id = ${userId} AND r.app_id = ${appId} AND r.table_name = k.t AND r.record_id = k.i
+      WHERE r.user_id = ${userId}`);
+    for (const row of stored) {
+      pending.get(`${row.table_name}\u0000${row.record_id}`)!.state = stateFrom(
+        row.data,
+        row.field_timestamps,
+      );
+    }
+
+    for (const change of input.changes) {
+      const p = pending.get(`${change.table}\u0000${change.id}`)!;
+      const result = mergeFields(
+        p.state,
+        changeFields(change, { now: input.now, maxSkewMicros: input.maxSkewMicros }),
+      );
+      for (const l of result.lost) conflicts.push({ table: change.table, id: change.id, ...l });
+      const accepted = Object.keys(result.accepted).length;
+      if (accepted === 0) continue;
+      p.state = result.state;
+      p.log.push({ op: change.op, fields: result.accepted });
+      fieldsAccepted += accepted;
+      changesAccepted++;
+      if (!p.written) {
+        p.written = true;
+        written.push(p);
+      }
+    }
+
+    if (written.length > 0) {
+      const records = JSON.stringify(
+        written.map((p, k) => ({
+          t: p.table,
+          i: p.id,
+          d: p.state!.data,
+          f: p.state!.fieldTimestamps,
+          p: formatMicros(base + k * MICROSECOND),
+        })),
+      );
+      await tx.query(sql`
+        INSERT INTO sync_records AS r
+          (user_id, app_id, table_name, record_id, data, field_timestamps, created_at, updated_at, last_client_id)
+        SELECT ${userId}, ${appId}, x.t, x.i, x.d, x.f, x.p::timestamptz, x.p::timestamptz, ${clientId}
+        FROM jsonb_to_recordset(${records}::text::jsonb) AS x(t text, i text, d jsonb, f jsonb, p text)
+        ON CONFLICT (user_id, app_id, table_name, record_id) DO UPDATE
+          SET data = excluded.data, field_timestamps = excluded.field_timestamps,
+              updated_at = excluded.updated_at, last_client_id = excluded.last_client_id
+          WHERE r.user_id = ${userId}`);
+
+      const log = JSON.stringify(
+        written.flatMap((p) =>
+          p.log.map((l) => ({
+            t: p.table,
+            i: p.id,
+            o: l.op,
+            d: Object.fromEntries(Object.entries(l.fields).map(([f, v]) => [f, v.value])),
+            f: Object.fromEntries(Object.entries(l.fields).map(([f, v]) => [f, v.updatedAt])),
+          })),
+        ),
+      );
+      await tx.query(sql`
+        INSERT INTO sync_changes (user_id, app_id, table_name, record_id, op, data, field_timestamps, client_id)
+        SELECT ${userId}, ${appId}, x.t, x.i, x.o, x.d, x.f, ${clientId}
+        FROM jsonb_to_recordset(${log}::text::jsonb) AS x(t text, i text, o text, d jsonb, f jsonb)`);
+    }
+  }
+
+  const page = await readPage(tx, { userId, appId, table: null, since: input.since, limit: input.limit });
+  return {
+    ...page,
+    conflicts,
+    tablesChanged: [...new Set(written.map((p) => p.table))],
+    changesAccepted,
+    fieldsAccepted,
+  };
+}
+
+function pullFrom(db: Db, input: PullInput): Promise<PullResult> {
+  return readPage(db, input);
+}
+
+/** Merged records of the app (or one table) after `since`, oldest first, at most `limit`. */
+async function readPage(
+  db: Db,
+  q: { userId: string; appId: string; table: string | null; since: Canonical; limit: number },
+): Promise<PullResult> {
+  const tableFilter = q.table === null ? sql`` : sql`AND table_name = ${q.table}`;
+  const rows = await db.query<RecordRow>(sql`
+    SELECT table_name, record_id, data, field_timestamps, mana_cursor(updated_at) AS position,
+           created_at > ${q.since}::text::timestamptz AS created_after
+    FROM sync_records
+    WHERE user_id = ${q.userId} AND app_id = ${q.appId} ${tableFilter} AND updated_at > ${q.since}::text::timestamptz
+    ORDER BY updated_at
+    LIMIT ${q.limit + 1}`);
+  const hasMore = rows.length > q.limit;
+  if (hasMore) rows.length = q.limit;
+  const serverChanges = rows.map((r) =>
+    toServerChange(
+      r.table_name,
+      r.record_id,
+      stateFrom(r.data, r.field_timestamps),
+      r.position as Canonical,
+      r.created_after,
+    ),
+  );
+  const last = rows.at(-1);
+  return { serverChanges, syncedUntil: last ? (last.position as Canonical) : q.since, hasMore };
+}

@@ -1,0 +1,169 @@
+import { type Canonical, type Change, EPOCH, fromDate } from '@mana/sync-protocol';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { PushInput, SyncStore } from '../../src/store/sync-store.js';
+import { openTestStore, type TestDatabase } from '../helpers/databases.js';
+
+/**
+ * The one store suite, run on every store: `store.test.ts` (PGlite) and `store.pg.test.ts`
+ * (PostgreSQL). Each test uses its own user id, so tests share one store.
+ */
+export function storeSuite(name: string, makeDb: () => Promise<TestDatabase>) {
+  describe(`sync store on ${name}`, () => {
+    let db: TestDatabase;
+    let store: SyncStore;
+    let n = 0;
+    const user = () => `user-${++n}-${Math.random().toString(36).slice(2, 8)}`;
+
+    beforeAll(async () => {
+      db = await makeDb();
+      store = await openTestStore(db);
+    });
+    afterAll(async () => {
+      await store?.close();
+      await db?.drop();
+    });
+
+    const push = (userId: string, changes: Change[], extra: Partial<PushInput> = {}) =>
+      store.push({
+        userId,
+        appId: 'todo',
+        clientId: 'c1',
+        since: EPOCH,
+        changes,
+        now: fromDate(new Date()),
+        maxSkewMicros: 60_000_000,
+        limit: 1000,
+        ...extra,
+      });
+    const upd = (id: string, fields: Record<string, [unknown, string]>, table = 'tasks'): Change => ({
+      table,
+      id,
+      op: 'update',
+      fields: Object.fromEntries(
+        Object.entries(fields).map(([k, [value, updatedAt]]) => [k, { value, updatedAt }]),
+      ),
+    });
+
+    it('applies migrations idempotently and answers ping', async () => {
+      await expect(store.ping()).resolves.toBeUndefined();
+    });
+
+    it('stores a record and pulls its merged state with a canonical cursor', async () => {
+      const u = user();
+      const r = await push(u, [upd('a', { title: ['Buy milk', '2024-01-01T10:05:00Z'] })]);
+      expect(r.changesAccepted).toBe(1);
+      expect(r.tablesChanged).toEqual(['tasks']);
+      const pull = await store.pull({ userId: u, appId: 'todo', table: 'tasks', since: EPOCH, limit: 10 });
+      expect(pull.serverChanges).toHaveLength(1);
+      expect(pull.serverChanges[0]).toMatchObject({
+        table: 'tasks',
+        id: 'a',
+        op: 'insert',
+        fields: { title: { value: 'Buy milk', updatedAt: '2024-01-01T10:05:00.000000Z' } },
+      });
+      expect(pull.syncedUntil).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
+      expect(pull.syncedUntil).toBe(pull.serverChanges[0]!.updatedAt);
+    });
+
+    it('merges different fields and keeps the later timestamp per field', async () => {
+      const u = user();
+      await push(u, [
+        upd('a', { title: ['Buy milk', '2024-01-01T10:05:00Z'], completed: [true, '2024-01-01T10:06:00Z'] }),
+      ]);
+      const r = await push(u, [
+        upd('a', { title: ['Buy eggs', '2024-01-01T10:05:30Z'], completed: [false, '2024-01-01T10:05:59Z'] }),
+      ]);
+      expect(r.conflicts).toEqual([
+        {
+          table: 'tasks',
+          id: 'a',
+          field: 'completed',
+          clientValue: false,
+          clientUpdatedAt: '2024-01-01T10:05:59.000000Z',
+          serverValue: true,
+          serverUpdatedAt: '2024-01-01T10:06:00.000000Z',
+        },
+      ]);
+      const pull = await store.pull({ userId: u, appId: 'todo', table: 'tasks', since: EPOCH, limit: 10 });
+      const f = pull.serverChanges[0]!.fields;
+      expect(f.title!.value).toBe('Buy eggs');
+      expect(f.completed!.value).toBe(true);
+    });
+
+    it('writes nothing for a retried push', async () => {
+      const u = user();
+      const change = upd('a', { title: ['x', '2024-01-01T10:05:00Z'] });
+      const first = await push(u, [change]);
+      const again = await push(u, [change], { since: first.syncedUntil });
+      expect(again.changesAccepted).toBe(0);
+      expect(again.conflicts).toEqual([]);
+      expect(again.serverChanges).toEqual([]);
+      expect(again.syncedUntil).toBe(first.syncedUntil);
+    });
+
+    it('merges a record touched twice in one batch, in order', async () => {
+      const u = user();
+      const r = await push(u, [
+        upd('a', { title: ['one', '2024-01-01T10:00:00Z'] }),
+        upd('a', { title: ['two', '2024-01-01T10:01:00Z'], note: ['n', '2024-01-01T10:00:00Z'] }),
+        upd('a', { title: ['stale', '2024-01-01T09:00:00Z'] }),
+      ]);
+      expect(r.changesAccepted).toBe(2);
+      expect(r.conflicts.map((c) => c.clientValue)).toEqual(['stale']);
+      expect(r.serverChanges).toHaveLength(1);
+      expect(r.serverChanges[0]!.fields.title!.value).toBe('two');
+    });
+
+    it('pages a pull by limit without losing or repeating a record', async () => {
+      const u = user();
+      const changes = Array.from({ length: 57 }, (_, i) => upd(`r${i}`, { i: [i, '2024-01-01T10:00:00Z'] }));
+      await push(u, changes.slice(0, 30));
+      await push(u, changes.slice(30));
+      const seen: string[] = [];
+      let since: Canonical = EPOCH;
+      for (let guard = 0; guard < 100; guard++) {
+        const page = await store.pull({ userId: u, appId: 'todo', table: 'tasks', since, limit: 7 });
+        seen.push(...page.serverChanges.map((c) => c.id));
+        since = page.syncedUntil;
+        if (!page.hasMore) break;
+      }
+      expect(seen).toHaveLength(57);
+      expect(new Set(seen).size).toBe(57);
+    });
+
+    it('gives each record write a strictly increasing position per user', async () => {
+      const u = user();
+      await push(u, [
+        upd('a', { v: [1, '2024-01-01T10:00:00Z'] }),
+        upd('b', { v: [1, '2024-01-01T10:00:00Z'] }),
+      ]);
+      await push(u, [upd('a', { v: [2, '2024-01-01T10:00:01Z'] })]);
+      const pull = await store.pull({ userId: u, appId: 'todo', table: 'tasks', since: EPOCH, limit: 10 });
+      const positions = pull.serverChanges.map((c) => c.updatedAt);
+      expect(pull.serverChanges.map((c) => c.id)).toEqual(['b', 'a']);
+      expect([...positions].sort()).toEqual(positions);
+      expect(new Set(positions).size).toBe(positions.length);
+    });
+
+    it('keeps users and apps apart', async () => {
+      const a = user();
+      const b = user();
+      await push(a, [upd('secret', { v: ['a', '2024-01-01T10:00:00Z'] })]);
+      await push(a, [upd('other-app', { v: ['a', '2024-01-01T10:00:00Z'] })], { appId: 'calendar' });
+      const pb = await store.pull({ userId: b, appId: 'todo', table: 'tasks', since: EPOCH, limit: 10 });
+      expect(pb.serverChanges).toEqual([]);
+      const rb = await push(b, [upd('secret', { v: ['b', '2024-01-01T09:00:00Z'] })]);
+      expect(rb.conflicts).toEqual([]);
+      const pa = await store.pull({ userId: a, appId: 'todo', table: 'tasks', since: EPOCH, limit: 10 });
+      expect(pa.serverChanges.map((c) => [c.id, c.fields.v!.value])).toEqual([['secret', 'a']]);
+    });
+
+    it('rolls back the whole batch when a statement fails', async () => {
+      const u = user();
+      const bad = { ...upd('b', { v: [1, '2024-01-01T10:00:00Z'] }), op: 'explode' } as unknown as Change;
+      await expect(push(u, [upd('a', { v: [1, '2024-01-01T10:00:00Z'] }), bad])).rejects.toThrow();
+      const pull = await store.pull({ userId: u, appId: 'todo', table: 'tasks', since: EPOCH, limit: 10 });
+      expect(pull.serverChanges).toEqual([]);
+    });
+  });
+}

@@ -1,0 +1,4 @@
+import { memoryPglite } from '../helpers/databases.js';
+import { storeSuite } from './store-suite.js';
+
+storeSuite('PGlite', memoryPglite);

@@ -1,0 +1,13 @@
+import { defineConfig } from 'vitest/config';
+
+// File suffix chooses the environment (see README "Tests"):
+//   *.test.ts     always runs (embedded PGlite, in-process parts)
+//   *.pg.test.ts  needs TEST_DATABASE_URL; skipped with a notice when it is unset
+export default defineConfig({
+  test: {
+    include: ['packages/*/test/**/*.test.ts', 'apps/*/test/**/*.test.ts'],
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+    pool: 'forks',
+  },
+});
