@@ -1,0 +1,108 @@
+import { timingSafeEqual } from 'node:crypto';
+import { SyncError } from '@mana/sync-protocol';
+import { createRemoteJWKSet, errors, type JWTVerifyGetKey, jwtVerify } from 'jose';
+
+/** Who a request acts for. */
+export interface Principal {
+  userId: string;
+  /** `jwt`: a user's token; `service`: a trusted Mana backend acting for `userId`. */
+  via: 'jwt' | 'service';
+  /** Token expiry (seconds since epoch), when the token has one. */
+  expiresAt?: number;
+}
+
+export interface AuthOptions {
+  /** Where the JWKS lives (the Mana auth service), or a key set to use directly (dev issuer, tests). */
+  jwks: string | JWTVerifyGetKey;
+  issuer?: string | undefined;
+  audience?: string | undefined;
+  /** Accepted algorithms; asymmetric only. */
+  algorithms: string[];
+  /** Shared secret of trusted backends; undefined turns service auth off. */
+  serviceKey?: string | undefined;
+}
+
+export interface Auth {
+  /** Verifies a bearer token. Throws SyncError UNAUTHORIZED / TOKEN_EXPIRED / AUTH_UNAVAILABLE. */
+  verifyToken(token: string): Promise<Principal>;
+  /** Authenticates a request from its headers (bearer token, or service key + user id). */
+  authenticate(headers: {
+    authorization?: string | undefined;
+    serviceKey?: string | undefined;
+    userId?: string | undefined;
+  }): Promise<Principal>;
+}
+
+/** A user id: 1-256 characters, none of them a control character. */
+const USER_ID = { test: (s: string) => s.length >= 1 && s.length <= 256 && !/[\p{Cc}]/u.test(s) };
+
+/**
+ * Checks its options when made (a bad setup fails at start-up, not on the first request).
+ * `none` and HMAC algorithms are refused here and by jose's algorithm allow-list.
+ */
+export function createAuth(opts: AuthOptions): Auth {
+  for (const alg of opts.algorithms) {
+    if (alg === 'none' || /^HS/i.test(alg)) throw new Error(`JWT algorithm ${alg} is not allowed`);
+  }
+  if (opts.algorithms.length === 0) throw new Error('at least one JWT algorithm is required');
+  const getKey =
+    typeof opts.jwks === 'string'
+      ? createRemoteJWKSet(new URL(opts.jwks), {
+          timeoutDuration: 5000,
+          cooldownDuration: 30_000,
+          cacheMaxAge: 600_000,
+        })
+      : opts.jwks;
+  const serviceKey = opts.serviceKey ? Buffer.from(opts.serviceKey) : undefined;
+
+  async function verifyToken(token: string): Promise<Principal> {
+    try {
+      const { payload } = await jwtVerify(token, getKey, {
+        algorithms: opts.algorithms,
+        ...(opts.issuer ? { issuer: opts.issuer } : {}),
+        ...(opts.audience ? { audience: opts.audience } : {}),
+      });
+      if (typeof payload.sub !== 'string' || !USER_ID.test(payload.sub)) {
+        throw new SyncError('UNAUTHORIZED', 'token has no usable subject (sub)');
+      }
+      return { userId: payload.sub, via: 'jwt', ...(payload.exp ? { expiresAt: payload.exp } : {}) };
+    } catch (err) {
+      throw toAuthError(err);
+    }
+  }
+
+  return {
+    verifyToken,
+    async authenticate(h) {
+      if (h.serviceKey !== undefined) {
+        if (!serviceKey) throw new SyncError('UNAUTHORIZED', 'service auth is not enabled on this server');
+        const given = Buffer.from(h.serviceKey);
+        // Constant time: compare equal-length buffers only, and always do the comparison.
+        const ok = given.length === serviceKey.length && timingSafeEqual(given, serviceKey);
+        if (!ok) throw new SyncError('UNAUTHORIZED', 'wrong service key');
+        if (!h.userId || !USER_ID.test(h.userId))
+          throw new SyncError('UNAUTHORIZED', 'service auth needs X-User-Id');
+        return { userId: h.userId, via: 'service' };
+      }
+      const m = /^Bearer +(\S+)\s*$/i.exec(h.authorization ?? '');
+      if (!m) throw new SyncError('UNAUTHORIZED', 'missing bearer token (Authorization: Bearer <jwt>)');
+      return verifyToken(m[1]!);
+    },
+  };
+}
+
+function toAuthError(err: unknown): SyncError {
+  if (err instanceof SyncError) return err;
+  if (err instanceof errors.JWTExpired) return new SyncError('TOKEN_EXPIRED', 'token expired');
+  if (err instanceof errors.JWKSTimeout || err instanceof errors.JWKSInvalid) {
+    return new SyncError('AUTH_UNAVAILABLE', 'the auth service key set cannot be fetched');
+  }
+  if (err instanceof errors.JOSEError) {
+    return new SyncError('UNAUTHORIZED', `invalid token (${err.code})`);
+  }
+  // fetch() of the JWKS failed (connection refused, DNS, reset): the auth service is down.
+  if (err instanceof TypeError || (err as { cause?: unknown })?.cause) {
+    return new SyncError('AUTH_UNAVAILABLE', 'the auth service key set cannot be fetched');
+  }
+  return new SyncError('UNAUTHORIZED', 'invalid token');
+}

@@ -1,0 +1,95 @@
+import { randomUUID } from 'node:crypto';
+import { HEADER, LIMITS, SyncError } from '@mana/sync-protocol';
+import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { cors } from 'hono/cors';
+import { matchedRoutes } from 'hono/route';
+import type { AppEnv, ServerContext } from './context.js';
+import { errorResponse, toSyncError } from './errors.js';
+import { RateLimitedError } from './rate-limit.js';
+import { devRoutes } from './routes/dev.js';
+import { healthRoutes } from './routes/health.js';
+import { syncRoutes } from './routes/sync.js';
+
+const SAFE_REQUEST_ID = /^[A-Za-z0-9_.:@+=~-]{1,128}$/;
+
+/**
+ * The HTTP surface. Middleware order matters:
+ *   request id → log line → CORS → shutdown gate → routes (auth → rate limit → body limit → handler)
+ * Every error leaves as `{ error: { code, message, path? } }` (see @mana/sync-protocol errors.ts).
+ */
+export function createApp(ctx: ServerContext): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+
+  app.use('*', async (c, next) => {
+    const given = c.req.header(HEADER.requestId);
+    const requestId = given && SAFE_REQUEST_ID.test(given) ? given : randomUUID();
+    c.set('requestId', requestId);
+    c.header('X-Request-Id', requestId);
+    const started = performance.now();
+    await next();
+    const route = routeOf(c);
+    const status = c.res.status;
+    const line = {
+      reqId: requestId,
+      method: c.req.method,
+      route,
+      status,
+      ms: Math.round((performance.now() - started) * 10) / 10,
+      userId: c.get('principal')?.userId,
+      via: c.get('principal')?.via,
+      appId: c.get('appId'),
+    };
+    if (status >= 500) ctx.logger.error(line, 'request failed');
+    else ctx.logger.info(line, 'request');
+  });
+
+  app.use(
+    '*',
+    cors({
+      origin: ctx.config.corsOrigins,
+      allowHeaders: ['Authorization', 'Content-Type', 'X-Client-Id', 'X-Request-Id'],
+      exposeHeaders: ['X-Request-Id', 'Retry-After'],
+      maxAge: 600,
+    }),
+  );
+
+  app.use('*', async (c, next) => {
+    if (ctx.shuttingDown && c.req.path !== '/health') {
+      c.header('Connection', 'close');
+      throw new SyncError('SHUTTING_DOWN', 'the server is shutting down; retry shortly');
+    }
+    await next();
+  });
+
+  app.use(
+    '/sync/*',
+    bodyLimit({
+      maxSize: LIMITS.maxBodyBytes,
+      onError: (c) =>
+        errorResponse(c, new SyncError('PAYLOAD_TOO_LARGE', `body larger than ${LIMITS.maxBodyBytes} bytes`)),
+    }),
+  );
+
+  app.route('/', syncRoutes(ctx));
+  app.route('/', healthRoutes(ctx));
+  if (ctx.devIssuer) app.route('/', devRoutes(ctx, ctx.devIssuer));
+
+  app.notFound((c) => errorResponse(c, new SyncError('NOT_FOUND', `no route ${c.req.method} ${c.req.path}`)));
+  app.onError((err, c) => {
+    const e = toSyncError(err);
+    if (e instanceof RateLimitedError) c.header('Retry-After', String(e.retryAfterSeconds));
+    if (e.code === 'INTERNAL' || e.code === 'DB_UNAVAILABLE') {
+      ctx.logger.error({ reqId: c.get('requestId'), err: String((err as Error)?.stack ?? err) }, e.code);
+    }
+    return errorResponse(c, e);
+  });
+
+  return app;
+}
+
+/** The route template (`/sync/:appId`), never the raw path: bounded log and metric labels. */
+export function routeOf(c: Parameters<typeof matchedRoutes>[0]): string {
+  const handlers = matchedRoutes(c).filter((r) => r.method !== 'ALL' && r.path !== '/*');
+  return handlers.at(-1)?.path ?? 'unmatched';
+}

@@ -1,0 +1,40 @@
+import type { Auth, Principal } from '../auth/auth.js';
+import type { DevIssuer } from '../auth/dev-issuer.js';
+import type { Config } from '../config.js';
+import type { Logger } from '../logger.js';
+import type { SyncStore } from '../store/sync-store.js';
+import type { RateLimiter } from './rate-limit.js';
+
+/** What a push announces after it commits: fan-out turns it into `sync-available`. */
+export interface PushedEvent {
+  userId: string;
+  appId: string;
+  tables: string[];
+  clientId: string;
+}
+
+/** Everything a route needs, built once at start-up. */
+export interface ServerContext {
+  config: Config;
+  store: SyncStore;
+  auth: Auth;
+  devIssuer?: DevIssuer | undefined;
+  logger: Logger;
+  limiter: RateLimiter;
+  /** Called after a push that changed records has committed. */
+  onPushed: Array<(event: PushedEvent) => void>;
+  /** Extra sections for /health (the WebSocket hub adds its counts). */
+  healthSections: Array<() => Record<string, unknown>>;
+  startedAt: number;
+  version: string;
+  shuttingDown: boolean;
+}
+
+/** Hono context variables set by the middleware. */
+export interface AppEnv {
+  Variables: {
+    requestId: string;
+    principal?: Principal;
+    appId?: string;
+  };
+}

@@ -1,0 +1,41 @@
+import { ROUTE, SyncError } from '@mana/sync-protocol';
+import { Hono } from 'hono';
+import { z } from 'zod';
+import type { DevIssuer } from '../../auth/dev-issuer.js';
+import type { AppEnv, ServerContext } from '../context.js';
+import { zodToSyncError } from '../errors.js';
+
+const tokenRequestSchema = z.object({
+  user: z
+    .string()
+    .regex(/^[A-Za-z0-9_.:@+=~-]{1,256}$/)
+    .default('dev-user'),
+  ttl: z
+    .number()
+    .int()
+    .min(1)
+    .max(30 * 24 * 3600)
+    .default(24 * 3600),
+});
+
+/** Dev issuer routes, mounted only with MANA_SYNC_DEV_AUTH=1. */
+export function devRoutes(_ctx: ServerContext, issuer: DevIssuer): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  app.get(ROUTE.devJwks, (c) => c.json(issuer.jwks));
+  app.post(ROUTE.devToken, async (c) => {
+    const text = await c.req.text();
+    let body: unknown = {};
+    if (text.trim()) {
+      try {
+        body = JSON.parse(text);
+      } catch {
+        throw new SyncError('BAD_JSON', 'the body is not valid JSON');
+      }
+    }
+    const parsed = tokenRequestSchema.safeParse(body);
+    if (!parsed.success) throw zodToSyncError(parsed.error);
+    const token = await issuer.mint(parsed.data.user, parsed.data.ttl);
+    return c.json({ token, userId: parsed.data.user, expiresIn: parsed.data.ttl });
+  });
+  return app;
+}

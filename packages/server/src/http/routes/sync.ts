@@ -1,0 +1,111 @@
+import {
+  appIdSchema,
+  canonicalize,
+  clientIdSchema,
+  EPOCH,
+  fromDate,
+  HEADER,
+  LIMITS,
+  pullQuerySchema,
+  pushRequestSchema,
+  ROUTE,
+  SyncError,
+} from '@mana/sync-protocol';
+import { type Context, Hono } from 'hono';
+import type { AppEnv, ServerContext } from '../context.js';
+import { zodToSyncError } from '../errors.js';
+
+/** `POST /sync/{appId}` (push) and `GET /sync/{appId}/pull`. */
+export function syncRoutes(ctx: ServerContext): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+
+  /** Auth, then the rate limit, then the app id: a stranger learns nothing about the request. */
+  async function begin(c: Context<AppEnv>) {
+    const principal = await ctx.auth.authenticate({
+      authorization: c.req.header(HEADER.authorization),
+      serviceKey: c.req.header(HEADER.serviceKey),
+      userId: c.req.header(HEADER.userId),
+    });
+    c.set('principal', principal);
+    if (principal.via === 'service') {
+      ctx.logger.info({ reqId: c.get('requestId'), userId: principal.userId }, 'service key used');
+    }
+    ctx.limiter.take(principal.userId);
+    const appId = appIdSchema.safeParse(c.req.param('appId'));
+    if (!appId.success) throw zodToSyncError(appId.error, 'appId');
+    c.set('appId', appId.data);
+    return { userId: principal.userId, appId: appId.data };
+  }
+
+  app.post(ROUTE.push, async (c) => {
+    const { userId, appId } = await begin(c);
+    const parsed = pushRequestSchema.safeParse(await readJson(c));
+    if (!parsed.success) throw zodToSyncError(parsed.error);
+    const body = parsed.data;
+    const result = await ctx.store.push({
+      userId,
+      appId,
+      clientId: body.clientId,
+      since: body.since ? canonicalize(body.since)! : EPOCH,
+      changes: body.changes,
+      now: fromDate(new Date()),
+      maxSkewMicros: ctx.config.maxClockSkewMs * 1000,
+      limit: LIMITS.defaultPullLimit,
+    });
+    // Committed: now, and only now, tell the other clients.
+    if (result.tablesChanged.length > 0) {
+      const event = { userId, appId, tables: result.tablesChanged, clientId: body.clientId };
+      for (const listener of ctx.onPushed) listener(event);
+    }
+    return c.json({
+      serverChanges: result.serverChanges,
+      conflicts: result.conflicts,
+      syncedUntil: result.syncedUntil,
+      hasMore: result.hasMore,
+    });
+  });
+
+  app.get(ROUTE.pull, async (c) => {
+    const { userId, appId } = await begin(c);
+    const clientId = c.req.header(HEADER.clientId);
+    if (clientId !== undefined && !clientIdSchema.safeParse(clientId).success) {
+      throw new SyncError(
+        'INVALID_REQUEST',
+        'X-Client-Id: letters, digits and _ . : @ + = ~ -',
+        'X-Client-Id',
+      );
+    }
+    const parsed = pullQuerySchema.safeParse(c.req.query());
+    if (!parsed.success) throw zodToSyncError(parsed.error);
+    const q = parsed.data;
+    const result = await ctx.store.pull({
+      userId,
+      appId,
+      table: q.collection,
+      since: q.since ? canonicalize(q.since)! : EPOCH,
+      limit: q.limit ?? LIMITS.defaultPullLimit,
+    });
+    return c.json(result);
+  });
+
+  const methodNotAllowed = (allowed: string) => (c: Context<AppEnv>) => {
+    c.header('Allow', allowed);
+    return c.json(
+      new SyncError('METHOD_NOT_ALLOWED', `${c.req.method} is not allowed here; use ${allowed}`).toBody(),
+      405,
+    );
+  };
+  app.all(ROUTE.pull, methodNotAllowed('GET'));
+  app.all(ROUTE.push, methodNotAllowed('POST'));
+
+  return app;
+}
+
+async function readJson(c: Context<AppEnv>): Promise<unknown> {
+  const text = await c.req.text();
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new SyncError('BAD_JSON', 'the body is not valid JSON');
+  }
+}

@@ -1,0 +1,113 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { createAdaptorServer } from '@hono/node-server';
+import { createAuth } from './auth/auth.js';
+import { createDevIssuer, DEV_ISSUER, type DevIssuer } from './auth/dev-issuer.js';
+import { type Config, jwksUrlOf, loadConfig } from './config.js';
+import { createApp } from './http/app.js';
+import type { ServerContext } from './http/context.js';
+import { createRateLimiter } from './http/rate-limit.js';
+import { createLogger, type Logger } from './logger.js';
+import { openStore } from './store/open.js';
+import { VERSION } from './version.js';
+
+export interface StartOptions {
+  config?: Partial<Config>;
+  /** PostgreSQL schema to use (tests isolate themselves in one). */
+  schema?: string;
+  /** PGlite in memory instead of `dataDir` (tests). */
+  inMemory?: boolean;
+  logger?: Logger;
+}
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  httpServer: Server;
+  context: ServerContext;
+  /** Registers work to do on close, after HTTP has drained and before the database closes. */
+  onClose(fn: () => Promise<void>): void;
+  /** Stops accepting, lets in-flight requests finish (up to `graceMs`), closes the database. */
+  close(graceMs?: number): Promise<void>;
+}
+
+export function devKeyFile(config: Config): string {
+  return join(config.dataDir, 'dev-jwk.json');
+}
+
+/** Opens the store (migrating it), builds the app and listens. */
+export async function startServer(opts: StartOptions = {}): Promise<RunningServer> {
+  const config = loadConfig(process.env, opts.config);
+  const logger = opts.logger ?? createLogger(config.logLevel);
+  const store = await openStore({
+    databaseUrl: config.databaseUrl,
+    dataDir: opts.inMemory ? undefined : config.dataDir,
+    ...(opts.schema ? { schema: opts.schema } : {}),
+  });
+
+  let devIssuer: DevIssuer | undefined;
+  if (config.devAuth) devIssuer = await createDevIssuer(opts.inMemory ? undefined : devKeyFile(config));
+  const auth = createAuth({
+    jwks: devIssuer ? devIssuer.getKey : jwksUrlOf(config),
+    issuer: devIssuer ? DEV_ISSUER : config.jwtIssuer,
+    audience: devIssuer ? undefined : config.jwtAudience,
+    algorithms: devIssuer ? ['EdDSA'] : config.jwtAlgorithms,
+    serviceKey: config.serviceKey,
+  });
+
+  const context: ServerContext = {
+    config,
+    store,
+    auth,
+    devIssuer,
+    logger,
+    limiter: createRateLimiter(config.rateLimitPerSecond, config.rateLimitBurst),
+    onPushed: [],
+    healthSections: [],
+    startedAt: Date.now(),
+    version: VERSION,
+    shuttingDown: false,
+  };
+  const app = createApp(context);
+  const httpServer = createAdaptorServer({ fetch: app.fetch }) as Server;
+  httpServer.keepAliveTimeout = 65_000;
+
+  await new Promise<void>((resolve, reject) => {
+    httpServer.once('error', reject);
+    httpServer.listen(config.port, config.host, () => resolve());
+  }).catch(async (err) => {
+    await store.close();
+    throw err;
+  });
+  const port = (httpServer.address() as AddressInfo).port;
+  const host = config.host === '0.0.0.0' || config.host === '::' || !config.host ? 'localhost' : config.host;
+  const closers: Array<() => Promise<void>> = [];
+
+  return {
+    url: `http://${host}:${port}`,
+    port,
+    httpServer,
+    context,
+    onClose(fn) {
+      closers.push(fn);
+    },
+    async close(graceMs = 10_000) {
+      context.shuttingDown = true;
+      await new Promise<void>((resolve) => {
+        const force = setTimeout(() => {
+          httpServer.closeAllConnections();
+          resolve();
+        }, graceMs);
+        force.unref();
+        httpServer.close(() => {
+          clearTimeout(force);
+          resolve();
+        });
+        httpServer.closeIdleConnections();
+      });
+      for (const close of closers) await close();
+      await store.close();
+    },
+  };
+}
