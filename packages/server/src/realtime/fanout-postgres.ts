@@ -87,7 +87,9 @@ export async function postgresFanout(opts: PostgresFanoutOptions): Promise<Fanou
     if (payloads.length === 0) return;
     try {
       // One statement for the whole batch, in order; autocommit, outside any push transaction.
-      await sql`SELECT pg_notify(${channel}, p) FROM unnest(${sql.array(payloads)}::text[]) AS p`;
+      // The payloads travel as one JSON text (cast via text so the driver does not encode it twice).
+      await sql`
+        SELECT pg_notify(${channel}, p) FROM jsonb_array_elements_text(${JSON.stringify(payloads)}::text::jsonb) AS p`;
       if (notifyFailures > 0) logger.info({ channel }, 'fan-out NOTIFY works again');
       notifyFailures = 0;
     } catch (err) {
