@@ -1,0 +1,19 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { settingsMarkdown } from '../src/settings-markdown.js';
+
+const README = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+
+describe('README matches the code', () => {
+  it('lists every setting exactly as config.ts declares it', () => {
+    const table = /<!-- settings:start -->\n([\s\S]*?)\n<!-- settings:end -->/.exec(README)?.[1];
+    expect(table, `README settings table is stale; replace it with:\n${settingsMarkdown()}`).toBe(
+      settingsMarkdown(),
+    );
+  });
+
+  it('names the two commands that work on a fresh clone', () => {
+    expect(README).toContain('npm install && npm start');
+    expect(README).toContain('npm install && npm test');
+  });
+});
