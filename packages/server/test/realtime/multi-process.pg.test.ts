@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ServeProcess, startServeProcess } from '../cli/serve-process.js';
 import { type AuthService, startAuthService } from '../helpers/auth-service.js';
 import { freshPgSchema, TEST_DATABASE_URL, type TestDatabase } from '../helpers/databases.js';
-import { type ServerProcess, startServerProcess } from '../helpers/server-process.js';
 import { openSocket, type TestSocket } from '../helpers/ws-client.js';
 
 /**
@@ -11,7 +11,7 @@ import { openSocket, type TestSocket } from '../helpers/ws-client.js';
 describe.skipIf(!TEST_DATABASE_URL)('two server processes on one PostgreSQL', () => {
   let db: TestDatabase;
   let auth: AuthService;
-  const procs: ServerProcess[] = [];
+  const procs: ServeProcess[] = [];
   const sockets: TestSocket[] = [];
 
   beforeAll(async () => {
@@ -25,8 +25,8 @@ describe.skipIf(!TEST_DATABASE_URL)('two server processes on one PostgreSQL', ()
       MANA_SYNC_DEV_AUTH: '0',
     };
     // One after the other: the first applies the migrations.
-    procs.push(await startServerProcess(env));
-    procs.push(await startServerProcess(env));
+    procs.push(await startServeProcess(['serve'], env));
+    procs.push(await startServeProcess(['serve'], env));
   });
   afterAll(async () => {
     for (const s of sockets) s.close();
@@ -50,7 +50,7 @@ describe.skipIf(!TEST_DATABASE_URL)('two server processes on one PostgreSQL', ()
   };
 
   it('a push through instance A reaches a socket on instance B, and back', async () => {
-    const [a, b] = procs as [ServerProcess, ServerProcess];
+    const [a, b] = procs as [ServeProcess, ServeProcess];
     expect(a.url).not.toBe(b.url);
     const onB = await openSocket(b.url, '/ws');
     const onA = await openSocket(a.url, '/ws/todo');
