@@ -97,7 +97,7 @@ export function realtimeSuite(name: string, makeDb: () => Promise<TestDatabase>)
 
     it('closes an open socket when its token expires (4003)', async () => {
       const s = await open();
-      await s.auth(await ts.auth.mint(user(), { expiresIn: 2 }));
+      await s.auth(await ts.auth.mint(user(), { expiresIn: 3 }));
       const closed = await s.closed;
       expect(closed).toMatchObject({ code: WS_CLOSE.tokenExpired, reason: 'token expired' });
     });
@@ -226,7 +226,7 @@ export function realtimeSuite(name: string, makeDb: () => Promise<TestDatabase>)
         for (const listener of ts.server.context.onPushed)
           listener({ userId: u, appId: 'todo', tables, clientId: 'p' });
       };
-      for (let i = 0; i < 5000; i++) announce(wide); // fills the send buffers
+      for (let i = 0; i < 10_000; i++) announce(wide); // ~35 MB if queued: fills the send buffers
       announce(Array.from({ length: 1100 }, (_, i) => `distinct_${i}`)); // more than it may be owed
       expect(await wsCount()).toBe(usersBefore - 1);
       stalled.tcp.resume();
