@@ -21,18 +21,26 @@ export interface Metrics {
   readonly conflicts: Counter<'app'>;
   readonly recordsPulled: Counter<'app'>;
   readonly pushBatchSize: Histogram;
-  /** Open WebSockets, by endpoint (`unified` for /ws, `legacy` for /ws/:appId). The hub calls inc/dec. */
-  readonly wsConnections: Gauge<'endpoint'>;
-  /** WebSockets opened since start, by endpoint. */
-  readonly wsConnectionsOpened: Counter<'endpoint'>;
-  /** `sync-available` messages written to sockets. */
-  readonly wsNotificationsSent: Counter;
+  /**
+   * The WebSocket hub's numbers, read at scrape time (no work on the socket hot path): the
+   * hub keeps its own counts for /health, and registers them here once at start-up.
+   */
+  setRealtimeSource(source: () => RealtimeStats): void;
   readonly dbErrors: Counter<'operation' | 'kind'>;
   readonly dbDuration: Histogram<'operation'>;
   /** The `app` label for an app id: itself while fewer than the cap are known, else `_other`. */
   appLabel(appId: string): string;
   /** Records one finished HTTP request. */
   observeRequest(method: string, route: string, status: number, seconds: number): void;
+}
+
+/** What the WebSocket hub reports: current counts and totals since start. */
+export interface RealtimeStats {
+  connections: number;
+  users: number;
+  notificationsSent: number;
+  notificationsCoalesced: number;
+  resyncs: number;
 }
 
 export interface MetricsOptions {
@@ -63,6 +71,50 @@ export function createMetrics(opts: MetricsOptions): Metrics {
     registers,
   });
   const knownApps = new Set<string>();
+  let realtime: (() => RealtimeStats) | undefined;
+  /** A gauge or counter whose value is read from the hub when scraped (none until it registers). */
+  const fromRealtime = (kind: 'gauge' | 'counter', name: string, help: string, key: keyof RealtimeStats) => {
+    if (kind === 'gauge') {
+      return new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          if (realtime) this.set(realtime()[key]);
+        },
+      });
+    }
+    return new Counter({
+      name,
+      help,
+      registers,
+      collect() {
+        if (!realtime) return;
+        this.reset();
+        this.inc(realtime()[key]);
+      },
+    });
+  };
+  fromRealtime('gauge', 'mana_sync_ws_connections', 'Open WebSocket connections', 'connections');
+  fromRealtime('gauge', 'mana_sync_ws_users', 'Users with at least one authenticated WebSocket', 'users');
+  fromRealtime(
+    'counter',
+    'mana_sync_ws_notifications_sent_total',
+    'sync-available notifications written to WebSockets',
+    'notificationsSent',
+  );
+  fromRealtime(
+    'counter',
+    'mana_sync_ws_notifications_coalesced_total',
+    'Notifications merged into one still queued for a slow socket',
+    'notificationsCoalesced',
+  );
+  fromRealtime(
+    'counter',
+    'mana_sync_ws_resyncs_total',
+    'Times every socket was told to pull (fan-out connection lost and regained)',
+    'resyncs',
+  );
 
   return {
     registry,
@@ -98,23 +150,9 @@ export function createMetrics(opts: MetricsOptions): Metrics {
       buckets: [1, 5, 10, 50, 100, 500, 1000, 5000, 10_000],
       registers,
     }),
-    wsConnections: new Gauge({
-      name: 'mana_sync_ws_connections',
-      help: 'Open WebSocket connections, by endpoint',
-      labelNames: ['endpoint'] as const,
-      registers,
-    }),
-    wsConnectionsOpened: new Counter({
-      name: 'mana_sync_ws_connections_opened_total',
-      help: 'WebSocket connections accepted since start, by endpoint',
-      labelNames: ['endpoint'] as const,
-      registers,
-    }),
-    wsNotificationsSent: new Counter({
-      name: 'mana_sync_ws_notifications_sent_total',
-      help: 'sync-available notifications written to WebSockets',
-      registers,
-    }),
+    setRealtimeSource(source) {
+      realtime = source;
+    },
     dbErrors: new Counter({
       name: 'mana_sync_db_errors_total',
       help: 'Failed store operations, by operation and kind (unavailable: connection or lock trouble)',

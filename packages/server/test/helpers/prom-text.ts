@@ -57,9 +57,17 @@ export function parsePromText(text: string): PromText {
         labels[l[1]!] = l[2]!.replace(/\\n/g, '\n').replace(/\\"/g, '"').replace(/\\\\/g, '\\');
       }
     }
+    // Go's strconv.ParseFloat, which Prometheus uses: NaN and Inf in any letter case.
     const raw = m[4]!;
-    const value = raw === '+Inf' ? Infinity : raw === '-Inf' ? -Infinity : raw === 'NaN' ? NaN : Number(raw);
-    if (Number.isNaN(value) && raw !== 'NaN') fail('bad value');
+    const special = /^([+-]?)(inf|infinity|nan)$/i.exec(raw);
+    const value = special
+      ? special[2]!.toLowerCase() === 'nan'
+        ? Number.NaN
+        : special[1] === '-'
+          ? -Infinity
+          : Infinity
+      : Number(raw);
+    if (Number.isNaN(value) && !special) fail('bad value');
     const family = [...types.entries()].find(([name, type]) =>
       SUFFIXES[type]!.some((suffix) => `${name}${suffix}` === m[1]),
     );

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { createMetrics } from '../../src/metrics.js';
 import { memoryPglite } from '../helpers/databases.js';
 import { type PromText, parsePromText, sampleValue } from '../helpers/prom-text.js';
 import { startTestServer, type TestServer } from '../helpers/test-server.js';
@@ -29,14 +30,52 @@ function expectFamilies(p: PromText): void {
     ['mana_sync_records_pulled_total', 'counter'],
     ['mana_sync_push_batch_size', 'histogram'],
     ['mana_sync_ws_connections', 'gauge'],
-    ['mana_sync_ws_connections_opened_total', 'counter'],
+    ['mana_sync_ws_users', 'gauge'],
     ['mana_sync_ws_notifications_sent_total', 'counter'],
+    ['mana_sync_ws_notifications_coalesced_total', 'counter'],
+    ['mana_sync_ws_resyncs_total', 'counter'],
     ['mana_sync_db_errors_total', 'counter'],
     ['mana_sync_db_transaction_duration_seconds', 'histogram'],
   ]) {
     expect(p.types.get(name!), name).toBe(type);
   }
 }
+
+describe('the Prometheus text reader used here', () => {
+  it('rejects what Prometheus would not parse', () => {
+    const ok = '# TYPE x_total counter\nx_total{a="1"} 2\n';
+    expect(sampleValue(parsePromText(ok), 'x_total', { a: '1' })).toBe(2);
+    for (const bad of [
+      'x_total 1', // no TYPE
+      '# TYPE x_total counter\nx_total{a=1} 2', // unquoted label value
+      '# TYPE x_total counter\nx_total{a="1"} two', // not a number
+      '# TYPE x_total counter\nx-total 1', // bad name
+      '# TYPE x_total counter\n# TYPE x_total counter', // declared twice
+    ]) {
+      expect(() => parsePromText(bad), bad).toThrow();
+    }
+  });
+});
+
+describe('realtime numbers in the registry', () => {
+  it('are read from the registered source at every scrape', async () => {
+    const m = createMetrics({ maxAppLabels: 10 });
+    const stats = { connections: 0, users: 0, notificationsSent: 0, notificationsCoalesced: 0, resyncs: 0 };
+    const read = async () => parsePromText(await m.registry.metrics());
+    expect(sampleValue(await read(), 'mana_sync_ws_connections')).toBe(0); // nothing registered yet
+    m.setRealtimeSource(() => stats);
+    Object.assign(stats, { connections: 3, users: 2, notificationsSent: 7, resyncs: 1 });
+    let p = await read();
+    expect(sampleValue(p, 'mana_sync_ws_connections')).toBe(3);
+    expect(sampleValue(p, 'mana_sync_ws_users')).toBe(2);
+    expect(sampleValue(p, 'mana_sync_ws_notifications_sent_total')).toBe(7);
+    expect(sampleValue(p, 'mana_sync_ws_resyncs_total')).toBe(1);
+    Object.assign(stats, { connections: 1, notificationsSent: 9 });
+    p = await read();
+    expect(sampleValue(p, 'mana_sync_ws_connections')).toBe(1);
+    expect(sampleValue(p, 'mana_sync_ws_notifications_sent_total')).toBe(9);
+  });
+});
 
 describe('/metrics', () => {
   const servers: TestServer[] = [];
