@@ -3,6 +3,7 @@ import { createMetrics } from '../../src/metrics.js';
 import { memoryPglite } from '../helpers/databases.js';
 import { type PromText, parsePromText, sampleValue } from '../helpers/prom-text.js';
 import { startTestServer, type TestServer } from '../helpers/test-server.js';
+import { openSocket } from '../helpers/ws-client.js';
 
 const change = (id: string, title: string, updatedAt: string) => ({
   table: 'todos',
@@ -135,6 +136,35 @@ describe('/metrics', () => {
     expect(
       sampleValue(refused, 'mana_sync_http_requests_total', { route: '/sync/:appId/pull', status: '401' }),
     ).toBe(1);
+  });
+
+  it('WebSocket numbers move with a socket: connection, notification, close', async () => {
+    const t = await start();
+    const socket = await openSocket(t.url);
+    await socket.auth(await t.token('alice'), 'listener');
+    let p = await scrape(t);
+    expect(sampleValue(p, 'mana_sync_ws_connections')).toBe(1);
+    expect(sampleValue(p, 'mana_sync_ws_users')).toBe(1);
+    expect(sampleValue(p, 'mana_sync_ws_notifications_sent_total')).toBe(0);
+
+    const res = await t.push('alice', 'todo', {
+      clientId: 'other-device',
+      changes: [change('a', 'x', '2026-01-01T00:00:00Z')],
+    });
+    expect(res.status).toBe(200);
+    expect(await socket.next()).toMatchObject({ type: 'sync-available', appId: 'todo' });
+    p = await scrape(t);
+    expect(sampleValue(p, 'mana_sync_ws_notifications_sent_total')).toBe(1);
+
+    socket.close();
+    await socket.closed;
+    for (let i = 0; i < 100 && sampleValue(p, 'mana_sync_ws_connections') !== 0; i++) {
+      await new Promise((r) => setTimeout(r, 20)); // the server sees the close a moment later
+      p = await scrape(t);
+    }
+    expect(sampleValue(p, 'mana_sync_ws_connections')).toBe(0);
+    expect(sampleValue(p, 'mana_sync_ws_users')).toBe(0);
+    expect(sampleValue(p, 'mana_sync_ws_notifications_sent_total')).toBe(1);
   });
 
   it('keeps label values bounded: 1,000 record ids, raw paths and many apps add no series', async () => {

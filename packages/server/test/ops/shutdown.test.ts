@@ -2,10 +2,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { WS_CLOSE } from '@mana/sync-protocol';
 import { afterAll, describe, expect, it } from 'vitest';
 import { pgliteDb } from '../../src/db/pglite.js';
 import { sql } from '../../src/db/sql.js';
 import { type ServeProcess, startServeProcess } from '../cli/serve-process.js';
+import { openSocket } from '../helpers/ws-client.js';
 
 const GRACE_MS = 8000;
 
@@ -17,7 +19,7 @@ describe('graceful shutdown of mana-sync serve', () => {
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   });
 
-  it('SIGTERM during a push: the push finishes (200, committed), new requests are refused, exit 0 within the grace', async () => {
+  it('SIGTERM during a push: the push finishes (200, committed), new requests are refused, sockets get 1001, exit 0 within the grace', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'mana-sync-shutdown-'));
     dirs.push(dataDir);
     const s = await startServeProcess(
@@ -40,6 +42,8 @@ describe('graceful shutdown of mana-sync serve', () => {
     }));
     const body = Buffer.from(JSON.stringify({ clientId: 'c1', changes }));
     const { port } = new URL(s.url);
+    const socket = await openSocket(s.url);
+    await socket.auth(s.token!, 'listener');
 
     // The push is in flight: its headers are in and the handler is waiting for the body.
     // (`Expect: 100-continue` tells us exactly when the server has taken the request.)
@@ -91,6 +95,7 @@ describe('graceful shutdown of mana-sync serve', () => {
     const res = await response;
     expect(res.status).toBe(200);
     expect(JSON.parse(res.body).serverChanges).toHaveLength(1000); // capped page; all 2000 committed
+    expect((await socket.closed).code).toBe(WS_CLOSE.goingAway);
     const code = await exited;
     expect(code).toBe(0);
     expect(performance.now() - signalledAt).toBeLessThan(GRACE_MS);
