@@ -97,6 +97,12 @@ function toAuthError(err: unknown): SyncError {
   if (err instanceof errors.JWKSTimeout || err instanceof errors.JWKSInvalid) {
     return new SyncError('AUTH_UNAVAILABLE', 'the auth service key set cannot be fetched');
   }
+  // jose throws its bare base class (no subclass) only when the JWKS response is not a 200
+  // or not JSON: the auth service is down, not the token bad. A 401 here would make every
+  // client drop a good token and log its user out during an auth outage.
+  if (err instanceof errors.JOSEError && err.constructor === errors.JOSEError) {
+    return new SyncError('AUTH_UNAVAILABLE', 'the auth service key set cannot be fetched');
+  }
   if (err instanceof errors.JOSEError) {
     return new SyncError('UNAUTHORIZED', `invalid token (${err.code})`);
   }
