@@ -35,6 +35,10 @@ export function captureMiddleware(opts: CaptureOptions): Middleware<DBCore> {
         table(name) {
           const table = down.table(name);
           if (!opts.tables.has(name)) return table;
+          // During a schema upgrade the outbox may not exist yet: writes of upgrade functions
+          // pass through, and adoption (adopt.ts) queues them once the database is ready.
+          const hasOutbox = down.schema.tables.some((t) => t.name === OUTBOX_TABLE);
+          if (!hasOutbox) return table;
           const outbox = down.table(OUTBOX_TABLE);
           return {
             ...table,

@@ -47,6 +47,10 @@ export interface SyncClientOptions {
   tokenRefreshMarginMs?: number;
   /** `auto`: Web Locks, else an IndexedDB lease; `lease`: always the lease; `off`: always lead. */
   multiTab?: 'auto' | 'lease' | 'off';
+  /** Retry delays after a failed sync: full jitter up to baseMs·2^n, capped (default 1 s, 30 s). */
+  retryBackoff?: { baseMs?: number; maxMs?: number };
+  /** Lease length of the fallback leader election (default 6000 ms). */
+  leaderLeaseMs?: number;
 }
 
 export interface PendingChange {
@@ -217,7 +221,7 @@ export function createSyncClient(db: Dexie, opts: SyncClientOptions): SyncClient
         fetch: opts.fetch ?? globalThis.fetch.bind(globalThis),
         timeoutMs: opts.requestTimeoutMs ?? 30_000,
       }),
-      backoff: createBackoff({ baseMs: 1000, maxMs: 30_000 }),
+      backoff: createBackoff({ baseMs: 1000, maxMs: 30_000, ...opts.retryBackoff }),
       pushBatchSize: opts.pushBatchSize ?? 500,
       pullLimit: opts.pullLimit ?? 1000,
       send,
@@ -349,6 +353,7 @@ export function createSyncClient(db: Dexie, opts: SyncClientOptions): SyncClient
         db,
         tabId,
         useWebLocks: opts.multiTab !== 'lease',
+        ...(opts.leaderLeaseMs ? { leaseMs: opts.leaderLeaseMs } : {}),
         onChange(isLeader) {
           status.isLeader = isLeader;
           if (isLeader) lead();

@@ -99,7 +99,7 @@ export function createTransport(opts: TransportOptions): Transport {
       });
     } catch (err) {
       const reason = signal?.aborted ? 'aborted' : timeout.aborted ? 'timed out' : String(err);
-      throw new TransportError('retry', 'NETWORK', `${init.method ?? 'GET'} ${path}: ${reason}`);
+      throw new TransportError('retry', 'NETWORK', `${init.method ?? 'GET'} ${base}${path}: ${reason}`);
     }
   }
 
