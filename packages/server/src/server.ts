@@ -9,6 +9,7 @@ import { createApp } from './http/app.js';
 import type { ServerContext } from './http/context.js';
 import { createRateLimiter } from './http/rate-limit.js';
 import { createLogger, type Logger } from './logger.js';
+import { attachRealtime } from './realtime/attach.js';
 import { openStore } from './store/open.js';
 import { VERSION } from './version.js';
 
@@ -40,10 +41,11 @@ export function devKeyFile(config: Config): string {
 export async function startServer(opts: StartOptions = {}): Promise<RunningServer> {
   const config = loadConfig(process.env, opts.config);
   const logger = opts.logger ?? createLogger(config.logLevel);
+  const schema = opts.schema ?? config.databaseSchema;
   const store = await openStore({
     databaseUrl: config.databaseUrl,
     dataDir: opts.inMemory ? undefined : config.dataDir,
-    ...(opts.schema ? { schema: opts.schema } : {}),
+    ...(schema ? { schema } : {}),
   });
 
   let devIssuer: DevIssuer | undefined;
@@ -72,17 +74,22 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
   const app = createApp(context);
   const httpServer = createAdaptorServer({ fetch: app.fetch }) as Server;
   httpServer.keepAliveTimeout = 65_000;
+  const realtime = await attachRealtime({ httpServer, context, schema }).catch(async (err) => {
+    await store.close();
+    throw err;
+  });
 
   await new Promise<void>((resolve, reject) => {
     httpServer.once('error', reject);
     httpServer.listen(config.port, config.host, () => resolve());
   }).catch(async (err) => {
+    await realtime.close();
     await store.close();
     throw err;
   });
   const port = (httpServer.address() as AddressInfo).port;
   const host = config.host === '0.0.0.0' || config.host === '::' || !config.host ? 'localhost' : config.host;
-  const closers: Array<() => Promise<void>> = [];
+  const closers: Array<() => Promise<void>> = [() => realtime.close()];
 
   return {
     url: `http://${host}:${port}`,
@@ -94,6 +101,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     },
     async close(graceMs = 10_000) {
       context.shuttingDown = true;
+      realtime.closeSockets(); // upgraded sockets would otherwise hold httpServer.close() open
       await new Promise<void>((resolve) => {
         const force = setTimeout(() => {
           httpServer.closeAllConnections();
