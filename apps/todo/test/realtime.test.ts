@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,10 +26,7 @@ async function addTodo(page: Page, title: string) {
   await page.getByTestId('new-todo').press('Enter');
 }
 
-// The server's WebSocket hub lands on main from the `ws` branch; until then these are skipped.
-const HUB = existsSync(new URL('../../../packages/server/src/realtime/attach.ts', import.meta.url));
-
-describe.skipIf(!HUB)('two browsers of one user, in Chromium', () => {
+describe('two browsers of one user, in Chromium', () => {
   let rig: Rig;
   let dir: string;
   beforeAll(async () => {

@@ -25,6 +25,9 @@ export interface TokenSource {
   refresh(): Promise<string>;
   /** The token's `sub`, read without verification: only to keep each user's cursors apart. */
   subject(): string;
+  /** When the cached token expires (ms since the epoch), or null when unknown. */
+  expiresAt(): number | null;
+  readonly refreshMarginMs: number;
 }
 
 export function createTokenSource(getToken: GetToken, refreshMarginMs = 60_000, now = Date.now): TokenSource {
@@ -55,6 +58,11 @@ export function createTokenSource(getToken: GetToken, refreshMarginMs = 60_000, 
       return fetchToken(false);
     },
     refresh: () => fetchToken(true),
+    expiresAt() {
+      const exp = token ? claims(token).exp : undefined;
+      return typeof exp === 'number' ? exp * 1000 : null;
+    },
+    refreshMarginMs,
     subject() {
       const sub = token ? claims(token).sub : undefined;
       return typeof sub === 'string' && sub.length > 0 ? sub : 'default';

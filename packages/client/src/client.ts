@@ -226,7 +226,8 @@ export function createSyncClient(db: Dexie, opts: SyncClientOptions): SyncClient
       pullLimit: opts.pullLimit ?? 1000,
       send,
       onConflict: (c) => emitter.emit('conflict', c),
-      onSynced: () => {},
+      // After an auth error the socket stays down until a sync succeeds again.
+      onSynced: () => realtime?.start(),
     });
     engine = engineRef;
     const WS =

@@ -59,12 +59,38 @@ export function createRealtime(opts: RealtimeOptions): Realtime {
   let timer: ReturnType<typeof setTimeout> | undefined;
   let pinger: ReturnType<typeof setInterval> | undefined;
   let awaitingPong = false;
+  let reauth: ReturnType<typeof setTimeout> | undefined;
 
   function clearTimers() {
     clearTimeout(timer);
     clearInterval(pinger);
+    clearTimeout(reauth);
     timer = undefined;
     pinger = undefined;
+    reauth = undefined;
+  }
+
+  /**
+   * The hub accepts a second auth on an open socket and moves its expiry: send a fresh token
+   * shortly before the current one runs out instead of being closed with 4003 and reconnecting.
+   */
+  function scheduleReauth(socket: WebSocketLike) {
+    clearTimeout(reauth);
+    const exp = opts.tokens.expiresAt();
+    // A margin of 0 means "never refresh early": the hub's 4003 close is the signal then.
+    if (exp === null || opts.tokens.refreshMarginMs <= 0) return;
+    const delay = Math.max(1000, exp - opts.tokens.refreshMarginMs - Date.now());
+    if (delay > 2 ** 31 - 1) return;
+    reauth = setTimeout(async () => {
+      try {
+        const token = await opts.tokens.current();
+        if (ws === socket && socket.readyState === OPEN) {
+          socket.send(JSON.stringify({ type: WS_MESSAGE.auth, token, clientId: opts.clientId }));
+        }
+      } catch {
+        // No fresh token: the hub will close with 4003 and the reconnect path decides.
+      }
+    }, delay);
   }
 
   function schedule(delayMs: number) {
@@ -100,7 +126,9 @@ export function createRealtime(opts: RealtimeOptions): Realtime {
       } catch {
         return;
       }
-      if (msg.type === 'auth-ok') {
+      if (msg.type === 'auth-ok' && connected) {
+        scheduleReauth(socket); // a re-auth was accepted
+      } else if (msg.type === 'auth-ok') {
         clearTimeout(timer);
         connected = true;
         authRetried = false;
@@ -111,6 +139,7 @@ export function createRealtime(opts: RealtimeOptions): Realtime {
           awaitingPong = true;
           if (socket.readyState === OPEN) socket.send(JSON.stringify({ type: WS_MESSAGE.ping }));
         }, pingEvery);
+        scheduleReauth(socket);
         opts.onConnected();
       } else if (msg.type === 'pong') {
         awaitingPong = false;

@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { TestServer } from '../../server/test/helpers/test-server.js';
@@ -7,10 +6,7 @@ import { attach, eventually, newDevice, startServer, waitForStatus } from './hel
 
 const WS = WebSocket as unknown as WebSocketConstructor;
 
-// The server's WebSocket hub lands on main from the `ws` branch; until then these are skipped.
-const HUB = existsSync(new URL('../../server/src/realtime/attach.ts', import.meta.url));
-
-describe.skipIf(!HUB)('real time over the WebSocket hub', () => {
+describe('real time over the WebSocket hub', () => {
   let server: TestServer;
   beforeAll(async () => {
     server = await startServer();
@@ -61,6 +57,32 @@ describe.skipIf(!HUB)('real time over the WebSocket hub', () => {
     expect(calls[1]).toEqual({ forceRefresh: true });
     await client.stop();
   });
+
+  it("renews the socket's token before it expires, without reconnecting", async () => {
+    const calls: GetTokenOptions[] = [];
+    const db = newDevice().open();
+    const client = attach(db, server, 'u-rt-renew', {
+      WebSocket: WS,
+      tokenRefreshMarginMs: 2000,
+      getToken: async (o) => {
+        calls.push(o);
+        return server.auth.mint('u-rt-renew', { expiresIn: 4 });
+      },
+    });
+    let drops = 0;
+    client.on('status', (s) => {
+      if (!s.realtime && calls.length > 0 && client.status.state !== 'idle') drops++;
+    });
+    await client.start();
+    await waitForStatus(client, (s) => s.realtime);
+    drops = 0;
+    // Three 4 s tokens in a row, each renewed 2 s before it runs out: the hub never closes.
+    await eventually(() => expect(calls.length).toBeGreaterThanOrEqual(4), 10_000, 50);
+    expect(client.status.realtime).toBe(true);
+    expect(drops).toBe(0);
+    expect(calls.slice(1).every((c) => c.forceRefresh)).toBe(true);
+    await client.stop();
+  }, 20_000);
 
   it('a fresh token the hub refuses too ends in error, not a reconnect loop', async () => {
     const calls: GetTokenOptions[] = [];

@@ -2,13 +2,16 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { createLogger } from '../../server/src/logger.js';
 import { type RunningServer, startServer as startManaSync } from '../../server/src/server.js';
 import { freshPgSchema, TEST_DATABASE_URL, type TestDatabase } from '../../server/test/helpers/databases.js';
 import type { TestServer } from '../../server/test/helpers/test-server.js';
-import type { GetTokenOptions } from '../src/index.js';
+import type { GetTokenOptions, WebSocketConstructor } from '../src/index.js';
 import { attach, eventually, newDevice, startServer, waitForStatus } from './helpers/harness.js';
 import { startStallProxy } from './helpers/stall-proxy.js';
+
+const WS = WebSocket as unknown as WebSocketConstructor;
 
 describe('network and auth failures', () => {
   let server: TestServer;
@@ -139,11 +142,9 @@ describe('a server restart in the middle of a sync', () => {
     const target = { url: running.url, token };
     const a = newDevice().open();
     const b = newDevice().open();
-    const ca = attach(a, target, 'u-restart', {
-      pushBatchSize: 25,
-      retryBackoff: { baseMs: 200, maxMs: 1000 },
-    });
-    const cb = attach(b, target, 'u-restart');
+    const rt = { WebSocket: WS, pullIntervalMs: 3_600_000, retryBackoff: { baseMs: 200, maxMs: 1000 } };
+    const ca = attach(a, target, 'u-restart', { ...rt, pushBatchSize: 25 });
+    const cb = attach(b, target, 'u-restart', rt);
     await ca.start();
     await cb.start();
     const todos = Array.from({ length: 2000 }, (_, i) => ({
@@ -167,6 +168,10 @@ describe('a server restart in the middle of a sync', () => {
     expect(got[0]).toEqual({ id: 'r0000', title: 'edited while the server was down', done: false });
     expect(got.slice(1)).toEqual(todos.slice(1));
     expect(pendingAtCrash).toBeGreaterThan(0);
+    // Both sockets came back by themselves: a new write reaches B with no sync() call.
+    await waitForStatus(cb, (st) => st.realtime, 20_000);
+    await a.todos.add({ id: 'after-restart', title: 'notified', done: false });
+    await eventually(async () => expect(await b.todos.get('after-restart')).toBeTruthy(), 10_000);
     await ca.stop();
     await cb.stop();
     await running.close(0);
