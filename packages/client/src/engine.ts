@@ -62,6 +62,8 @@ export function createEngine(o: EngineOptions): Engine {
   let retryTimer: ReturnType<typeof setTimeout> | undefined;
   let disposed = false;
   let lastPushOkAt = 0;
+  /** A push answered `hasMore` during a pull: every table needs a pull afterwards. */
+  let needPullAll = false;
 
   const cursorOf = async (table: string): Promise<Canonical> =>
     ((await state.get(stateKey.cursor(o.user(), table)))?.value as Canonical | undefined) ?? EPOCH;
@@ -113,6 +115,12 @@ export function createEngine(o: EngineOptions): Engine {
       });
       since = until;
       if (!res.hasMore) return;
+      // A long first sync must not hold back what the user writes meanwhile.
+      if (wantPush) {
+        wantPush = false;
+        if (await pushAll(signal)) needPullAll = true;
+        since = await cursorOf(table); // the push response may have moved it
+      }
       // Let the page breathe between pages of a large first sync.
       await new Promise((r) => setTimeout(r, 0));
       if (signal.aborted) throw new TransportError('retry', 'NETWORK', 'aborted');
@@ -128,8 +136,10 @@ export function createEngine(o: EngineOptions): Engine {
       abortReason = null;
       o.send('syncStarted');
       try {
-        const more = await pushAll(controller.signal);
-        for (const table of more ? o.tableList : pull) await pullTable(table, controller.signal);
+        const tables = (await pushAll(controller.signal)) ? o.tableList : [...pull];
+        needPullAll = false;
+        for (const table of tables) await pullTable(table, controller.signal);
+        if (needPullAll) for (const table of o.tableList) await pullTable(table, controller.signal);
         o.backoff.reset();
         o.send('syncSucceeded', null);
         o.onSynced();

@@ -32,8 +32,10 @@ describe('two clients of one user', () => {
         { id: 't3', title: 'Three', done: true },
       ]);
     });
-    expect(ca.status.pending).toBe(0);
+    await eventually(() => expect(ca.status.pending).toBe(0));
     expect(cb.status.state).toBe('synced');
+    // Applying server changes is not itself a change to push back.
+    expect(await cb.pendingChanges()).toEqual([]);
     await ca.stop();
     await cb.stop();
   });
