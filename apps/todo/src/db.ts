@@ -34,4 +34,6 @@ export const sync: SyncClient = createSyncClient(db, {
   appId: 'todo',
   tables: ['todos'],
   getToken: devToken,
+  // ?debounce=ms: the push debounce (default 1000); the latency test also measures it at 0.
+  ...(params.has('debounce') ? { pushDebounceMs: Number(params.get('debounce')) } : {}),
 });
