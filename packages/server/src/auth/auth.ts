@@ -1,5 +1,5 @@
-import { timingSafeEqual } from 'node:crypto';
-import { SyncError } from '@mana/sync-protocol';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { SyncError, stringProblem } from '@mana/sync-protocol';
 import { createRemoteJWKSet, errors, type JWTVerifyGetKey, jwtVerify } from 'jose';
 
 /** Who a request acts for. */
@@ -33,8 +33,14 @@ export interface Auth {
   }): Promise<Principal>;
 }
 
-/** A user id: 1-256 characters, none of them a control character. */
-const USER_ID = { test: (s: string) => s.length >= 1 && s.length <= 256 && !/[\p{Cc}]/u.test(s) };
+/**
+ * A user id: 1-256 characters, none of them a control character, and well-formed UTF-16.
+ * A lone surrogate (a JWT payload may carry "\ud800") becomes U+FFFD when encoded for the
+ * database, so two different subjects would share one user's data.
+ */
+const USER_ID = {
+  test: (s: string) => s.length >= 1 && s.length <= 256 && !/[\p{Cc}]/u.test(s) && stringProblem(s) === null,
+};
 
 /**
  * Checks its options when made (a bad setup fails at start-up, not on the first request).
@@ -53,7 +59,7 @@ export function createAuth(opts: AuthOptions): Auth {
           cacheMaxAge: 600_000,
         })
       : opts.jwks;
-  const serviceKey = opts.serviceKey ? Buffer.from(opts.serviceKey) : undefined;
+  const serviceKey = opts.serviceKey ? sha256(opts.serviceKey) : undefined;
 
   async function verifyToken(token: string): Promise<Principal> {
     try {
@@ -76,9 +82,8 @@ export function createAuth(opts: AuthOptions): Auth {
     async authenticate(h) {
       if (h.serviceKey !== undefined) {
         if (!serviceKey) throw new SyncError('UNAUTHORIZED', 'service auth is not enabled on this server');
-        const given = Buffer.from(h.serviceKey);
-        // Constant time: compare equal-length buffers only, and always do the comparison.
-        const ok = given.length === serviceKey.length && timingSafeEqual(given, serviceKey);
+        // Constant time, length included: compare fixed-size digests, never the raw strings.
+        const ok = timingSafeEqual(sha256(h.serviceKey), serviceKey);
         if (!ok) throw new SyncError('UNAUTHORIZED', 'wrong service key');
         if (!h.userId || !USER_ID.test(h.userId))
           throw new SyncError('UNAUTHORIZED', 'service auth needs X-User-Id');
@@ -91,10 +96,20 @@ export function createAuth(opts: AuthOptions): Auth {
   };
 }
 
+function sha256(s: string): Buffer {
+  return createHash('sha256').update(s).digest();
+}
+
 function toAuthError(err: unknown): SyncError {
   if (err instanceof SyncError) return err;
   if (err instanceof errors.JWTExpired) return new SyncError('TOKEN_EXPIRED', 'token expired');
   if (err instanceof errors.JWKSTimeout || err instanceof errors.JWKSInvalid) {
+    return new SyncError('AUTH_UNAVAILABLE', 'the auth service key set cannot be fetched');
+  }
+  // jose throws its bare base class (no subclass) only when the JWKS response is not a 200
+  // or not JSON: the auth service is down, not the token bad. A 401 here would make every
+  // client drop a good token and log its user out during an auth outage.
+  if (err instanceof errors.JOSEError && err.constructor === errors.JOSEError) {
     return new SyncError('AUTH_UNAVAILABLE', 'the auth service key set cannot be fetched');
   }
   if (err instanceof errors.JOSEError) {

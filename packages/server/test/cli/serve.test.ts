@@ -56,7 +56,7 @@ describe('mana-sync serve --dev-auth on the embedded database', () => {
     } finally {
       await second.stop();
     }
-  });
+  }, 180_000); // two process starts and a CLI run: slow on a loaded 2-core machine
 
   it('stops start-up with one line naming a bad variable', () => {
     const r = spawnSync(process.execPath, [BIN, 'serve'], {
@@ -77,7 +77,14 @@ describe('mana-sync serve --dev-auth on the embedded database', () => {
   });
 
   it('prints --help for every command', () => {
-    for (const args of [['--help'], ['serve', '--help'], ['migrate', '--help'], ['token', '--help']]) {
+    for (const args of [
+      ['--help'],
+      ['serve', '--help'],
+      ['migrate', '--help'],
+      ['token', '--help'],
+      ['compact', '--help'],
+      ['stats', '--help'],
+    ]) {
       const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8' });
       expect(r.status, args.join(' ')).toBe(0);
       expect(r.stdout).toMatch(/mana-sync/);
