@@ -10,6 +10,7 @@ import type { ServerContext } from './http/context.js';
 import { createRateLimiter } from './http/rate-limit.js';
 import { createLogger, type Logger } from './logger.js';
 import { openStore } from './store/open.js';
+import type { SyncStore } from './store/sync-store.js';
 import { VERSION } from './version.js';
 
 export interface StartOptions {
@@ -19,6 +20,8 @@ export interface StartOptions {
   /** PGlite in memory instead of `dataDir` (tests). */
   inMemory?: boolean;
   logger?: Logger;
+  /** Use this store instead of opening one (benchmarks measure the request path without a database). */
+  store?: SyncStore;
 }
 
 export interface RunningServer {
@@ -40,11 +43,13 @@ export function devKeyFile(config: Config): string {
 export async function startServer(opts: StartOptions = {}): Promise<RunningServer> {
   const config = loadConfig(process.env, opts.config);
   const logger = opts.logger ?? createLogger(config.logLevel);
-  const store = await openStore({
-    databaseUrl: config.databaseUrl,
-    dataDir: opts.inMemory ? undefined : config.dataDir,
-    ...(opts.schema ? { schema: opts.schema } : {}),
-  });
+  const store =
+    opts.store ??
+    (await openStore({
+      databaseUrl: config.databaseUrl,
+      dataDir: opts.inMemory ? undefined : config.dataDir,
+      ...(opts.schema ? { schema: opts.schema } : {}),
+    }));
 
   let devIssuer: DevIssuer | undefined;
   if (config.devAuth) devIssuer = await createDevIssuer(opts.inMemory ? undefined : devKeyFile(config));
