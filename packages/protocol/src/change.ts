@@ -22,7 +22,22 @@ export const fieldSchema = z.object({
 });
 export type Field = z.infer<typeof fieldSchema>;
 
-export const fieldsSchema = z.record(fieldNameSchema, fieldSchema);
+/**
+ * A record keyed by field names. zod silently drops a `__proto__` key (it cannot be
+ * assigned to a plain object), so it is refused here explicitly, before the record parse.
+ */
+function fieldRecord<T extends z.ZodType>(value: T) {
+  return z
+    .unknown()
+    .superRefine((v, ctx) => {
+      if (v !== null && typeof v === 'object' && Object.hasOwn(v, '__proto__')) {
+        ctx.addIssue({ code: 'custom', message: 'reserved field name', path: ['__proto__'] });
+      }
+    })
+    .pipe(z.record(fieldNameSchema, value));
+}
+
+export const fieldsSchema = fieldRecord(fieldSchema);
 export type Fields = z.infer<typeof fieldsSchema>;
 
 export const opSchema = z.enum(['insert', 'update', 'delete']);
@@ -38,7 +53,7 @@ export const changeSchema = z.object({
   id: recordIdSchema,
   op: opSchema,
   fields: fieldsSchema.optional(),
-  data: z.record(fieldNameSchema, jsonValueSchema).optional(),
+  data: fieldRecord(jsonValueSchema).optional(),
   deletedAt: timestampSchema.nullable().optional(),
 });
 export type Change = z.infer<typeof changeSchema>;

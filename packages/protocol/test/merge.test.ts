@@ -96,7 +96,7 @@ describe('mergeFields', () => {
   it('does not let a field named like a prototype key reach Object.prototype', () => {
     const r = mergeFields(undefined, { ['__proto__']: { value: { polluted: true }, updatedAt: now } });
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
-    expect(r.state.data['__proto__']).toEqual({ polluted: true });
+    expect(Object.getOwnPropertyDescriptor(r.state.data, '__proto__')?.value).toEqual({ polluted: true });
   });
 });
 

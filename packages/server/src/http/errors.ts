@@ -47,15 +47,15 @@ export function isDbUnavailable(err: unknown): boolean {
   );
 }
 
+/** The first schema issue as a 400; a hostile key cannot make the error body large. */
 export function zodToSyncError(error: ZodError, prefix?: string): SyncError {
   const issue = error.issues[0]!;
-  const path = [...(prefix ? [prefix] : []), ...issue.path.map(String)].join('.');
-  return new SyncError(
-    'INVALID_REQUEST',
-    path ? `${path}: ${issue.message}` : issue.message,
-    path || undefined,
-  );
+  const path = clip([...(prefix ? [prefix] : []), ...issue.path.map(String)].join('.'));
+  const message = clip(issue.message);
+  return new SyncError('INVALID_REQUEST', path ? `${path}: ${message}` : message, path || undefined);
 }
+
+const clip = (s: string, max = 200) => (s.length > max ? `${s.slice(0, max)}…` : s);
 
 /** Seconds a client should wait before retrying a 503 or 429. */
 export const RETRY_AFTER_SECONDS = { unavailable: 2 } as const;

@@ -1,7 +1,8 @@
-import { ROUTE, SyncError } from '@mana/sync-protocol';
+import { ROUTE } from '@mana/sync-protocol';
 import { Hono } from 'hono';
 import { z } from 'zod';
 import type { DevIssuer } from '../../auth/dev-issuer.js';
+import { readJson } from '../body.js';
 import type { AppEnv, ServerContext } from '../context.js';
 import { zodToSyncError } from '../errors.js';
 
@@ -23,15 +24,7 @@ export function devRoutes(_ctx: ServerContext, issuer: DevIssuer): Hono<AppEnv> 
   const app = new Hono<AppEnv>();
   app.get(ROUTE.devJwks, (c) => c.json(issuer.jwks));
   app.post(ROUTE.devToken, async (c) => {
-    const text = await c.req.text();
-    let body: unknown = {};
-    if (text.trim()) {
-      try {
-        body = JSON.parse(text);
-      } catch {
-        throw new SyncError('BAD_JSON', 'the body is not valid JSON');
-      }
-    }
+    const body = await readJson(c, {});
     const parsed = tokenRequestSchema.safeParse(body);
     if (!parsed.success) throw zodToSyncError(parsed.error);
     const token = await issuer.mint(parsed.data.user, parsed.data.ttl);

@@ -12,6 +12,7 @@ import {
   SyncError,
 } from '@mana/sync-protocol';
 import { type Context, Hono } from 'hono';
+import { readJson } from '../body.js';
 import type { AppEnv, ServerContext } from '../context.js';
 import { zodToSyncError } from '../errors.js';
 
@@ -99,13 +100,4 @@ export function syncRoutes(ctx: ServerContext): Hono<AppEnv> {
   app.all(ROUTE.push, methodNotAllowed('POST'));
 
   return app;
-}
-
-async function readJson(c: Context<AppEnv>): Promise<unknown> {
-  const text = await c.req.text();
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw new SyncError('BAD_JSON', 'the body is not valid JSON');
-  }
 }

@@ -1,0 +1,266 @@
+import type { ServerChange } from '@mana/sync-protocol';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { TestDatabase } from '../helpers/databases.js';
+import { startTestServer, type TestServer } from '../helpers/test-server.js';
+
+/**
+ * The push/pull protocol over real HTTP with real signed tokens, written once and run on
+ * PGlite (sync-http.test.ts) and PostgreSQL (sync-http.pg.test.ts).
+ */
+export function syncHttpSuite(name: string, makeDb: () => Promise<TestDatabase>) {
+  describe(`push and pull over HTTP on ${name}`, () => {
+    let db: TestDatabase;
+    let s: TestServer;
+    let n = 0;
+    const user = () => `u${++n}-${Math.random().toString(36).slice(2, 8)}`;
+
+    beforeAll(async () => {
+      db = await makeDb();
+      s = await startTestServer(db);
+    });
+    afterAll(async () => {
+      await s?.close();
+      await db?.drop();
+    });
+
+    const field = (value: unknown, updatedAt: string) => ({ value, updatedAt });
+    const update = (
+      id: string,
+      fields: Record<string, { value: unknown; updatedAt: string }>,
+      table = 'todos',
+    ) => ({
+      table,
+      id,
+      op: 'update',
+      fields,
+    });
+    async function push(userId: string, changes: unknown[], clientId = 'client-a', since?: string) {
+      const res = await s.push(userId, 'todo', { clientId, ...(since ? { since } : {}), changes });
+      expect(res.status, await res.clone().text()).toBe(200);
+      return (await res.json()) as {
+        serverChanges: ServerChange[];
+        conflicts: Array<Record<string, unknown>>;
+        syncedUntil: string;
+        hasMore: boolean;
+      };
+    }
+    async function pullAll(userId: string, collection = 'todos', limit = 1000) {
+      const seen: ServerChange[] = [];
+      let since = '1970-01-01T00:00:00Z';
+      for (let guard = 0; guard < 1000; guard++) {
+        const res = await s.pull(userId, 'todo', { collection, since, limit: String(limit) });
+        expect(res.status).toBe(200);
+        const page = (await res.json()) as {
+          serverChanges: ServerChange[];
+          syncedUntil: string;
+          hasMore: boolean;
+        };
+        seen.push(...page.serverChanges);
+        since = page.syncedUntil;
+        if (!page.hasMore) break;
+      }
+      return seen;
+    }
+    const valuesOf = (c: ServerChange | undefined) =>
+      Object.fromEntries(Object.entries(c?.fields ?? {}).map(([k, f]) => [k, f.value]));
+
+    it('seed example 1: the later timestamp wins', async () => {
+      const u = user();
+      await push(u, [update('todo-123', { title: field('Buy milk', '2024-01-01T10:05:00Z') })], 'A');
+      await push(u, [update('todo-123', { title: field('Buy eggs', '2024-01-01T10:05:30Z') })], 'B');
+      expect(valuesOf((await pullAll(u))[0])).toEqual({ title: 'Buy eggs' });
+    });
+
+    it('seed example 2: different fields merge', async () => {
+      const u = user();
+      await push(u, [
+        update('todo-123', {
+          title: field('Buy milk', '2024-01-01T10:05:00Z'),
+          completed: field(true, '2024-01-01T10:06:00Z'),
+        }),
+      ]);
+      const r = await push(
+        u,
+        [update('todo-123', { title: field('Buy eggs', '2024-01-01T10:05:30Z') })],
+        'B',
+      );
+      expect(r.conflicts).toEqual([]);
+      expect(valuesOf((await pullAll(u))[0])).toEqual({ title: 'Buy eggs', completed: true });
+    });
+
+    it('a delete beats an earlier edit and loses to a later one', async () => {
+      const u = user();
+      await push(u, [
+        { table: 'todos', id: 'x', op: 'insert', fields: { title: field('x', '2024-01-01T10:00:00Z') } },
+      ]);
+      await push(u, [{ table: 'todos', id: 'x', op: 'delete', deletedAt: '2024-01-01T10:10:00Z' }], 'B');
+      const earlier = await push(u, [update('x', { deletedAt: field(null, '2024-01-01T10:05:00Z') })], 'A');
+      expect(earlier.conflicts).toHaveLength(1);
+      let [rec] = await pullAll(u);
+      expect(rec!.op).toBe('delete');
+      expect(rec!.deletedAt).toBe('2024-01-01T10:10:00.000000Z');
+      // An edit of another field does not undelete; a later deletedAt: null does.
+      await push(u, [update('x', { title: field('edited', '2024-01-01T10:20:00Z') })], 'A');
+      expect((await pullAll(u))[0]!.op).toBe('delete');
+      await push(u, [update('x', { deletedAt: field(null, '2024-01-01T10:30:00Z') })], 'A');
+      [rec] = await pullAll(u);
+      expect(rec!.op).not.toBe('delete');
+      expect(valuesOf(rec)).toEqual({ title: 'edited', deletedAt: null });
+    });
+
+    it('an undelete older than the delete loses and is reported', async () => {
+      const u = user();
+      await push(u, [update('y', { title: field('y', '2024-01-01T10:00:00Z') })]);
+      await push(u, [{ table: 'todos', id: 'y', op: 'delete', deletedAt: '2024-01-01T09:00:00Z' }], 'B');
+      // Deleted at 09:00 — an undelete at 08:00 loses, the record stays deleted.
+      const r = await push(u, [update('y', { deletedAt: field(null, '2024-01-01T08:00:00Z') })], 'A');
+      expect(r.conflicts.map((c) => c.field)).toEqual(['deletedAt']);
+      expect((await pullAll(u))[0]!.op).toBe('delete');
+    });
+
+    it('on a tie the stored value stays and the loser is reported', async () => {
+      const u = user();
+      await push(u, [update('t', { title: field('first', '2024-01-01T10:00:00Z') })], 'A');
+      const r = await push(u, [update('t', { title: field('second', '2024-01-01T10:00:00.000Z') })], 'B');
+      expect(r.conflicts).toEqual([
+        {
+          table: 'todos',
+          id: 't',
+          field: 'title',
+          clientValue: 'second',
+          clientUpdatedAt: '2024-01-01T10:00:00.000000Z',
+          serverValue: 'first',
+          serverUpdatedAt: '2024-01-01T10:00:00.000000Z',
+        },
+      ]);
+      expect(valuesOf((await pullAll(u))[0])).toEqual({ title: 'first' });
+    });
+
+    it('a retried push changes nothing and reports no conflict', async () => {
+      const u = user();
+      const changes = [
+        update('r', { title: field('once', '2024-01-01T10:00:00Z'), n: field(1, '2024-01-01T10:00:00Z') }),
+      ];
+      const first = await push(u, changes);
+      const before = await pullAll(u);
+      const retry = await push(u, changes, 'client-a', first.syncedUntil);
+      expect(retry.conflicts).toEqual([]);
+      expect(retry.serverChanges).toEqual([]);
+      expect(retry.syncedUntil).toBe(first.syncedUntil);
+      expect(await pullAll(u)).toEqual(before);
+    });
+
+    it('clamps a far-future timestamp to the server clock', async () => {
+      const u = user();
+      const before = Date.now();
+      await push(u, [update('f', { title: field('from the future', '2999-01-01T00:00:00Z') })]);
+      const at = Date.parse((await pullAll(u))[0]!.fields.title!.updatedAt);
+      expect(at).toBeGreaterThanOrEqual(before - 1000);
+      expect(at).toBeLessThanOrEqual(Date.now() + 1000);
+      // So a normal edit a little later can still win.
+      await push(u, [update('f', { title: field('now', new Date(Date.now() + 5000).toISOString()) })], 'B');
+      expect(valuesOf((await pullAll(u))[0])).toEqual({ title: 'now' });
+    });
+
+    it('writes nothing of a push whose last change is invalid', async () => {
+      const u = user();
+      const res = await s.push(u, 'todo', {
+        clientId: 'a',
+        changes: [
+          update('ok-1', { title: field('a', '2024-01-01T10:00:00Z') }),
+          update('ok-2', { title: field('b', '2024-01-01T10:00:00Z') }),
+          {
+            table: 'todos',
+            id: 'bad',
+            op: 'update',
+            fields: { title: { value: 'c', updatedAt: 'not a time' } },
+          },
+        ],
+      });
+      expect(res.status).toBe(400);
+      const body = (await res.json()) as { error: { code: string; path: string } };
+      expect(body.error.code).toBe('INVALID_REQUEST');
+      expect(body.error.path).toBe('changes.2.fields.title.updatedAt');
+      expect(await pullAll(u)).toEqual([]);
+    });
+
+    it('pages a pull across more records than the limit, none lost or repeated', async () => {
+      const u = user();
+      for (let b = 0; b < 5; b++) {
+        await push(
+          u,
+          Array.from({ length: 50 }, (_, i) => update(`p${b}-${i}`, { i: field(i, '2024-01-01T10:00:00Z') })),
+        );
+      }
+      const seen = await pullAll(u, 'todos', 17);
+      expect(seen).toHaveLength(250);
+      expect(new Set(seen.map((c) => c.id)).size).toBe(250);
+      const positions = seen.map((c) => c.updatedAt);
+      expect([...positions].sort()).toEqual(positions);
+    });
+
+    it('never lets a pulling client skip a record while the same user pushes concurrently', async () => {
+      const u = user();
+      const writers = 4;
+      const batches = 12;
+      const expected = new Set<string>();
+      const seen = new Set<string>();
+      let done = false;
+      let since = '1970-01-01T00:00:00Z';
+      const puller = (async () => {
+        while (true) {
+          const finished = done;
+          const res = await s.pull(u, 'todo', { collection: 'todos', since, limit: '5' });
+          const page = (await res.json()) as {
+            serverChanges: ServerChange[];
+            syncedUntil: string;
+            hasMore: boolean;
+          };
+          for (const c of page.serverChanges) {
+            expect(c.updatedAt > since).toBe(true);
+            seen.add(c.id);
+          }
+          since = page.syncedUntil;
+          if (finished && !page.hasMore) return;
+        }
+      })();
+      await Promise.all(
+        Array.from({ length: writers }, async (_, w) => {
+          for (let b = 0; b < batches; b++) {
+            const ids = Array.from({ length: 3 }, (_, i) => `w${w}-b${b}-${i}`);
+            await push(
+              u,
+              ids.map((id) => update(id, { v: field(id, '2024-01-01T10:00:00Z') })),
+              `writer-${w}`,
+            );
+            for (const id of ids) expected.add(id);
+          }
+        }),
+      );
+      done = true;
+      await puller;
+      expect(expected.size).toBe(writers * batches * 3);
+      expect([...expected].filter((id) => !seen.has(id))).toEqual([]);
+    });
+
+    it('keeps users apart: B never sees or overwrites A', async () => {
+      const a = user();
+      const b = user();
+      await push(a, [update('shared-id', { secret: field('A', '2024-01-01T10:00:00Z') })]);
+      const rb = await push(b, [update('shared-id', { secret: field('B', '2024-01-01T09:00:00Z') })]);
+      expect(rb.conflicts).toEqual([]);
+      expect(rb.serverChanges.map(valuesOf)).toEqual([{ secret: 'B' }]);
+      expect((await pullAll(a)).map(valuesOf)).toEqual([{ secret: 'A' }]);
+      expect((await pullAll(b)).map(valuesOf)).toEqual([{ secret: 'B' }]);
+    });
+
+    it('returns other clients’ changes in the push response since the cursor', async () => {
+      const u = user();
+      const a1 = await push(u, [update('m1', { v: field(1, '2024-01-01T10:00:00Z') })], 'A');
+      await push(u, [update('m2', { v: field(2, '2024-01-01T10:00:00Z') }, 'notes')], 'B');
+      const a2 = await push(u, [], 'A', a1.syncedUntil);
+      expect(a2.serverChanges.map((c) => [c.table, c.id, c.op])).toEqual([['notes', 'm2', 'insert']]);
+      expect(a2.syncedUntil > a1.syncedUntil).toBe(true);
+    });
+  });
+}

@@ -1,0 +1,4 @@
+import { memoryPglite } from '../helpers/databases.js';
+import { syncHttpSuite } from './sync-http-suite.js';
+
+syncHttpSuite('PGlite', memoryPglite);
