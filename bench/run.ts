@@ -34,8 +34,7 @@ async function main(opts: BenchOptions): Promise<Figure[]> {
       const serverSchema = await freshSchema(BENCH_DATABASE_URL, `srv${run}`);
       schemas.push(serverSchema);
       pgServer = await startMana({ kind: 'postgres', url: serverSchema.url, schema: serverSchema.schema });
-      // Pull first: its memory figure wants a process whose heap the push load has not grown yet.
-      if (wants('pull')) figures.push(...(await initialSync(opts, serverSchema, pgServer)));
+      if (wants('pull')) figures.push(...(await initialSync(opts, serverSchema)));
       if (wants('request')) figures.push(...(await requestPath(opts, pgServer)));
       if (wants('push')) {
         const rawSchema = await freshSchema(BENCH_DATABASE_URL, `raw${run}`);

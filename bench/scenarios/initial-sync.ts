@@ -3,6 +3,7 @@ import { type BenchSchema, seedRecords } from '../lib/databases.js';
 import { runJob } from '../lib/fork-job.js';
 import { type BenchOptions, commandFor } from '../lib/options.js';
 import { type Figure, type Round, ratioOf, summarize } from '../lib/report.js';
+import { startServerProcess } from '../lib/server-process.js';
 import type { PullResult } from '../load/jobs.js';
 
 const PAGE = 1000;
@@ -10,14 +11,10 @@ const PAGE = 1000;
 /**
  * Initial sync: one client pulls all N records of one user, page by page (limit 1000, the
  * default), parsing every page. Baseline: the same pages read with postgres.js straight from
- * sync_records (keyset on updated_at). While the client pulls, the server's RSS is sampled:
- * its peak must not grow with N (bounded pages, nothing accumulated).
+ * sync_records (keyset on updated_at). Each pull is served by a fresh server process, whose
+ * peak RSS (the kernel's maxRSS) must not grow with N: pages are bounded, nothing accumulates.
  */
-export async function initialSync(
-  opts: BenchOptions,
-  schema: BenchSchema,
-  server: { port: number; token(userId: string): Promise<string> },
-): Promise<Figure[]> {
+export async function initialSync(opts: BenchOptions, schema: BenchSchema): Promise<Figure[]> {
   const run = randomBytes(3).toString('hex');
   const [small, large] = opts.pullSizes;
   const time: Record<number, Round[]> = { [small]: [], [large]: [] };
@@ -27,10 +24,6 @@ export async function initialSync(
     users[n] = `pull-${run}-${n}`;
     await seedRecords(schema, users[n]!, 'bench', n);
   }
-  const tokens: Record<number, string> = {
-    [small]: await server.token(users[small]!),
-    [large]: await server.token(users[large]!),
-  };
   const maxMs = 120_000;
   for (let r = 0; r < opts.rounds; r++) {
     const peak: Record<number, number> = {};
@@ -49,22 +42,25 @@ export async function initialSync(
         },
         maxMs,
       );
-      collectGarbage();
-      const sampler = rssSampler();
-      const pulled = await runJob<PullResult>(
-        {
-          kind: 'pull',
-          port: server.port,
-          token: tokens[n]!,
-          appId: 'bench',
-          table: 'todos',
-          pageSize: PAGE,
-          expected: n,
+      const server = await startServerProcess(schema, users[n]!, maxMs * 2);
+      let pulled: PullResult;
+      try {
+        pulled = await runJob<PullResult>(
+          {
+            kind: 'pull',
+            port: server.port,
+            token: server.token,
+            appId: 'bench',
+            table: 'todos',
+            pageSize: PAGE,
+            expected: n,
+            maxMs,
+          },
           maxMs,
-        },
-        maxMs,
-      );
-      peak[n] = sampler.stop();
+        );
+      } finally {
+        peak[n] = (await server.stop()).maxRssMb;
+      }
       const value = pulled.elapsedMs / 1000;
       const baseline = base.elapsedMs / 1000;
       time[n]!.push({
@@ -74,14 +70,11 @@ export async function initialSync(
         notes: { pages: pulled.pages },
       });
     }
-    // RSS seldom shrinks: only the first round (small set first, then large) says whether the
-    // large set needs more memory; later rounds would start from the first one's high-water mark.
-    if (r === 0)
-      rss.push({
-        value: peak[large]!,
-        baseline: peak[small]!,
-        ratio: ratioOf(peak[large]!, peak[small]!, 'lower'),
-      });
+    rss.push({
+      value: peak[large]!,
+      baseline: peak[small]!,
+      ratio: ratioOf(peak[large]!, peak[small]!, 'lower'),
+    });
   }
   const command = commandFor(opts, 'pull');
   const label = 'postgres.js keyset pages';
@@ -111,7 +104,7 @@ export async function initialSync(
     summarize(
       {
         id: 'pull.rss',
-        figure: `server peak RSS while pulling ${large.toLocaleString('en-US')} records`,
+        figure: `server peak RSS (fresh process) pulling ${large.toLocaleString('en-US')} records`,
         unit: 'MB',
         baselineLabel: `same, ${small.toLocaleString('en-US')} records`,
         target: 'ratio >= 0.8 (flat)',
@@ -121,23 +114,4 @@ export async function initialSync(
       (f) => f.ratio >= 0.8,
     ),
   ];
-}
-
-/** Peak RSS (MB) of this process, sampled every 5 ms until stopped. */
-function rssSampler(): { stop(): number } {
-  let peak = process.memoryUsage.rss();
-  const timer = setInterval(() => {
-    peak = Math.max(peak, process.memoryUsage.rss());
-  }, 5);
-  return {
-    stop() {
-      clearInterval(timer);
-      peak = Math.max(peak, process.memoryUsage.rss());
-      return peak / 1024 / 1024;
-    },
-  };
-}
-
-function collectGarbage(): void {
-  (globalThis as { gc?: () => void }).gc?.();
 }
