@@ -53,6 +53,7 @@ async function noDatabaseStore(): Promise<SyncStore> {
   const db: Db = {
     kind: 'postgres',
     query: () => Promise.reject(new Error('no database in this benchmark')),
+    queryAll: () => Promise.reject(new Error('no database in this benchmark')),
     transaction: () => Promise.reject(new Error('no database in this benchmark')),
     exec: () => Promise.reject(new Error('no database in this benchmark')),
     close: async () => {},

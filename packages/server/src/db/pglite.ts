@@ -20,6 +20,11 @@ function wrap(pg: PGlite, conn: PGlite | Transaction): Db {
     async query<Row>(q: Query) {
       return (await conn.query<Row>(q.text, q.values)).rows;
     },
+    async queryAll(qs: Query[]) {
+      const out: Array<Record<string, unknown>[]> = [];
+      for (const q of qs) out.push((await conn.query<Record<string, unknown>>(q.text, q.values)).rows);
+      return out;
+    },
     async transaction<T>(fn: (tx: Db) => Promise<T>) {
       if (conn !== pg) return fn(wrap(pg, conn));
       return pg.transaction((tx) => fn(wrap(pg, tx)));

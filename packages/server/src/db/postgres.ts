@@ -26,14 +26,20 @@ export function postgresDb(url: string, opts: PostgresOptions = {}): Db {
 
 type Sql = postgres.Sql | postgres.TransactionSql;
 
+function run(sql: Sql, q: Query): Promise<Record<string, unknown>[]> {
+  return sql.unsafe(q.text, q.values as postgres.ParameterOrJSON<never>[], { prepare: true }) as Promise<
+    Record<string, unknown>[]
+  >;
+}
+
 function wrap(sql: Sql, level: 'root' | 'tx'): Db {
   return {
     kind: 'postgres',
     async query<Row>(q: Query) {
-      return (await sql.unsafe(q.text, q.values as postgres.ParameterOrJSON<never>[], {
-        prepare: true,
-      })) as Row[];
+      return (await run(sql, q)) as Row[];
     },
+    // Issued together, postgres.js writes them back to back on the (transaction's) connection.
+    queryAll: (qs: Query[]) => Promise.all(qs.map((q) => run(sql, q))),
     async transaction<T>(fn: (tx: Db) => Promise<T>) {
       if (level === 'tx') return fn(wrap(sql, 'tx'));
       return (await (sql as postgres.Sql).begin((tx) => fn(wrap(tx, 'tx')))) as T;
