@@ -9,6 +9,7 @@ import { initialSync } from './scenarios/initial-sync.js';
 import { pgliteIngest } from './scenarios/pglite.js';
 import { pushIngest } from './scenarios/push-ingest.js';
 import { requestPath } from './scenarios/request-path.js';
+import { websocket } from './scenarios/websocket.js';
 
 /**
  * `npm run bench [-- --quick] [--only request,push,pull,pglite,ws] [--rounds N]`
@@ -22,7 +23,7 @@ import { requestPath } from './scenarios/request-path.js';
 async function main(opts: BenchOptions): Promise<Figure[]> {
   const figures: Figure[] = [];
   const wants = (g: BenchOptions['groups'][number]) => opts.groups.includes(g);
-  const needsPg = wants('request') || wants('push') || wants('pull');
+  const needsPg = wants('request') || wants('push') || wants('pull') || wants('ws');
   const schemas: BenchSchema[] = [];
   let pgServer: ManaUnderTest | undefined;
   try {
@@ -35,6 +36,7 @@ async function main(opts: BenchOptions): Promise<Figure[]> {
       schemas.push(serverSchema);
       pgServer = await startMana({ kind: 'postgres', url: serverSchema.url, schema: serverSchema.schema });
       if (wants('pull')) figures.push(...(await initialSync(opts, serverSchema)));
+      if (wants('ws')) figures.push(...(await websocket(opts, serverSchema)));
       if (wants('request')) figures.push(...(await requestPath(opts, pgServer)));
       if (wants('push')) {
         const rawSchema = await freshSchema(BENCH_DATABASE_URL, `raw${run}`);

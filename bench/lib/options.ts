@@ -13,8 +13,15 @@ export interface BenchOptions {
   /** Concurrent connections of a load process. */
   workers: number;
   batches: number[];
+  /** Batches measured for one heavy user too, and on PGlite (quick mode keeps it short). */
+  heavyBatches: number[];
+  pgliteBatches: number[];
   /** Initial sync sizes: small (the flat-memory reference) and large. */
   pullSizes: [number, number];
+  /** WebSocket sockets: the latency and first memory figure, then the large memory figure. */
+  wsSizes: [number, number];
+  wsPushes: number;
+  wsRounds: number;
   groups: Group[];
   /** The command line that reproduces this run. */
   command: string;
@@ -51,12 +58,17 @@ export function parseOptions(argv: string[]): BenchOptions {
   return {
     quick,
     rounds,
-    warmupMs: quick ? 300 : 1000,
-    durationMs: quick ? 1000 : 3000,
+    warmupMs: quick ? 200 : 1000,
+    durationMs: quick ? 700 : 3000,
     maxRequests: quick ? 5000 : 50_000,
     workers: 8,
     batches: [10, 100, 1000],
-    pullSizes: quick ? [2000, 10_000] : [10_000, 100_000],
+    heavyBatches: quick ? [100] : [10, 100, 1000],
+    pgliteBatches: quick ? [100] : [10, 100, 1000],
+    pullSizes: quick ? [1000, 5000] : [10_000, 100_000],
+    wsSizes: quick ? [500, 1000] : [1000, 10_000],
+    wsPushes: quick ? 50 : 500,
+    wsRounds: Math.min(rounds, 2),
     groups,
     command: `npm run bench${flags ? ` -- ${flags}` : ''}`,
   };

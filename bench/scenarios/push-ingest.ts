@@ -30,8 +30,10 @@ export async function pushIngest(opts: BenchOptions, t: PushIngestTarget): Promi
     Array.from({ length: opts.workers }, (_, i) => t.token(`${t.idPrefix}-${run}-user-${i}`)),
   );
   const heavyToken = await t.token(`${t.idPrefix}-${run}-heavy`);
-  for (const batch of opts.batches) {
+  const batches = t.idPrefix === 'pglite' ? opts.pgliteBatches : opts.batches;
+  for (const batch of batches) {
     for (const mode of ['many', 'heavy'] as const) {
+      if (mode === 'heavy' && !opts.heavyBatches.includes(batch)) continue;
       const rounds: Round[] = [];
       for (let r = 0; r < opts.rounds; r++) {
         const base = await t.baseline(batch, mode === 'many' ? opts.workers : 1);

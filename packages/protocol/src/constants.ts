@@ -47,6 +47,8 @@ export const WS_CLOSE = {
   protocolError: 1002,
   /** A frame was larger than the server accepts. */
   messageTooBig: 1009,
+  /** The server cannot serve this socket now (auth service down, notifications backed up): reconnect with backoff, then pull. */
+  tryAgainLater: 1013,
   /** The auth token was missing, malformed or did not verify. */
   unauthorized: 4001,
   /** No auth message arrived in time. */

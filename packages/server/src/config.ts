@@ -59,6 +59,29 @@ const algorithms: Parser<string[]> = (raw, name) => {
   if (algs.length === 0) throw new ConfigError(`${name} must name at least one algorithm`);
   return algs;
 };
+const oneOf =
+  <T extends string>(...values: T[]): Parser<T> =>
+  (raw, name) => {
+    if (!(values as string[]).includes(raw)) {
+      throw new ConfigError(`${name} must be one of ${values.join(', ')}; got "${raw}"`);
+    }
+    return raw as T;
+  };
+/** A plain SQL identifier (schema or channel name): no quoting needed, at most `max` characters. */
+const identifier =
+  (max: number): Parser<string> =>
+  (raw, name) => {
+    if (!new RegExp(`^[a-z_][a-z0-9_]{0,${max - 1}}$`).test(raw)) {
+      throw new ConfigError(
+        `${name} must be lower-case letters, digits and "_" (at most ${max}, not starting with a digit), got "${raw}"`,
+      );
+    }
+    return raw;
+  };
+const optionalIdentifier =
+  (max: number): Parser<string | undefined> =>
+  (raw, name) =>
+    raw === '' ? undefined : identifier(max)(raw, name);
 const logLevel: Parser<string> = (raw, name) => {
   if (!/^(fatal|error|warn|info|debug|trace|silent)$/.test(raw)) {
     throw new ConfigError(
@@ -90,6 +113,12 @@ export const SETTINGS = {
     '',
     optionalUrl,
     'PostgreSQL URL; unset: embedded PGlite in MANA_SYNC_DATA_DIR',
+  ),
+  databaseSchema: setting(
+    'DATABASE_SCHEMA',
+    '',
+    optionalIdentifier(48),
+    'PostgreSQL schema (search_path) of the tables; unset: the default',
   ),
   dataDir: setting('MANA_SYNC_DATA_DIR', './.mana-sync/data', path, 'Embedded database directory'),
   authUrl: setting(
@@ -128,7 +157,62 @@ export const SETTINGS = {
     'Requests per second per user (0: off)',
   ),
   rateLimitBurst: setting('RATE_LIMIT_BURST', '1000', int(1, 10_000_000), 'Requests a user may send at once'),
+  wsAuthTimeoutMs: setting(
+    'WS_AUTH_TIMEOUT_MS',
+    '10000',
+    int(1, 600_000),
+    'A WebSocket must send its auth message within this time',
+  ),
+  wsMaxSocketsPerUser: setting(
+    'WS_MAX_SOCKETS_PER_USER',
+    '20',
+    int(1, 100_000),
+    'Open WebSockets one user may have on one instance',
+  ),
+  wsMaxMessageBytes: setting(
+    'WS_MAX_MESSAGE_BYTES',
+    '65536',
+    int(256, 16_777_216),
+    'Largest WebSocket message accepted (larger: close 1009)',
+  ),
+  wsHeartbeatMs: setting(
+    'WS_HEARTBEAT_MS',
+    '30000',
+    int(10, 3_600_000),
+    'WebSocket ping interval; a socket silent for two is dropped',
+  ),
+  fanout: setting(
+    'FANOUT',
+    'auto',
+    oneOf('auto', 'local', 'postgres'),
+    'Cross-instance fan-out: auto = postgres with DATABASE_URL',
+  ),
+  fanoutChannel: setting(
+    'FANOUT_CHANNEL',
+    'mana_sync',
+    identifier(24),
+    'LISTEN/NOTIFY channel (DATABASE_SCHEMA is appended)',
+  ),
+  fanoutBatchMs: setting(
+    'FANOUT_BATCH_MS',
+    '2',
+    int(0, 1000),
+    'Push events collected into one NOTIFY for this long',
+  ),
   logLevel: setting('LOG_LEVEL', 'info', logLevel, 'pino log level'),
+  logRetentionDays: setting(
+    'LOG_RETENTION_DAYS',
+    '30',
+    int(0, 36_500),
+    'mana-sync compact drops change-log rows older than this',
+  ),
+  shutdownGraceMs: setting(
+    'SHUTDOWN_GRACE_MS',
+    '10000',
+    int(0, 600_000),
+    'On SIGTERM: time in-flight requests get before sockets are cut',
+  ),
+  metricsMaxApps: setting('METRICS_MAX_APPS', '100', int(1, 10_000), 'Distinct app labels in /metrics'),
   nodeEnv: setting('NODE_ENV', 'development', optionalString, 'production refuses dev auth'),
 } as const;
 

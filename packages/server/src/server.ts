@@ -8,7 +8,9 @@ import { type Config, jwksUrlOf, loadConfig } from './config.js';
 import { createApp } from './http/app.js';
 import type { ServerContext } from './http/context.js';
 import { createRateLimiter } from './http/rate-limit.js';
-import { createLogger, type Logger } from './logger.js';
+import { createLogger, type Logger, wantsPrettyLogs } from './logger.js';
+import { createMetrics, instrumentStore } from './metrics.js';
+import { attachRealtime } from './realtime/attach.js';
 import { openStore } from './store/open.js';
 import type { SyncStore } from './store/sync-store.js';
 import { VERSION } from './version.js';
@@ -31,7 +33,7 @@ export interface RunningServer {
   context: ServerContext;
   /** Registers work to do on close, after HTTP has drained and before the database closes. */
   onClose(fn: () => Promise<void>): void;
-  /** Stops accepting, lets in-flight requests finish (up to `graceMs`), closes the database. */
+  /** Stops accepting, lets in-flight requests finish (up to `graceMs`, default SHUTDOWN_GRACE_MS), closes the database. */
   close(graceMs?: number): Promise<void>;
 }
 
@@ -42,14 +44,17 @@ export function devKeyFile(config: Config): string {
 /** Opens the store (migrating it), builds the app and listens. */
 export async function startServer(opts: StartOptions = {}): Promise<RunningServer> {
   const config = loadConfig(process.env, opts.config);
-  const logger = opts.logger ?? createLogger(config.logLevel);
-  const store =
+  const logger = opts.logger ?? createLogger(config.logLevel, { pretty: wantsPrettyLogs(config.nodeEnv) });
+  const metrics = createMetrics({ maxAppLabels: config.metricsMaxApps });
+  const schema = opts.schema ?? config.databaseSchema;
+  const opened =
     opts.store ??
     (await openStore({
       databaseUrl: config.databaseUrl,
       dataDir: opts.inMemory ? undefined : config.dataDir,
-      ...(opts.schema ? { schema: opts.schema } : {}),
+      ...(schema ? { schema } : {}),
     }));
+  const store = instrumentStore(opened, metrics);
 
   let devIssuer: DevIssuer | undefined;
   if (config.devAuth) devIssuer = await createDevIssuer(opts.inMemory ? undefined : devKeyFile(config));
@@ -67,6 +72,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     auth,
     devIssuer,
     logger,
+    metrics,
     limiter: createRateLimiter(config.rateLimitPerSecond, config.rateLimitBurst),
     onPushed: [],
     healthSections: [],
@@ -77,17 +83,22 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
   const app = createApp(context);
   const httpServer = createAdaptorServer({ fetch: app.fetch }) as Server;
   httpServer.keepAliveTimeout = 65_000;
+  const realtime = await attachRealtime({ httpServer, context, schema }).catch(async (err) => {
+    await store.close();
+    throw err;
+  });
 
   await new Promise<void>((resolve, reject) => {
     httpServer.once('error', reject);
     httpServer.listen(config.port, config.host, () => resolve());
   }).catch(async (err) => {
+    await realtime.close();
     await store.close();
     throw err;
   });
   const port = (httpServer.address() as AddressInfo).port;
   const host = config.host === '0.0.0.0' || config.host === '::' || !config.host ? 'localhost' : config.host;
-  const closers: Array<() => Promise<void>> = [];
+  const closers: Array<() => Promise<void>> = [() => realtime.close()];
 
   return {
     url: `http://${host}:${port}`,
@@ -97,8 +108,9 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     onClose(fn) {
       closers.push(fn);
     },
-    async close(graceMs = 10_000) {
+    async close(graceMs = config.shutdownGraceMs) {
       context.shuttingDown = true;
+      realtime.closeSockets(); // upgraded sockets would otherwise hold httpServer.close() open
       await new Promise<void>((resolve) => {
         const force = setTimeout(() => {
           httpServer.closeAllConnections();

@@ -1,0 +1,129 @@
+import { randomUUID } from 'node:crypto';
+import postgres from 'postgres';
+import type { PushedEvent } from '../http/context.js';
+import type { Logger } from '../logger.js';
+import { type Fanout, Subscribers } from './fanout.js';
+import { decodePayload, encodeEvents, encodeResync } from './fanout-payload.js';
+import { PendingEvents } from './pending-events.js';
+
+export interface PostgresFanoutOptions {
+  databaseUrl: string;
+  /** NOTIFY channel; every instance sharing the database and schema uses the same one. */
+  channel: string;
+  /** Events of this many milliseconds go out as one NOTIFY. */
+  batchMs: number;
+  logger: Logger;
+  /** Distinct (user, app, client) keys kept while NOTIFY fails; past it, one resync replaces them. */
+  maxPendingKeys?: number;
+}
+
+/**
+ * Fan-out over PostgreSQL LISTEN/NOTIFY, on two dedicated connections of its own:
+ *
+ *   push commits ─► publish ─► local sockets (at once)
+ *                        └──► batch (batchMs) ─► pg_notify on the "notify" connection
+ *   other instance's pg_notify ─► "listen" connection ─► local sockets
+ *
+ * Never NOTIFY inside the push transaction: a transaction with a pending NOTIFY takes a
+ * database-wide lock at commit, which would serialize every push of every user. The batch is
+ * sent after commit, in its own statement. When the LISTEN connection is lost it is opened
+ * again with backoff; once it listens again every local socket is told to pull (`resync`),
+ * because events sent meanwhile were missed. When NOTIFY fails the batch is kept (merged and
+ * bounded) and retried with backoff.
+ */
+export async function postgresFanout(opts: PostgresFanoutOptions): Promise<Fanout> {
+  const { channel, logger } = opts;
+  const self = randomUUID();
+  const subscribers = new Subscribers((err) => logger.error({ err: String(err) }, 'fan-out handler failed'));
+  const pending = new PendingEvents(opts.maxPendingKeys ?? 10_000);
+  // One client, two connections: its pool of one for NOTIFY, and the dedicated connection
+  // that `sql.listen` opens (and reopens with backoff when it is lost).
+  const sql = postgres(opts.databaseUrl, {
+    max: 1,
+    connect_timeout: 5,
+    fetch_types: false,
+    onnotice: () => {},
+    connection: { application_name: `mana-sync-fanout:${channel}`.slice(0, 63) },
+  });
+
+  const onPayload = (text: string) => {
+    const payload = decodePayload(text);
+    if (!payload) {
+      logger.warn({ channel }, 'ignored a NOTIFY payload that is not a fan-out batch');
+      return;
+    }
+    if (payload.src === self) return; // delivered locally when published
+    if (payload.resync) subscribers.resync();
+    for (const event of payload.events) subscribers.event(event);
+  };
+  let listens = 0;
+  // Runs on the first LISTEN and again after every reconnect: whatever was sent while the
+  // connection was down was missed, so every local socket is told to pull.
+  const onListen = () => {
+    if (listens++ === 0) return;
+    logger.warn({ channel }, 'fan-out LISTEN connection was lost and is back; telling every socket to pull');
+    subscribers.resync();
+  };
+  let closing = false;
+
+  let flushTimer: NodeJS.Timeout | undefined;
+  let flushing: Promise<void> | undefined;
+  let notifyFailures = 0;
+
+  function scheduleFlush(delay: number): void {
+    if (flushTimer || flushing || closing) return;
+    flushTimer = setTimeout(() => {
+      flushTimer = undefined;
+      flushing = flush().finally(() => {
+        flushing = undefined;
+        if (pending.size > 0) scheduleFlush(notifyFailures ? Math.min(5000, 100 * 2 ** notifyFailures) : 0);
+      });
+    }, delay);
+  }
+
+  async function flush(): Promise<void> {
+    const batch = pending.take();
+    const payloads = batch.resync ? [encodeResync(self)] : encodeEvents(self, batch.events);
+    if (payloads.length === 0) return;
+    try {
+      // One statement for the whole batch, in order; autocommit, outside any push transaction.
+      // The payloads travel as one JSON text (cast via text so the driver does not encode it twice).
+      await sql`
+        SELECT pg_notify(${channel}, p) FROM jsonb_array_elements_text(${JSON.stringify(payloads)}::text::jsonb) AS p`;
+      if (notifyFailures > 0) logger.info({ channel }, 'fan-out NOTIFY works again');
+      notifyFailures = 0;
+    } catch (err) {
+      if (notifyFailures++ === 0)
+        logger.warn({ channel, err: String(err) }, 'fan-out NOTIFY failed; retrying');
+      pending.restore(batch);
+    }
+  }
+
+  try {
+    await sql.listen(channel, onPayload, onListen);
+  } catch (err) {
+    await sql.end({ timeout: 1 });
+    throw err; // at start-up: fail loudly, like the store does
+  }
+
+  return {
+    kind: 'postgres',
+    publish(event: PushedEvent) {
+      subscribers.event(event);
+      pending.add(event);
+      scheduleFlush(opts.batchMs);
+    },
+    subscribe: (handlers) => subscribers.add(handlers),
+    async close() {
+      closing = true; // no new batch timers
+      if (flushTimer) {
+        clearTimeout(flushTimer);
+        flushTimer = undefined;
+      }
+      await flushing;
+      // Last batch of pushes that finished while HTTP drained.
+      if (pending.size > 0) await flush();
+      await sql.end({ timeout: 1 });
+    },
+  };
+}

@@ -1,0 +1,4 @@
+import { memoryPglite } from '../helpers/databases.js';
+import { realtimeSuite } from './realtime-suite.js';
+
+realtimeSuite('PGlite', memoryPglite);
