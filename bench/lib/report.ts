@@ -47,6 +47,8 @@ export function summarize(
     rounds,
   };
   if (check) fig.pass = check(fig);
+  // Progress on stderr: a full run takes minutes and the table comes at the end.
+  process.stderr.write(`  ${fig.figure}: ${fig.value} ${fig.unit}, ratio ${fig.ratio}\n`);
   return fig;
 }
 

@@ -49,8 +49,8 @@ async function startBare() {
       const msg = JSON.parse(String(data)) as { type: string; token?: string };
       if (msg.type !== 'auth' || !msg.token) return;
       const user = subOf(msg.token);
-      let set = byUser.get(user);
-      if (!set) byUser.set(user, (set = new Set()));
+      const set = byUser.get(user) ?? new Set<WebSocket>();
+      byUser.set(user, set);
       set.add(ws);
       ws.on('close', () => set.delete(ws));
       ws.send(JSON.stringify({ type: 'auth-ok' }));
