@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { SyncError } from '@mana/sync-protocol';
+import { SyncError, stringProblem } from '@mana/sync-protocol';
 import { createRemoteJWKSet, errors, type JWTVerifyGetKey, jwtVerify } from 'jose';
 
 /** Who a request acts for. */
@@ -39,8 +39,14 @@ export interface Auth {
   }): Promise<Principal>;
 }
 
-/** A user id: 1-256 characters, none of them a control character. */
-const USER_ID = { test: (s: string) => s.length >= 1 && s.length <= 256 && !/[\p{Cc}]/u.test(s) };
+/**
+ * A user id: 1-256 characters, none of them a control character, and well-formed UTF-16.
+ * A lone surrogate (a JWT payload may carry "\ud800") becomes U+FFFD when encoded for the
+ * database, so two different subjects would share one user's data.
+ */
+const USER_ID = {
+  test: (s: string) => s.length >= 1 && s.length <= 256 && !/[\p{Cc}]/u.test(s) && stringProblem(s) === null,
+};
 
 /**
  * Checks its options when made (a bad setup fails at start-up, not on the first request).
@@ -131,6 +137,12 @@ function toAuthError(err: unknown): SyncError {
   if (err instanceof SyncError) return err;
   if (err instanceof errors.JWTExpired) return new SyncError('TOKEN_EXPIRED', 'token expired');
   if (err instanceof errors.JWKSTimeout || err instanceof errors.JWKSInvalid) {
+    return new SyncError('AUTH_UNAVAILABLE', 'the auth service key set cannot be fetched');
+  }
+  // jose throws its bare base class (no subclass) only when the JWKS response is not a 200
+  // or not JSON: the auth service is down, not the token bad. A 401 here would make every
+  // client drop a good token and log its user out during an auth outage.
+  if (err instanceof errors.JOSEError && err.constructor === errors.JOSEError) {
     return new SyncError('AUTH_UNAVAILABLE', 'the auth service key set cannot be fetched');
   }
   if (err instanceof errors.JOSEError) {

@@ -6,49 +6,144 @@ export interface PostgresOptions {
   max?: number;
   /** Sets search_path on every connection (tests use one schema each). */
   schema?: string;
+  /** A statement or transaction running longer than this makes the pool be replaced. */
+  stuckMs?: number;
 }
 
-/** A Db on PostgreSQL through postgres.js, with prepared statements and a bounded pool. */
-export function postgresDb(url: string, opts: PostgresOptions = {}): Db {
-  const sql = postgres(url, {
-    max: opts.max ?? 10,
-    // Fail fast while the database is down: the request becomes a 503, not a 30 s hang.
-    connect_timeout: 5,
-    idle_timeout: 60,
-    onnotice: () => {},
-    connection: {
-      application_name: 'mana-sync',
-      ...(opts.schema ? { search_path: opts.schema } : {}),
-    },
+/**
+ * postgres.js 3.4.9 (the latest release) can throw from a `setImmediate` after a connection
+ * dropped: `TypeError: Cannot read properties of null (reading 'write')` in `nextWrite`
+ * (porsager/postgres#1154, #1208; fix not released). Thrown from a timer, it escapes every
+ * await and kills the process, so a database restart took the server down with it. The
+ * query that write belonged to was already rejected with CONNECTION_CLOSED (the request
+ * answers 503), so the write is moot: this exact error is logged and ignored. Any other
+ * uncaught exception still ends the process, as Node's default does.
+ */
+let guardInstalled = false;
+export function isPostgresNullSocketWrite(err: unknown): boolean {
+  return (
+    err instanceof TypeError &&
+    /reading 'write'/.test(err.message) &&
+    /nextWrite/.test(err.stack ?? '') &&
+    /postgres[\\/]src[\\/]connection\.js/.test(err.stack ?? '')
+  );
+}
+function guardPostgresNullSocketWrite(): void {
+  if (guardInstalled) return;
+  guardInstalled = true;
+  process.on('uncaughtException', (err) => {
+    if (isPostgresNullSocketWrite(err)) {
+      process.emitWarning('postgres.js wrote to a closed connection (porsager/postgres#1154); ignored');
+      return;
+    }
+    // Another handler (a test runner) reports it; otherwise keep Node's default: crash.
+    if (process.listenerCount('uncaughtException') > 1) return;
+    process.stderr.write(`${err?.stack ?? String(err)}\n`);
+    process.exit(7);
   });
-  return wrap(sql, 'root');
 }
 
-type Sql = postgres.Sql | postgres.TransactionSql;
+/** Errors after which a pool's connections may be left broken (see below). */
+function isConnectionLoss(err: unknown): boolean {
+  const code = String((err as { code?: unknown } | null)?.code ?? '');
+  return (
+    /^(CONNECTION_(CLOSED|DESTROYED|ENDED)|CONNECT_TIMEOUT|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT)$/.test(
+      code,
+    ) || /^(08|57P0)/.test(code)
+  );
+}
 
-function run(sql: Sql, q: Query): Promise<Record<string, unknown>[]> {
-  return sql.unsafe(q.text, q.values as postgres.ParameterOrJSON<never>[], { prepare: true }) as Promise<
+/**
+ * A Db on PostgreSQL through postgres.js, with prepared statements and a bounded pool.
+ *
+ * Self-healing: postgres.js 3.4.9 can leave a connection that dropped mid-write unable to
+ * send again (its deferred-write timer is cleared but not reset), and a request on it waits
+ * forever. So after a connection loss, or when a statement or transaction is still running
+ * after `stuckMs`, the whole pool is replaced by a fresh one and the old one is ended
+ * (its stuck queries are rejected, so their requests answer 503 and the client retries).
+ */
+export function postgresDb(url: string, opts: PostgresOptions = {}): Db {
+  guardPostgresNullSocketWrite();
+  const make = () =>
+    postgres(url, {
+      max: opts.max ?? 10,
+      // Fail fast while the database is down: the request becomes a 503, not a 30 s hang.
+      connect_timeout: 5,
+      idle_timeout: 60,
+      onnotice: () => {},
+      connection: {
+        application_name: 'mana-sync',
+        ...(opts.schema ? { search_path: opts.schema } : {}),
+      },
+    });
+  let sql = make();
+  let replacedAt = 0;
+  let closed = false;
+  const replace = (old: postgres.Sql) => {
+    if (closed || old !== sql || Date.now() - replacedAt < 1000) return;
+    replacedAt = Date.now();
+    sql = make();
+    old.end({ timeout: 1 }).catch(() => {});
+  };
+  const run = async <T>(fn: (s: postgres.Sql) => Promise<T>): Promise<T> => {
+    const s = sql;
+    const stuck = setTimeout(() => replace(s), opts.stuckMs ?? 10_000);
+    stuck.unref();
+    try {
+      return await fn(s);
+    } catch (err) {
+      if (isConnectionLoss(err)) replace(s);
+      throw err;
+    } finally {
+      clearTimeout(stuck);
+    }
+  };
+  return {
+    kind: 'postgres',
+    query: <Row>(q: Query) =>
+      run(
+        async (s) =>
+          (await s.unsafe(q.text, q.values as postgres.ParameterOrJSON<never>[], { prepare: true })) as Row[],
+      ),
+    // Outside a transaction the pool may spread statements over connections: run them in turn.
+    queryAll: (qs: Query[]) =>
+      run(async (s) => {
+        const out: Array<Record<string, unknown>[]> = [];
+        for (const q of qs) out.push(await statement(s, q));
+        return out;
+      }),
+    transaction: <T>(fn: (tx: Db) => Promise<T>) =>
+      run(async (s) => (await s.begin((tx) => fn(wrap(tx)))) as T),
+    exec: (script: string) => run(async (s) => void (await s.unsafe(script))),
+    async close() {
+      closed = true;
+      await sql.end({ timeout: 5 });
+    },
+  };
+}
+
+function statement(s: postgres.Sql | postgres.TransactionSql, q: Query): Promise<Record<string, unknown>[]> {
+  return s.unsafe(q.text, q.values as postgres.ParameterOrJSON<never>[], { prepare: true }) as Promise<
     Record<string, unknown>[]
   >;
 }
 
-function wrap(sql: Sql, level: 'root' | 'tx'): Db {
+/** A Db inside a transaction: statements run on the transaction's connection. */
+function wrap(tx: postgres.TransactionSql): Db {
   return {
     kind: 'postgres',
     async query<Row>(q: Query) {
-      return (await run(sql, q)) as Row[];
+      return (await tx.unsafe(q.text, q.values as postgres.ParameterOrJSON<never>[], {
+        prepare: true,
+      })) as Row[];
     },
-    // Issued together, postgres.js writes them back to back on the (transaction's) connection.
-    queryAll: (qs: Query[]) => Promise.all(qs.map((q) => run(sql, q))),
-    async transaction<T>(fn: (tx: Db) => Promise<T>) {
-      if (level === 'tx') return fn(wrap(sql, 'tx'));
-      return (await (sql as postgres.Sql).begin((tx) => fn(wrap(tx, 'tx')))) as T;
-    },
+    // Issued together, postgres.js writes them back to back on the transaction's connection
+    // (pipelining: one round trip) and they run in order.
+    queryAll: (qs: Query[]) => Promise.all(qs.map((q) => statement(tx, q))),
+    transaction: (fn) => fn(wrap(tx)),
     async exec(script: string) {
-      await sql.unsafe(script);
+      await tx.unsafe(script);
     },
-    async close() {
-      if (level === 'root') await (sql as postgres.Sql).end({ timeout: 5 });
-    },
+    async close() {},
   };
 }

@@ -1,0 +1,4 @@
+import { memoryPglite } from '../helpers/databases.js';
+import { convergenceSuite } from './convergence-suite.js';
+
+convergenceSuite('PGlite', memoryPglite, 150);
