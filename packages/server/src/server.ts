@@ -12,6 +12,7 @@ import { createLogger, type Logger, wantsPrettyLogs } from './logger.js';
 import { createMetrics, instrumentStore } from './metrics.js';
 import { attachRealtime } from './realtime/attach.js';
 import { openStore } from './store/open.js';
+import type { SyncStore } from './store/sync-store.js';
 import { VERSION } from './version.js';
 
 export interface StartOptions {
@@ -21,6 +22,8 @@ export interface StartOptions {
   /** PGlite in memory instead of `dataDir` (tests). */
   inMemory?: boolean;
   logger?: Logger;
+  /** Use this store instead of opening one (benchmarks measure the request path without a database). */
+  store?: SyncStore;
 }
 
 export interface RunningServer {
@@ -44,11 +47,13 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
   const logger = opts.logger ?? createLogger(config.logLevel, { pretty: wantsPrettyLogs(config.nodeEnv) });
   const metrics = createMetrics({ maxAppLabels: config.metricsMaxApps });
   const schema = opts.schema ?? config.databaseSchema;
-  const opened = await openStore({
-    databaseUrl: config.databaseUrl,
-    dataDir: opts.inMemory ? undefined : config.dataDir,
-    ...(schema ? { schema } : {}),
-  });
+  const opened =
+    opts.store ??
+    (await openStore({
+      databaseUrl: config.databaseUrl,
+      dataDir: opts.inMemory ? undefined : config.dataDir,
+      ...(schema ? { schema } : {}),
+    }));
   const store = instrumentStore(opened, metrics);
 
   let devIssuer: DevIssuer | undefined;

@@ -20,6 +20,12 @@ export interface AuthOptions {
   algorithms: string[];
   /** Shared secret of trusted backends; undefined turns service auth off. */
   serviceKey?: string | undefined;
+  /** How long a verified token is trusted without verifying it again (default 60 s; 0: never cached). */
+  cacheTtlMs?: number;
+  /** Most verified tokens kept (default 10,000; the oldest go first). */
+  cacheSize?: number;
+  /** Current time in ms (tests move it). */
+  now?: () => number;
 }
 
 export interface Auth {
@@ -60,10 +66,37 @@ export function createAuth(opts: AuthOptions): Auth {
         })
       : opts.jwks;
   const serviceKey = opts.serviceKey ? sha256(opts.serviceKey) : undefined;
+  const now = opts.now ?? Date.now;
+  const cacheTtlMs = opts.cacheTtlMs ?? 60_000;
+  const cacheSize = opts.cacheSize ?? 10_000;
+  /**
+   * Verified tokens by their exact string. A client sends the same token on every request,
+   * and an Ed25519 verification costs more than the rest of a small push's request path.
+   * An entry never outlives the token's `exp`, nor `cacheTtlMs` (which bounds how long a
+   * token keeps working after its signing key leaves the JWKS). Failures are not cached.
+   */
+  const verified = new Map<string, { principal: Principal; until: number }>();
 
   async function verifyToken(token: string): Promise<Principal> {
+    const at = now();
+    const hit = verified.get(token);
+    if (hit) {
+      if (at < hit.until) return hit.principal;
+      verified.delete(token);
+    }
+    const principal = await verifyUncached(token, at);
+    if (cacheTtlMs > 0) {
+      const until = Math.min(at + cacheTtlMs, principal.expiresAt ? principal.expiresAt * 1000 : Infinity);
+      if (verified.size >= cacheSize) verified.delete(verified.keys().next().value!);
+      verified.set(token, { principal, until });
+    }
+    return principal;
+  }
+
+  async function verifyUncached(token: string, at: number): Promise<Principal> {
     try {
       const { payload } = await jwtVerify(token, getKey, {
+        currentDate: new Date(at),
         algorithms: opts.algorithms,
         ...(opts.issuer ? { issuer: opts.issuer } : {}),
         ...(opts.audience ? { audience: opts.audience } : {}),

@@ -28,6 +28,11 @@ function wrap(pg: PGlite, tx: Transaction | undefined, unlock?: () => void): Db 
     async query<Row>(q: Query) {
       return (await conn.query<Row>(q.text, q.values)).rows;
     },
+    async queryAll(qs: Query[]) {
+      const out: Array<Record<string, unknown>[]> = [];
+      for (const q of qs) out.push((await conn.query<Record<string, unknown>>(q.text, q.values)).rows);
+      return out;
+    },
     async transaction<T>(fn: (tx: Db) => Promise<T>) {
       if (tx) return fn(wrap(pg, tx));
       return pg.transaction((t) => fn(wrap(pg, t)));

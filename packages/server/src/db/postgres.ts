@@ -105,6 +105,13 @@ export function postgresDb(url: string, opts: PostgresOptions = {}): Db {
         async (s) =>
           (await s.unsafe(q.text, q.values as postgres.ParameterOrJSON<never>[], { prepare: true })) as Row[],
       ),
+    // Outside a transaction the pool may spread statements over connections: run them in turn.
+    queryAll: (qs: Query[]) =>
+      run(async (s) => {
+        const out: Array<Record<string, unknown>[]> = [];
+        for (const q of qs) out.push(await statement(s, q));
+        return out;
+      }),
     transaction: <T>(fn: (tx: Db) => Promise<T>) =>
       run(async (s) => (await s.begin((tx) => fn(wrap(tx)))) as T),
     exec: (script: string) => run(async (s) => void (await s.unsafe(script))),
@@ -113,6 +120,12 @@ export function postgresDb(url: string, opts: PostgresOptions = {}): Db {
       await sql.end({ timeout: 5 });
     },
   };
+}
+
+function statement(s: postgres.Sql | postgres.TransactionSql, q: Query): Promise<Record<string, unknown>[]> {
+  return s.unsafe(q.text, q.values as postgres.ParameterOrJSON<never>[], { prepare: true }) as Promise<
+    Record<string, unknown>[]
+  >;
 }
 
 /** A Db inside a transaction: statements run on the transaction's connection. */
@@ -124,6 +137,9 @@ function wrap(tx: postgres.TransactionSql): Db {
         prepare: true,
       })) as Row[];
     },
+    // Issued together, postgres.js writes them back to back on the transaction's connection
+    // (pipelining: one round trip) and they run in order.
+    queryAll: (qs: Query[]) => Promise.all(qs.map((q) => statement(tx, q))),
     transaction: (fn) => fn(wrap(tx)),
     async exec(script: string) {
       await tx.unsafe(script);

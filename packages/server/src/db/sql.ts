@@ -36,6 +36,12 @@ export function sql(strings: TemplateStringsArray, ...params: Array<SqlValue | F
 export interface Db {
   readonly kind: 'postgres' | 'pglite';
   query<Row = Record<string, unknown>>(q: Query): Promise<Row[]>;
+  /**
+   * Runs statements in order and returns each one's rows. postgres.js sends them all before
+   * reading the first answer (pipelining: one round trip instead of one each); PGlite runs
+   * them one after another. If one fails, the transaction it runs in fails.
+   */
+  queryAll(qs: Query[]): Promise<Array<Record<string, unknown>[]>>;
   /** Runs `fn` in one transaction: committed when it resolves, rolled back when it throws. */
   transaction<T>(fn: (tx: Db) => Promise<T>): Promise<T>;
   /** Runs a script of several statements with no parameters (migrations only). */

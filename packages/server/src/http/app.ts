@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { HEADER, LIMITS, SyncError } from '@mana/sync-protocol';
 import { Hono } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
-import { cors } from 'hono/cors';
 import { matchedRoutes } from 'hono/route';
+import { bodyLimit } from './body-limit.js';
 import type { AppEnv, ServerContext } from './context.js';
+import { cors } from './cors.js';
 import { errorResponse, toSyncError } from './errors.js';
 import { RateLimitedError } from './rate-limit.js';
 import { devRoutes } from './routes/dev.js';
@@ -52,10 +52,10 @@ export function createApp(ctx: ServerContext): Hono<AppEnv> {
   app.use(
     '*',
     cors({
-      origin: ctx.config.corsOrigins,
+      origins: ctx.config.corsOrigins,
       allowHeaders: ['Authorization', 'Content-Type', 'X-Client-Id', 'X-Request-Id'],
       exposeHeaders: ['X-Request-Id', 'Retry-After'],
-      maxAge: 600,
+      maxAgeSeconds: 600,
     }),
   );
 
@@ -69,11 +69,9 @@ export function createApp(ctx: ServerContext): Hono<AppEnv> {
 
   app.use(
     '/sync/*',
-    bodyLimit({
-      maxSize: LIMITS.maxBodyBytes,
-      onError: (c) =>
-        errorResponse(c, new SyncError('PAYLOAD_TOO_LARGE', `body larger than ${LIMITS.maxBodyBytes} bytes`)),
-    }),
+    bodyLimit(LIMITS.maxBodyBytes, (c) =>
+      errorResponse(c, new SyncError('PAYLOAD_TOO_LARGE', `body larger than ${LIMITS.maxBodyBytes} bytes`)),
+    ),
   );
 
   app.route('/', syncRoutes(ctx));

@@ -12,20 +12,21 @@ import {
   type TimedValue,
   toServerChange,
 } from '@mana/sync-protocol';
-import { type Db, sql } from '../db/sql.js';
+import { type Db, type Query, sql } from '../db/sql.js';
 
 /**
  * The sync store: push (merge a batch under field-level LWW, in one transaction) and pull
  * (merged records after a cursor). All logic is here once; `Db` runs it on PostgreSQL or
  * PGlite. Every statement filters by user_id, the future shard key.
  *
- * A push, in round trips:
+ * A push, in statements (│ = sent together, one round trip on PostgreSQL):
+ *   BEGIN
  *   1. lock the user's row in sync_users and reserve cursor positions (serializes the user's pushes)
- *   2. read the stored state of the records the batch touches
- *   3. merge in memory (pure, @mana/sync-protocol)
- *   4. upsert the changed records, 5. append the log rows   (one statement each, whole batch)
- *   6. read what changed since the client's cursor
- * and COMMIT before anything is acknowledged.
+ *   │ 2. read the stored state of the records the batch touches
+ *      merge in memory (pure, @mana/sync-protocol)
+ *   3. upsert the changed records, │ 4. append the log rows   (one statement each, whole batch)
+ *   │ 5. read what changed since the client's cursor
+ *   COMMIT, before anything is acknowledged.
  */
 
 export interface PushInput {
@@ -80,7 +81,11 @@ interface RecordRow {
   record_id: string;
   data: Record<string, unknown>;
   field_timestamps: Record<string, string>;
-  position: string;
+}
+
+interface PageRow extends RecordRow {
+  /** updated_at in integer microseconds since the epoch, as text (exact in both drivers). */
+  position_us: string;
   created_after: boolean;
 }
 
@@ -118,25 +123,30 @@ async function pushIn(tx: Db, input: PushInput): Promise<PushResult> {
 
   const conflicts: Conflict[] = [];
   const written: Pending[] = [];
+  const writes: Query[] = [];
   let fieldsAccepted = 0;
   let changesAccepted = 0;
   if (pending.size > 0) {
-    const [lock] = await tx.query<{ base: string }>(sql`
+    // Pipelined: the read of the stored records runs after the lock statement returns, as its
+    // own statement with its own snapshot, so it sees everything committed before the lock.
+    const keys = JSON.stringify([...pending.values()].map((p) => ({ t: p.table, i: p.id })));
+    const [locked, storedRows] = await tx.queryAll([
+      sql`
       INSERT INTO sync_users AS u (user_id, last_position)
       VALUES (${userId}, clock_timestamp() + ${pending.size - 1} * interval '1 microsecond')
       ON CONFLICT (user_id) DO UPDATE
         SET last_position = greatest(clock_timestamp(), u.last_position + interval '1 microsecond')
           + ${pending.size - 1} * interval '1 microsecond'
-      RETURNING mana_cursor(last_position - ${pending.size - 1} * interval '1 microsecond') AS base`);
-    const base = parseMicros(lock!.base)!;
-
-    const keys = JSON.stringify([...pending.values()].map((p) => ({ t: p.table, i: p.id })));
-    const stored = await tx.query<RecordRow>(sql`
+      RETURNING mana_cursor(last_position - ${pending.size - 1} * interval '1 microsecond') AS base`,
+      sql`
       SELECT r.table_name, r.record_id, r.data, r.field_timestamps
       FROM jsonb_to_recordset(${keys}::text::jsonb) AS k(t text, i text)
       JOIN sync_records r
         ON r.user_id = ${userId} AND r.app_id = ${appId} AND r.table_name = k.t AND r.record_id = k.i
-      WHERE r.user_id = ${userId}`);
+      WHERE r.user_id = ${userId}`,
+    ]);
+    const base = parseMicros((locked![0] as { base: string }).base)!;
+    const stored = storedRows as unknown as RecordRow[];
     for (const row of stored) {
       pending.get(`${row.table_name}\u0000${row.record_id}`)!.state = stateFrom(
         row.data,
@@ -163,45 +173,14 @@ async function pushIn(tx: Db, input: PushInput): Promise<PushResult> {
       }
     }
 
-    if (written.length > 0) {
-      const records = JSON.stringify(
-        written.map((p, k) => ({
-          t: p.table,
-          i: p.id,
-          d: p.state!.data,
-          f: p.state!.fieldTimestamps,
-          p: formatMicros(base + k * MICROSECOND),
-        })),
-      );
-      await tx.query(sql`
-        INSERT INTO sync_records AS r
-          (user_id, app_id, table_name, record_id, data, field_timestamps, created_at, updated_at, last_client_id)
-        SELECT ${userId}, ${appId}, x.t, x.i, x.d, x.f, x.p::timestamptz, x.p::timestamptz, ${clientId}
-        FROM jsonb_to_recordset(${records}::text::jsonb) AS x(t text, i text, d jsonb, f jsonb, p text)
-        ON CONFLICT (user_id, app_id, table_name, record_id) DO UPDATE
-          SET data = excluded.data, field_timestamps = excluded.field_timestamps,
-              updated_at = excluded.updated_at, last_client_id = excluded.last_client_id
-          WHERE r.user_id = ${userId}`);
-
-      const log = JSON.stringify(
-        written.flatMap((p) =>
-          p.log.map((l) => ({
-            t: p.table,
-            i: p.id,
-            o: l.op,
-            d: Object.fromEntries(Object.entries(l.fields).map(([f, v]) => [f, v.value])),
-            f: Object.fromEntries(Object.entries(l.fields).map(([f, v]) => [f, v.updatedAt])),
-          })),
-        ),
-      );
-      await tx.query(sql`
-        INSERT INTO sync_changes (user_id, app_id, table_name, record_id, op, data, field_timestamps, client_id)
-        SELECT ${userId}, ${appId}, x.t, x.i, x.o, x.d, x.f, ${clientId}
-        FROM jsonb_to_recordset(${log}::text::jsonb) AS x(t text, i text, o text, d jsonb, f jsonb)`);
-    }
+    if (written.length > 0) writes.push(...writeStatements(userId, appId, clientId, base, written));
   }
 
-  const page = await readPage(tx, { userId, appId, table: null, since: input.since, limit: input.limit });
+  // The writes and the page read go out together (one round trip on PostgreSQL); the page
+  // read runs after the writes on the same connection, so it sees them.
+  const pageQuery = pageStatement({ userId, appId, table: null, since: input.since, limit: input.limit });
+  const results = await tx.queryAll([...writes, pageQuery]);
+  const page = toPage(results.at(-1) as unknown as PageRow[], input.since, input.limit);
   return {
     ...page,
     conflicts,
@@ -211,34 +190,95 @@ async function pushIn(tx: Db, input: PushInput): Promise<PushResult> {
   };
 }
 
+/** The upsert of the written records and the append of their log rows: one statement each. */
+function writeStatements(
+  userId: string,
+  appId: string,
+  clientId: string,
+  base: number,
+  written: Pending[],
+): Query[] {
+  const records = JSON.stringify(
+    written.map((p, k) => ({
+      t: p.table,
+      i: p.id,
+      d: p.state!.data,
+      f: p.state!.fieldTimestamps,
+      p: formatMicros(base + k * MICROSECOND),
+    })),
+  );
+  const upsert = sql`
+        INSERT INTO sync_records AS r
+          (user_id, app_id, table_name, record_id, data, field_timestamps, created_at, updated_at, last_client_id)
+        SELECT ${userId}, ${appId}, x.t, x.i, x.d, x.f, x.p::timestamptz, x.p::timestamptz, ${clientId}
+        FROM jsonb_to_recordset(${records}::text::jsonb) AS x(t text, i text, d jsonb, f jsonb, p text)
+        ON CONFLICT (user_id, app_id, table_name, record_id) DO UPDATE
+          SET data = excluded.data, field_timestamps = excluded.field_timestamps,
+              updated_at = excluded.updated_at, last_client_id = excluded.last_client_id
+          WHERE r.user_id = ${userId}`;
+
+  const log = JSON.stringify(
+    written.flatMap((p) =>
+      p.log.map((l) => ({
+        t: p.table,
+        i: p.id,
+        o: l.op,
+        d: Object.fromEntries(Object.entries(l.fields).map(([f, v]) => [f, v.value])),
+        f: Object.fromEntries(Object.entries(l.fields).map(([f, v]) => [f, v.updatedAt])),
+      })),
+    ),
+  );
+  const append = sql`
+        INSERT INTO sync_changes (user_id, app_id, table_name, record_id, op, data, field_timestamps, client_id)
+        SELECT ${userId}, ${appId}, x.t, x.i, x.o, x.d, x.f, ${clientId}
+        FROM jsonb_to_recordset(${log}::text::jsonb) AS x(t text, i text, o text, d jsonb, f jsonb)`;
+  return [upsert, append];
+}
+
 function pullFrom(db: Db, input: PullInput): Promise<PullResult> {
   return readPage(db, input);
 }
 
+interface PageQuery {
+  userId: string;
+  appId: string;
+  table: string | null;
+  since: Canonical;
+  limit: number;
+}
+
 /** Merged records of the app (or one table) after `since`, oldest first, at most `limit`. */
-async function readPage(
-  db: Db,
-  q: { userId: string; appId: string; table: string | null; since: Canonical; limit: number },
-): Promise<PullResult> {
+async function readPage(db: Db, q: PageQuery): Promise<PullResult> {
+  return toPage(await db.query<PageRow>(pageStatement(q)), q.since, q.limit);
+}
+
+function pageStatement(q: PageQuery): Query {
   const tableFilter = q.table === null ? sql`` : sql`AND table_name = ${q.table}`;
-  const rows = await db.query<RecordRow>(sql`
-    SELECT table_name, record_id, data, field_timestamps, mana_cursor(updated_at) AS position,
+  // The position leaves as exact integer microseconds and is formatted here: to_char (in
+  // mana_cursor) costs several microseconds a row, the largest part of a 1,000-record page.
+  return sql`
+    SELECT table_name, record_id, data, field_timestamps,
+           (extract(epoch FROM updated_at) * 1000000)::int8::text AS position_us,
            created_at > ${q.since}::text::timestamptz AS created_after
     FROM sync_records
     WHERE user_id = ${q.userId} AND app_id = ${q.appId} ${tableFilter} AND updated_at > ${q.since}::text::timestamptz
     ORDER BY updated_at
-    LIMIT ${q.limit + 1}`);
-  const hasMore = rows.length > q.limit;
-  if (hasMore) rows.length = q.limit;
+    LIMIT ${q.limit + 1}`;
+}
+
+/** Rows of one page statement (at most limit + 1: the extra row only says there is more). */
+function toPage(rows: PageRow[], since: Canonical, limit: number): PullResult {
+  const hasMore = rows.length > limit;
+  if (hasMore) rows.length = limit;
   const serverChanges = rows.map((r) =>
     toServerChange(
       r.table_name,
       r.record_id,
       stateFrom(r.data, r.field_timestamps),
-      r.position as Canonical,
+      formatMicros(Number(r.position_us)),
       r.created_after,
     ),
   );
-  const last = rows.at(-1);
-  return { serverChanges, syncedUntil: last ? (last.position as Canonical) : q.since, hasMore };
+  const last = serverChanges.at(-1);
+  return { serverChanges, syncedUntil: last ? (last.updatedAt as Canonical) : since, hasMore };
 }

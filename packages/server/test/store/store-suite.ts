@@ -158,6 +158,21 @@ export function storeSuite(name: string, makeDb: () => Promise<TestDatabase>) {
       expect(pa.serverChanges.map((c) => [c.id, c.fields.v!.value])).toEqual([['secret', 'a']]);
     });
 
+    it('loses no field when one user pushes to one record concurrently', async () => {
+      // Each push reads the stored record after taking the user's lock; a read from before the
+      // lock would overwrite the other pushes' fields with a stale merge.
+      const u = user();
+      const fields = Array.from({ length: 20 }, (_, i) => `f${i}`);
+      await Promise.all(
+        fields.map((f, i) =>
+          push(u, [upd('shared', { [f]: [i, `2024-01-01T10:00:${String(i).padStart(2, '0')}Z`] })]),
+        ),
+      );
+      const pull = await store.pull({ userId: u, appId: 'todo', table: 'tasks', since: EPOCH, limit: 10 });
+      expect(pull.serverChanges).toHaveLength(1);
+      expect(Object.keys(pull.serverChanges[0]!.fields).sort()).toEqual([...fields].sort());
+    });
+
     it('rolls back the whole batch when a statement fails', async () => {
       const u = user();
       const bad = { ...upd('b', { v: [1, '2024-01-01T10:00:00Z'] }), op: 'explode' } as unknown as Change;

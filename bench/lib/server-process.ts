@@ -1,0 +1,60 @@
+import { type ChildProcess, fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * A mana-sync in a process of its own (startServer() on a PostgreSQL schema), for figures
+ * about the server's memory: a fresh process has no high-water mark left by earlier load,
+ * and the kernel's maxRSS of that process is its true peak.
+ *
+ *   runner ──fork──▶ server process: startServer(), mint a token ──▶ {port, token}
+ *   runner ── "stop" ──▶ server process ──▶ {maxRssMb, startRssMb}, close, exit
+ */
+export interface ServerProcess {
+  port: number;
+  token: string;
+  /** Stops the server; resolves with its peak RSS and its RSS right after start, in MB. */
+  stop(): Promise<{ maxRssMb: number; startRssMb: number }>;
+}
+
+const ENTRY = fileURLToPath(new URL('./server-process-main.ts', import.meta.url));
+
+export function startServerProcess(
+  db: { url: string; schema: string },
+  userId: string,
+  timeoutMs: number,
+): Promise<ServerProcess> {
+  const child: ChildProcess = fork(ENTRY, [JSON.stringify({ ...db, userId })], {
+    execArgv: ['--import', 'tsx'],
+    env: { ...process.env, BENCH_JOB_TIMEOUT_MS: String(timeoutMs) },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const kill = setTimeout(() => child.kill('SIGKILL'), timeoutMs + 5000);
+  const next = <T>(): Promise<T> =>
+    new Promise((resolve, reject) => {
+      const onExit = (code: number | null) => reject(new Error(`server process exited with ${code}`));
+      child.once('exit', onExit);
+      child.once('message', (msg: T & { error?: string }) => {
+        child.off('exit', onExit);
+        if (msg.error) reject(new Error(msg.error));
+        else resolve(msg);
+      });
+    });
+  return next<{ port: number; token: string }>().then(
+    ({ port, token }) => ({
+      port,
+      token,
+      async stop() {
+        const reply = next<{ maxRssMb: number; startRssMb: number }>();
+        child.send('stop');
+        const out = await reply;
+        clearTimeout(kill);
+        return out;
+      },
+    }),
+    (err) => {
+      clearTimeout(kill);
+      child.kill('SIGKILL');
+      throw err;
+    },
+  );
+}

@@ -1,0 +1,118 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { EPOCH } from '@mana/sync-protocol';
+import type { Db } from '../../packages/server/src/db/sql.js';
+import { createLogger } from '../../packages/server/src/logger.js';
+import { type RunningServer, startServer } from '../../packages/server/src/server.js';
+import type { SyncStore } from '../../packages/server/src/store/sync-store.js';
+
+/** A mana-sync under test: started with startServer(), dev auth, no rate limit, silent log. */
+export interface ManaUnderTest {
+  server: RunningServer;
+  port: number;
+  token(userId: string): Promise<string>;
+  close(): Promise<void>;
+}
+
+export type ManaTarget =
+  | { kind: 'postgres'; url: string; schema: string }
+  | { kind: 'pglite' }
+  | { kind: 'no-database' };
+
+export async function startMana(target: ManaTarget): Promise<ManaUnderTest> {
+  const server = await startServer({
+    config: {
+      port: 0,
+      host: '127.0.0.1',
+      devAuth: true,
+      rateLimitPerSecond: 0,
+      logLevel: 'silent',
+      databaseUrl: target.kind === 'postgres' ? target.url : undefined,
+    },
+    inMemory: true,
+    logger: createLogger('silent'),
+    ...(target.kind === 'postgres' ? { schema: target.schema } : {}),
+    ...(target.kind === 'no-database' ? { store: await noDatabaseStore() } : {}),
+  });
+  const issuer = server.context.devIssuer!;
+  return {
+    server,
+    port: server.port,
+    token: (userId) => issuer.mint(userId, 3600),
+    close: () => server.close(2000),
+  };
+}
+
+/**
+ * "The request path without the database": a store that answers every push as if the
+ * database had nothing to send (no records written, none changed since `since`). Everything
+ * in front of the store still runs for real: HTTP parsing, Hono routing and middleware, JWT
+ * verification, rate-limit bookkeeping, body limit, zod validation, JSON in and out.
+ */
+async function noDatabaseStore(): Promise<SyncStore> {
+  const db: Db = {
+    kind: 'postgres',
+    query: () => Promise.reject(new Error('no database in this benchmark')),
+    queryAll: () => Promise.reject(new Error('no database in this benchmark')),
+    transaction: () => Promise.reject(new Error('no database in this benchmark')),
+    exec: () => Promise.reject(new Error('no database in this benchmark')),
+    close: async () => {},
+  };
+  return {
+    db,
+    async push(input) {
+      return {
+        serverChanges: [],
+        conflicts: [],
+        syncedUntil: input.since,
+        hasMore: false,
+        tablesChanged: [],
+        changesAccepted: 0,
+        fieldsAccepted: 0,
+      };
+    },
+    async pull(input) {
+      return { serverChanges: [], syncedUntil: input.since, hasMore: false };
+    },
+    async ping() {},
+    close: () => db.close(),
+  };
+}
+
+/**
+ * The baseline of the request path: a bare node:http server that reads the body, parses
+ * the JSON, and answers with the same JSON a push with nothing to send answers. No
+ * framework, no auth, no validation.
+ */
+export async function startEchoServer(): Promise<{ port: number; close(): Promise<void> }> {
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      let since: string = EPOCH;
+      try {
+        const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { since?: string };
+        if (typeof body.since === 'string') since = body.since;
+      } catch {
+        res.writeHead(400).end();
+        return;
+      }
+      const out = JSON.stringify({ serverChanges: [], conflicts: [], syncedUntil: since, hasMore: false });
+      res.writeHead(200, {
+        'content-type': 'application/json',
+        'content-length': Buffer.byteLength(out),
+      });
+      res.end(out);
+    });
+  });
+  server.keepAliveTimeout = 65_000;
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
+}

@@ -1,0 +1,86 @@
+/**
+ * What the runner asks a load process to do. One job per process: the process runs it,
+ * sends back one result and exits. Every job is bounded in count and time.
+ */
+
+export interface Timing {
+  /** Requests finished during warm-up are not counted (JIT, prepared statements, pools). */
+  warmupMs: number;
+  /** Measured window. */
+  durationMs: number;
+  /** Stop earlier after this many measured requests (0: no cap). */
+  maxRequests: number;
+}
+
+/** Closed-loop HTTP load: `workers` connections, each one request in flight. */
+export interface HttpPushJob extends Timing {
+  kind: 'http-push';
+  port: number;
+  workers: number;
+  appId: string;
+  /** Worker i acts with tokens[i % tokens.length]: one user each, or one shared heavy user. */
+  tokens: string[];
+  /** Changes per push (new records, todo-shaped). */
+  batch: number;
+  /** Send the last `syncedUntil` back as `since`, like a real client (false: no since). */
+  trackCursor: boolean;
+  /** Unique per job, so record ids never repeat across jobs of one run. */
+  runId: string;
+}
+
+/** Closed-loop raw multi-row INSERT of seed-shaped sync_changes rows, postgres.js. */
+export interface PgInsertJob extends Timing {
+  kind: 'pg-insert';
+  url: string;
+  schema: string;
+  workers: number;
+  batch: number;
+  users: number;
+  runId: string;
+}
+
+/** One client's initial sync: pull pages until hasMore is false. */
+export interface PullJob {
+  kind: 'pull';
+  port: number;
+  token: string;
+  appId: string;
+  table: string;
+  pageSize: number;
+  expected: number;
+  maxMs: number;
+}
+
+/** The same pages read straight from sync_records with postgres.js (keyset pagination). */
+export interface PgPullJob {
+  kind: 'pg-pull';
+  url: string;
+  schema: string;
+  userId: string;
+  appId: string;
+  table: string;
+  pageSize: number;
+  expected: number;
+  maxMs: number;
+}
+
+export type Job = HttpPushJob | PgInsertJob | PullJob | PgPullJob;
+
+export interface LoadResult {
+  /** Units done in the measured window (changes or rows or requests). */
+  units: number;
+  requests: number;
+  elapsedMs: number;
+  /** Per-request latency, ms. */
+  latency: { p50: number; p90: number; p99: number; max: number };
+  errors: number;
+  firstError?: string;
+}
+
+export interface PullResult {
+  records: number;
+  pages: number;
+  elapsedMs: number;
+}
+
+export type JobResult = LoadResult | PullResult;

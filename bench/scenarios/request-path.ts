@@ -1,0 +1,132 @@
+import { randomBytes } from 'node:crypto';
+import { runJob } from '../lib/fork-job.js';
+import { type BenchOptions, commandFor } from '../lib/options.js';
+import { type Figure, type Round, ratioOf, summarize } from '../lib/report.js';
+import { startEchoServer, startMana } from '../lib/servers.js';
+import type { HttpPushJob, LoadResult } from '../load/jobs.js';
+import { assertClean, rate } from './push-ingest.js';
+
+/**
+ * Small pushes (one change, three fields), closed loop, `workers` connections:
+ *   - the request path without the database (mana-sync with a store that answers at once)
+ *     against a bare node:http server that parses the same JSON and answers the same JSON,
+ *     driven by the same bytes from the same load process;
+ *   - optionally the same small push on PostgreSQL, against the same echo (what the
+ *     database adds to one request).
+ */
+export async function requestPath(
+  opts: BenchOptions,
+  pg?: { port: number; token(userId: string): Promise<string> },
+): Promise<Figure[]> {
+  const mana = await startMana({ kind: 'no-database' });
+  const echo = await startEchoServer();
+  const run = randomBytes(3).toString('hex');
+  try {
+    const tokens = await Promise.all(
+      Array.from({ length: opts.workers }, (_, i) => mana.token(`req-${run}-user-${i}`)),
+    );
+    const pgTokens = pg
+      ? await Promise.all(Array.from({ length: opts.workers }, (_, i) => pg.token(`req-${run}-user-${i}`)))
+      : [];
+    const job = (port: number, toks: string[], r: number, trackCursor: boolean): HttpPushJob => ({
+      kind: 'http-push',
+      port,
+      workers: opts.workers,
+      appId: 'bench',
+      tokens: toks,
+      batch: 1,
+      trackCursor,
+      runId: `${run}-small-${port}-${r}`,
+      warmupMs: opts.warmupMs,
+      durationMs: opts.durationMs,
+      maxRequests: opts.maxRequests,
+    });
+    const timeout = opts.warmupMs + opts.durationMs + 60_000;
+    const rps: Round[] = [];
+    const p50: Round[] = [];
+    const p99: Round[] = [];
+    const db: Round[] = [];
+    for (let r = 0; r < opts.rounds; r++) {
+      const base = await runJob<LoadResult>(job(echo.port, tokens, r, false), timeout);
+      const app = await runJob<LoadResult>(job(mana.port, tokens, r, false), timeout);
+      assertClean(base, 'echo');
+      assertClean(app, 'no-database push');
+      // One change per push: changes/s is requests/s.
+      rps.push({ value: rate(app), baseline: rate(base), ratio: ratioOf(rate(app), rate(base), 'higher') });
+      p50.push({
+        value: app.latency.p50,
+        baseline: base.latency.p50,
+        ratio: ratioOf(app.latency.p50, base.latency.p50, 'lower'),
+      });
+      p99.push({
+        value: app.latency.p99,
+        baseline: base.latency.p99,
+        ratio: ratioOf(app.latency.p99, base.latency.p99, 'lower'),
+      });
+      if (pg) {
+        const real = await runJob<LoadResult>(job(pg.port, pgTokens, r, true), timeout);
+        assertClean(real, 'small push on PostgreSQL');
+        db.push({
+          value: rate(real),
+          baseline: rate(base),
+          ratio: ratioOf(rate(real), rate(base), 'higher'),
+          notes: { p50Ms: real.latency.p50, p99Ms: real.latency.p99 },
+        });
+      }
+    }
+    const command = commandFor(opts, 'request');
+    const label = 'node:http JSON echo';
+    const figures = [
+      summarize(
+        {
+          id: 'request.rps',
+          figure: `small push, request path without database, ${opts.workers} conns`,
+          unit: 'req/s',
+          baselineLabel: label,
+          target: 'ratio >= 0.7',
+          command,
+        },
+        rps,
+        (f) => f.ratio >= 0.7,
+      ),
+      summarize(
+        {
+          id: 'request.p50',
+          figure: 'small push p50 latency, without database',
+          unit: 'ms',
+          baselineLabel: label,
+          command,
+        },
+        p50,
+      ),
+      summarize(
+        {
+          id: 'request.p99',
+          figure: 'small push p99 latency, without database',
+          unit: 'ms',
+          baselineLabel: label,
+          command,
+        },
+        p99,
+      ),
+    ];
+    if (pg) {
+      figures.push(
+        summarize(
+          {
+            id: 'request.pg.rps',
+            figure: `small push on PostgreSQL, ${opts.workers} users`,
+            unit: 'req/s',
+            baselineLabel: label,
+            command,
+          },
+          db,
+        ),
+      );
+    }
+    return figures;
+  } finally {
+    await mana.close();
+    await echo.close();
+  }
+}

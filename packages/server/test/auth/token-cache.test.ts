@@ -1,0 +1,67 @@
+import { createLocalJWKSet, type JWTVerifyGetKey } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createAuth } from '../../src/auth/auth.js';
+import { type AuthService, startAuthService } from '../helpers/auth-service.js';
+
+/** Verified tokens are cached by their string; the cache must never stretch a token's life. */
+describe('token verification cache', () => {
+  let idp: AuthService;
+  let lookups = 0;
+  let getKey: JWTVerifyGetKey;
+  beforeAll(async () => {
+    idp = await startAuthService();
+    const local = createLocalJWKSet({ keys: [idp.publicJwk] });
+    getKey = (header, token) => {
+      lookups++;
+      return local(header, token);
+    };
+  });
+  afterAll(() => idp.close());
+
+  const setup = (cacheTtlMs?: number) => {
+    let clock = Date.now();
+    const auth = createAuth({
+      jwks: getKey,
+      algorithms: ['EdDSA'],
+      now: () => clock,
+      ...(cacheTtlMs !== undefined ? { cacheTtlMs } : {}),
+    });
+    return { auth, advance: (ms: number) => (clock += ms) };
+  };
+
+  it('verifies a token once, then answers from the cache', async () => {
+    const { auth } = setup();
+    const token = await idp.mint('alice', { expiresIn: 3600 });
+    const before = lookups;
+    await expect(auth.verifyToken(token)).resolves.toMatchObject({ userId: 'alice' });
+    await expect(auth.verifyToken(token)).resolves.toMatchObject({ userId: 'alice' });
+    expect(lookups - before).toBe(1);
+  });
+
+  it('refuses a cached token once it has expired', async () => {
+    const { auth, advance } = setup(600_000);
+    const token = await idp.mint('bob', { expiresIn: 30 });
+    await expect(auth.verifyToken(token)).resolves.toMatchObject({ userId: 'bob' });
+    advance(31_000);
+    await expect(auth.verifyToken(token)).rejects.toMatchObject({ code: 'TOKEN_EXPIRED' });
+  });
+
+  it('verifies again after the cache TTL', async () => {
+    const { auth, advance } = setup(1000);
+    const token = await idp.mint('carol', { expiresIn: 3600 });
+    const before = lookups;
+    await auth.verifyToken(token);
+    advance(1001);
+    await auth.verifyToken(token);
+    expect(lookups - before).toBe(2);
+  });
+
+  it('does not cache a failure, nor accept a token that differs by one character', async () => {
+    const { auth } = setup();
+    const token = await idp.mint('dave', { expiresIn: 3600 });
+    await auth.verifyToken(token);
+    const tampered = `${token.slice(0, -2)}${token.at(-2) === 'A' ? 'B' : 'A'}${token.at(-1)}`;
+    await expect(auth.verifyToken(tampered)).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
+    await expect(auth.verifyToken(tampered)).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
+  });
+});
