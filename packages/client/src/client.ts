@@ -153,15 +153,19 @@ export function createSyncClient(db: Dexie, opts: SyncClientOptions): SyncClient
   let firstUnpushedAt = 0;
   let connectedSince = 0;
 
+  let lastShared = '';
   function publish() {
     emitter.emit('status', { ...status });
-    if (status.isLeader) {
-      const { state, lastSyncAt, lastError } = status;
-      void db
-        .table(STATE_TABLE)
-        .put({ key: stateKey.status, value: { state, lastSyncAt, lastError } })
-        .catch(() => {});
-    }
+    if (!status.isLeader) return;
+    // Followers mirror the leader's state through IndexedDB; write only when it changed.
+    const { state, lastSyncAt, lastError } = status;
+    const shared = JSON.stringify({ state, lastSyncAt, lastError });
+    if (shared === lastShared) return;
+    lastShared = shared;
+    void db
+      .table(STATE_TABLE)
+      .put({ key: stateKey.status, value: { state, lastSyncAt, lastError } })
+      .catch(() => {});
   }
 
   function send(event: SyncEvent, error?: SyncErrorInfo | null) {
@@ -206,6 +210,7 @@ export function createSyncClient(db: Dexie, opts: SyncClientOptions): SyncClient
   }
 
   function lead() {
+    lastShared = '';
     const engineRef = createEngine({
       db,
       tables,

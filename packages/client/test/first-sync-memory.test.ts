@@ -1,23 +1,9 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sql } from '../../server/src/db/sql.js';
 import type { TestServer } from '../../server/test/helpers/test-server.js';
 import { startServer } from './helpers/harness.js';
-
-/** Puts `n` records for `user` straight into the store: a large account, without 100 pushes. */
-async function seed(server: TestServer, user: string, n: number) {
-  const db = server.server.context.store.db;
-  await db.query(sql`
-    INSERT INTO sync_records (user_id, app_id, table_name, record_id, data, field_timestamps, created_at, updated_at, last_client_id)
-    SELECT ${user}, 'todo', 'todos', 'big-' || lpad(g::text, 7, '0'),
-           jsonb_build_object('title', 'Todo number ' || g, 'done', g % 2 = 0, 'note', repeat('n', 80)),
-           jsonb_build_object('title', '2024-01-01T00:00:00.000000Z', 'done', '2024-01-01T00:00:00.000000Z',
-                              'note', '2024-01-01T00:00:00.000000Z'),
-           now() + g * interval '1 microsecond', now() + g * interval '1 microsecond', 'seed'
-    FROM generate_series(1, ${n}::int) AS g
-    WHERE ${user} = ${user}`);
-}
+import { seed } from './helpers/seed.js';
 
 interface ChildResult {
   count: number;

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestServer } from '../../server/test/helpers/test-server.js';
 import { attach, eventually, newDevice, startServer, waitForStatus } from './helpers/harness.js';
+import { seed } from './helpers/seed.js';
 
 describe('data that outlives a page', () => {
   let server: TestServer;
@@ -92,6 +93,34 @@ describe('data that outlives a page', () => {
     await after.stop();
     await co.stop();
   });
+
+  it('pushes a write made during a long first sync without waiting for the sync to end', async () => {
+    const n = 20_000;
+    await seed(server, 'u-longsync', n);
+    const db = newDevice().open();
+    const client = attach(db, server, 'u-longsync', { pullLimit: 200 });
+    await client.start();
+    await eventually(async () => expect(await db.todos.count()).toBeGreaterThan(0), 20_000, 5);
+    await db.todos.add({ id: 'typed-meanwhile', title: 'during the first sync', done: false });
+    const other = newDevice().open();
+    const co = attach(other, server, 'u-longsync', { pullLimit: 10_000 });
+    await co.start();
+    // The other device has it while this one is still pulling the account.
+    await eventually(
+      async () => {
+        await co.sync();
+        expect(await other.todos.get('typed-meanwhile')).toBeTruthy();
+      },
+      30_000,
+      50,
+    );
+    expect(await db.todos.count()).toBeLessThan(n + 1);
+    expect(client.status.state).toBe('syncing');
+    await client.sync();
+    expect(await db.todos.count()).toBe(n + 1);
+    await client.stop();
+    await co.stop();
+  }, 120_000);
 
   it('refuses a write the server could not store, in the app call, without queueing it', async () => {
     const db = newDevice().open();
