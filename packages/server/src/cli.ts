@@ -1,6 +1,11 @@
 import { parseArgs } from 'node:util';
 import { createDevIssuer } from './auth/dev-issuer.js';
+import type { Command } from './commands/command.js';
+import { OptionError } from './commands/command.js';
+import { compactCommand } from './commands/compact.js';
+import { statsCommand } from './commands/stats.js';
 import { ConfigError, loadConfig, settingsTable } from './config.js';
+import { DataDirBusyError } from './db/data-dir-lock.js';
 import { devKeyFile, startServer } from './server.js';
 import { migrate } from './store/migrate.js';
 import { openDb } from './store/open.js';
@@ -8,13 +13,8 @@ import { VERSION } from './version.js';
 
 /**
  * mana-sync [command] [options]. Each command declares its options once; `--help` is
- * printed from them.
+ * printed from them. Longer command bodies live in ./commands/.
  */
-interface Command {
-  summary: string;
-  options: Record<string, { type: 'string' | 'boolean'; description: string; default?: string }>;
-  run(values: Record<string, string | boolean | undefined>): Promise<number | undefined>;
-}
 
 const COMMANDS: Record<string, Command> = {
   serve: {
@@ -47,14 +47,15 @@ const COMMANDS: Record<string, Command> = {
         if (stopping) return;
         stopping = true;
         logger.info({ signal }, 'shutting down');
-        server.close(10_000).then(
+        server.close(config.shutdownGraceMs).then(
           () => process.exit(0),
           (err) => {
             logger.error({ err: String(err) }, 'shutdown failed');
             process.exit(1);
           },
         );
-        setTimeout(() => process.exit(1), 15_000).unref();
+        // Last resort if closing itself hangs (e.g. the database never answers).
+        setTimeout(() => process.exit(1), config.shutdownGraceMs + 5000).unref();
       };
       process.on('SIGTERM', () => stop('SIGTERM'));
       process.on('SIGINT', () => stop('SIGINT'));
@@ -97,6 +98,8 @@ const COMMANDS: Record<string, Command> = {
       return 0;
     },
   },
+  compact: compactCommand,
+  stats: statsCommand,
 };
 
 export function help(name?: string): string {
@@ -168,7 +171,7 @@ main(process.argv.slice(2)).then(
     if (code !== undefined) process.exit(code);
   },
   (err) => {
-    if (err instanceof ConfigError) {
+    if (err instanceof ConfigError || err instanceof OptionError || err instanceof DataDirBusyError) {
       process.stderr.write(`mana-sync: ${err.message}\n`);
       process.exit(2);
     }

@@ -200,6 +200,19 @@ export const SETTINGS = {
     'Push events collected into one NOTIFY for this long',
   ),
   logLevel: setting('LOG_LEVEL', 'info', logLevel, 'pino log level'),
+  logRetentionDays: setting(
+    'LOG_RETENTION_DAYS',
+    '30',
+    int(0, 36_500),
+    'mana-sync compact drops change-log rows older than this',
+  ),
+  shutdownGraceMs: setting(
+    'SHUTDOWN_GRACE_MS',
+    '10000',
+    int(0, 600_000),
+    'On SIGTERM: time in-flight requests get before sockets are cut',
+  ),
+  metricsMaxApps: setting('METRICS_MAX_APPS', '100', int(1, 10_000), 'Distinct app labels in /metrics'),
   nodeEnv: setting('NODE_ENV', 'development', optionalString, 'production refuses dev auth'),
 } as const;
 

@@ -1,12 +1,34 @@
 import pino from 'pino';
+import pretty from 'pino-pretty';
 
 export type Logger = pino.Logger;
 
-/** JSON lines to stdout. Never log tokens or record contents. */
-export function createLogger(level: string): Logger {
-  return pino({
+export interface LoggerOptions {
+  /** Human-readable lines instead of JSON (a developer's terminal). */
+  pretty?: boolean;
+  /** Where lines go; default stdout. Tests pass a stream to read them. */
+  destination?: pino.DestinationStream;
+}
+
+/**
+ * JSON lines to stdout. Never log tokens or record contents: the request line carries ids,
+ * route, status and timing only, and the header paths below are removed if anyone logs them.
+ */
+export function createLogger(level: string, opts: LoggerOptions = {}): Logger {
+  const options: pino.LoggerOptions = {
     level,
     base: { service: 'mana-sync' },
-    redact: { paths: ['req.headers.authorization', 'req.headers["x-service-key"]', 'token'], remove: true },
-  });
+    redact: {
+      paths: ['req.headers.authorization', 'req.headers["x-service-key"]', 'token', 'serviceKey'],
+      remove: true,
+    },
+  };
+  // pino-pretty as an in-process stream (no worker thread): only for a developer at a terminal.
+  const destination = opts.destination ?? (opts.pretty ? pretty({ colorize: true, sync: true }) : undefined);
+  return destination ? pino(options, destination) : pino(options);
+}
+
+/** Pretty output when a person is watching: stdout is a terminal and this is not production. */
+export function wantsPrettyLogs(nodeEnv: string | undefined): boolean {
+  return Boolean(process.stdout.isTTY) && nodeEnv !== 'production';
 }

@@ -8,7 +8,8 @@ import { type Config, jwksUrlOf, loadConfig } from './config.js';
 import { createApp } from './http/app.js';
 import type { ServerContext } from './http/context.js';
 import { createRateLimiter } from './http/rate-limit.js';
-import { createLogger, type Logger } from './logger.js';
+import { createLogger, type Logger, wantsPrettyLogs } from './logger.js';
+import { createMetrics, instrumentStore } from './metrics.js';
 import { attachRealtime } from './realtime/attach.js';
 import { openStore } from './store/open.js';
 import { VERSION } from './version.js';
@@ -29,7 +30,7 @@ export interface RunningServer {
   context: ServerContext;
   /** Registers work to do on close, after HTTP has drained and before the database closes. */
   onClose(fn: () => Promise<void>): void;
-  /** Stops accepting, lets in-flight requests finish (up to `graceMs`), closes the database. */
+  /** Stops accepting, lets in-flight requests finish (up to `graceMs`, default SHUTDOWN_GRACE_MS), closes the database. */
   close(graceMs?: number): Promise<void>;
 }
 
@@ -40,13 +41,15 @@ export function devKeyFile(config: Config): string {
 /** Opens the store (migrating it), builds the app and listens. */
 export async function startServer(opts: StartOptions = {}): Promise<RunningServer> {
   const config = loadConfig(process.env, opts.config);
-  const logger = opts.logger ?? createLogger(config.logLevel);
+  const logger = opts.logger ?? createLogger(config.logLevel, { pretty: wantsPrettyLogs(config.nodeEnv) });
+  const metrics = createMetrics({ maxAppLabels: config.metricsMaxApps });
   const schema = opts.schema ?? config.databaseSchema;
-  const store = await openStore({
+  const opened = await openStore({
     databaseUrl: config.databaseUrl,
     dataDir: opts.inMemory ? undefined : config.dataDir,
     ...(schema ? { schema } : {}),
   });
+  const store = instrumentStore(opened, metrics);
 
   let devIssuer: DevIssuer | undefined;
   if (config.devAuth) devIssuer = await createDevIssuer(opts.inMemory ? undefined : devKeyFile(config));
@@ -64,6 +67,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     auth,
     devIssuer,
     logger,
+    metrics,
     limiter: createRateLimiter(config.rateLimitPerSecond, config.rateLimitBurst),
     onPushed: [],
     healthSections: [],
@@ -99,7 +103,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     onClose(fn) {
       closers.push(fn);
     },
-    async close(graceMs = 10_000) {
+    async close(graceMs = config.shutdownGraceMs) {
       context.shuttingDown = true;
       realtime.closeSockets(); // upgraded sockets would otherwise hold httpServer.close() open
       await new Promise<void>((resolve) => {

@@ -1,4 +1,4 @@
-import { timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { SyncError, stringProblem } from '@mana/sync-protocol';
 import { createRemoteJWKSet, errors, type JWTVerifyGetKey, jwtVerify } from 'jose';
 
@@ -59,7 +59,7 @@ export function createAuth(opts: AuthOptions): Auth {
           cacheMaxAge: 600_000,
         })
       : opts.jwks;
-  const serviceKey = opts.serviceKey ? Buffer.from(opts.serviceKey) : undefined;
+  const serviceKey = opts.serviceKey ? sha256(opts.serviceKey) : undefined;
 
   async function verifyToken(token: string): Promise<Principal> {
     try {
@@ -82,9 +82,8 @@ export function createAuth(opts: AuthOptions): Auth {
     async authenticate(h) {
       if (h.serviceKey !== undefined) {
         if (!serviceKey) throw new SyncError('UNAUTHORIZED', 'service auth is not enabled on this server');
-        const given = Buffer.from(h.serviceKey);
-        // Constant time: compare equal-length buffers only, and always do the comparison.
-        const ok = given.length === serviceKey.length && timingSafeEqual(given, serviceKey);
+        // Constant time, length included: compare fixed-size digests, never the raw strings.
+        const ok = timingSafeEqual(sha256(h.serviceKey), serviceKey);
         if (!ok) throw new SyncError('UNAUTHORIZED', 'wrong service key');
         if (!h.userId || !USER_ID.test(h.userId))
           throw new SyncError('UNAUTHORIZED', 'service auth needs X-User-Id');
@@ -95,6 +94,10 @@ export function createAuth(opts: AuthOptions): Auth {
       return verifyToken(m[1]!);
     },
   };
+}
+
+function sha256(s: string): Buffer {
+  return createHash('sha256').update(s).digest();
 }
 
 function toAuthError(err: unknown): SyncError {

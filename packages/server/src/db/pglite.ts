@@ -1,5 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { PGlite, type Transaction } from '@electric-sql/pglite';
+import { lockDataDir } from './data-dir-lock.js';
 import type { Db, Query } from './sql.js';
 
 /**
@@ -9,26 +10,35 @@ import type { Db, Query } from './sql.js';
  * transactions run one at a time, which is also what makes its cursor order trivially safe.
  */
 export async function pgliteDb(dataDir?: string): Promise<Db> {
-  if (dataDir) mkdirSync(dataDir, { recursive: true });
-  const pg = dataDir ? await PGlite.create(dataDir) : await PGlite.create();
-  return wrap(pg, pg);
+  if (!dataDir) return wrap(await PGlite.create(), undefined);
+  mkdirSync(dataDir, { recursive: true });
+  const unlock = lockDataDir(dataDir);
+  try {
+    return wrap(await PGlite.create(dataDir), undefined, unlock);
+  } catch (err) {
+    unlock();
+    throw err;
+  }
 }
 
-function wrap(pg: PGlite, conn: PGlite | Transaction): Db {
+function wrap(pg: PGlite, tx: Transaction | undefined, unlock?: () => void): Db {
+  const conn = tx ?? pg;
   return {
     kind: 'pglite',
     async query<Row>(q: Query) {
       return (await conn.query<Row>(q.text, q.values)).rows;
     },
     async transaction<T>(fn: (tx: Db) => Promise<T>) {
-      if (conn !== pg) return fn(wrap(pg, conn));
-      return pg.transaction((tx) => fn(wrap(pg, tx)));
+      if (tx) return fn(wrap(pg, tx));
+      return pg.transaction((t) => fn(wrap(pg, t)));
     },
     async exec(script: string) {
       await conn.exec(script);
     },
     async close() {
-      if (conn === pg && !pg.closed) await pg.close();
+      if (tx) return;
+      if (!pg.closed) await pg.close();
+      unlock?.();
     },
   };
 }

@@ -9,6 +9,7 @@ import { errorResponse, toSyncError } from './errors.js';
 import { RateLimitedError } from './rate-limit.js';
 import { devRoutes } from './routes/dev.js';
 import { healthRoutes } from './routes/health.js';
+import { metricsRoutes } from './routes/metrics.js';
 import { syncRoutes } from './routes/sync.js';
 
 const SAFE_REQUEST_ID = /^[A-Za-z0-9_.:@+=~-]{1,128}$/;
@@ -30,12 +31,16 @@ export function createApp(ctx: ServerContext): Hono<AppEnv> {
     await next();
     const route = routeOf(c);
     const status = c.res.status;
+    // Shutting down: this connection closes after the response, so the server drains quickly.
+    if (ctx.shuttingDown) c.res.headers.set('Connection', 'close');
+    const seconds = (performance.now() - started) / 1000;
+    ctx.metrics.observeRequest(c.req.method, route, status, seconds);
     const line = {
       reqId: requestId,
       method: c.req.method,
       route,
       status,
-      ms: Math.round((performance.now() - started) * 10) / 10,
+      ms: Math.round(seconds * 10_000) / 10,
       userId: c.get('principal')?.userId,
       via: c.get('principal')?.via,
       appId: c.get('appId'),
@@ -73,6 +78,7 @@ export function createApp(ctx: ServerContext): Hono<AppEnv> {
 
   app.route('/', syncRoutes(ctx));
   app.route('/', healthRoutes(ctx));
+  app.route('/', metricsRoutes(ctx));
   if (ctx.devIssuer) app.route('/', devRoutes(ctx, ctx.devIssuer));
 
   app.notFound((c) => errorResponse(c, new SyncError('NOT_FOUND', `no route ${c.req.method} ${c.req.path}`)));

@@ -2,6 +2,7 @@ import type { Auth, Principal } from '../auth/auth.js';
 import type { DevIssuer } from '../auth/dev-issuer.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
 import type { SyncStore } from '../store/sync-store.js';
 import type { RateLimiter } from './rate-limit.js';
 
@@ -20,6 +21,8 @@ export interface ServerContext {
   auth: Auth;
   devIssuer?: DevIssuer | undefined;
   logger: Logger;
+  /** Prometheus metrics of this instance (the WebSocket hub counts its sockets here too). */
+  metrics: Metrics;
   limiter: RateLimiter;
   /** Called after a push that changed records has committed. */
   onPushed: Array<(event: PushedEvent) => void>;

@@ -48,6 +48,7 @@ export async function attachRealtime(opts: {
     websockets: hub.counts(),
     fanout: fanout.kind,
   }));
+  context.metrics.setRealtimeSource(() => ({ ...hub.counts(), ...hub.stats }));
 
   const wss = new WebSocketServer({
     noServer: true,

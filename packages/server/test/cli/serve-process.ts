@@ -17,7 +17,7 @@ export interface ServeProcess {
 export async function startServeProcess(
   args: string[],
   env: Record<string, string>,
-  timeoutMs = 20_000,
+  timeoutMs = 60_000, // start-up takes seconds, longer on a loaded 2-core CI machine
 ): Promise<ServeProcess> {
   const child = spawn(process.execPath, [BIN, ...args], {
     env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...env },

@@ -77,7 +77,14 @@ describe('mana-sync serve --dev-auth on the embedded database', () => {
   });
 
   it('prints --help for every command', () => {
-    for (const args of [['--help'], ['serve', '--help'], ['migrate', '--help'], ['token', '--help']]) {
+    for (const args of [
+      ['--help'],
+      ['serve', '--help'],
+      ['migrate', '--help'],
+      ['token', '--help'],
+      ['compact', '--help'],
+      ['stats', '--help'],
+    ]) {
       const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8' });
       expect(r.status, args.join(' ')).toBe(0);
       expect(r.stdout).toMatch(/mana-sync/);

@@ -1,5 +1,5 @@
 import type { Config } from '../../src/config.js';
-import { createLogger } from '../../src/logger.js';
+import { createLogger, type Logger } from '../../src/logger.js';
 import { type RunningServer, startServer } from '../../src/server.js';
 import { type AuthService, startAuthService } from './auth-service.js';
 import type { TestDatabase } from './databases.js';
@@ -25,7 +25,11 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-export async function startTestServer(db: TestDatabase, config: Partial<Config> = {}): Promise<TestServer> {
+export async function startTestServer(
+  db: TestDatabase,
+  config: Partial<Config> = {},
+  opts: { logger?: Logger } = {},
+): Promise<TestServer> {
   const auth = await startAuthService();
   const server = await startServer({
     config: {
@@ -40,7 +44,7 @@ export async function startTestServer(db: TestDatabase, config: Partial<Config> 
     },
     inMemory: true,
     ...(db.options.schema ? { schema: db.options.schema } : {}),
-    logger: createLogger(config.logLevel ?? 'silent'),
+    logger: opts.logger ?? createLogger(config.logLevel ?? 'silent'),
   });
   const tokens = new Map<string, string>();
   const token = async (userId: string) => {

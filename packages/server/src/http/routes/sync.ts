@@ -22,11 +22,23 @@ export function syncRoutes(ctx: ServerContext): Hono<AppEnv> {
 
   /** Auth, then the rate limit, then the app id: a stranger learns nothing about the request. */
   async function begin(c: Context<AppEnv>) {
-    const principal = await ctx.auth.authenticate({
-      authorization: c.req.header(HEADER.authorization),
-      serviceKey: c.req.header(HEADER.serviceKey),
-      userId: c.req.header(HEADER.userId),
-    });
+    const serviceKey = c.req.header(HEADER.serviceKey);
+    const principal = await ctx.auth
+      .authenticate({
+        authorization: c.req.header(HEADER.authorization),
+        serviceKey,
+        userId: c.req.header(HEADER.userId),
+      })
+      .catch((err: unknown) => {
+        // Every use of the service key is logged, refused ones too (never the key itself).
+        if (serviceKey !== undefined) {
+          ctx.logger.warn(
+            { reqId: c.get('requestId'), reason: (err as Error).message },
+            'service key refused',
+          );
+        }
+        throw err;
+      });
     c.set('principal', principal);
     if (principal.via === 'service') {
       ctx.logger.info({ reqId: c.get('requestId'), userId: principal.userId }, 'service key used');
@@ -43,6 +55,8 @@ export function syncRoutes(ctx: ServerContext): Hono<AppEnv> {
     const parsed = pushRequestSchema.safeParse(await readJson(c));
     if (!parsed.success) throw zodToSyncError(parsed.error);
     const body = parsed.data;
+    const appLabel = ctx.metrics.appLabel(appId);
+    ctx.metrics.pushBatchSize.observe(body.changes.length);
     const result = await ctx.store.push({
       userId,
       appId,
@@ -53,6 +67,9 @@ export function syncRoutes(ctx: ServerContext): Hono<AppEnv> {
       maxSkewMicros: ctx.config.maxClockSkewMs * 1000,
       limit: LIMITS.defaultPullLimit,
     });
+    ctx.metrics.changesPushed.inc({ app: appLabel }, result.changesAccepted);
+    ctx.metrics.fieldsAccepted.inc({ app: appLabel }, result.fieldsAccepted);
+    ctx.metrics.conflicts.inc({ app: appLabel }, result.conflicts.length);
     // Committed: now, and only now, tell the other clients.
     if (result.tablesChanged.length > 0) {
       const event = { userId, appId, tables: result.tablesChanged, clientId: body.clientId };
@@ -86,6 +103,7 @@ export function syncRoutes(ctx: ServerContext): Hono<AppEnv> {
       since: q.since ? canonicalize(q.since)! : EPOCH,
       limit: q.limit ?? LIMITS.defaultPullLimit,
     });
+    ctx.metrics.recordsPulled.inc({ app: ctx.metrics.appLabel(appId) }, result.serverChanges.length);
     return c.json(result);
   });
 

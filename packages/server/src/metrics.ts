@@ -1,0 +1,207 @@
+import { SyncError } from '@mana/sync-protocol';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { isDbUnavailable } from './http/errors.js';
+import type { SyncStore } from './store/sync-store.js';
+
+/**
+ * Prometheus metrics of one server instance, in a registry of its own (not prom-client's
+ * global one), so several servers in one process (tests) keep separate counts.
+ *
+ * Cardinality is bounded by construction: `route` is the route template (`/sync/:appId`),
+ * `status` an HTTP status, `method` one of a fixed list, and `app` one of at most
+ * METRICS_MAX_APPS app ids (later ones count as `_other`). No label ever holds a user id,
+ * record id or raw path.
+ */
+export interface Metrics {
+  readonly registry: Registry;
+  readonly httpRequests: Counter<'method' | 'route' | 'status'>;
+  readonly httpDuration: Histogram<'method' | 'route' | 'status'>;
+  readonly changesPushed: Counter<'app'>;
+  readonly fieldsAccepted: Counter<'app'>;
+  readonly conflicts: Counter<'app'>;
+  readonly recordsPulled: Counter<'app'>;
+  readonly pushBatchSize: Histogram;
+  /**
+   * The WebSocket hub's numbers, read at scrape time (no work on the socket hot path): the
+   * hub keeps its own counts for /health, and registers them here once at start-up.
+   */
+  setRealtimeSource(source: () => RealtimeStats): void;
+  readonly dbErrors: Counter<'operation' | 'kind'>;
+  readonly dbDuration: Histogram<'operation'>;
+  /** The `app` label for an app id: itself while fewer than the cap are known, else `_other`. */
+  appLabel(appId: string): string;
+  /** Records one finished HTTP request. */
+  observeRequest(method: string, route: string, status: number, seconds: number): void;
+}
+
+/** What the WebSocket hub reports: current counts and totals since start. */
+export interface RealtimeStats {
+  connections: number;
+  users: number;
+  notificationsSent: number;
+  notificationsCoalesced: number;
+  resyncs: number;
+}
+
+export interface MetricsOptions {
+  /** Distinct `app` label values kept before the rest count as `_other`. */
+  maxAppLabels: number;
+}
+
+export const OTHER_APP = '_other';
+const METHODS = new Set(['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS']);
+const SECONDS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+export function createMetrics(opts: MetricsOptions): Metrics {
+  const registry = new Registry();
+  const registers = [registry];
+  collectDefaultMetrics({ register: registry });
+
+  const httpRequests = new Counter({
+    name: 'mana_sync_http_requests_total',
+    help: 'HTTP requests by method, route template and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    registers,
+  });
+  const httpDuration = new Histogram({
+    name: 'mana_sync_http_request_duration_seconds',
+    help: 'HTTP request latency by method, route template and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    buckets: SECONDS,
+    registers,
+  });
+  const knownApps = new Set<string>();
+  let realtime: (() => RealtimeStats) | undefined;
+  /** A gauge or counter whose value is read from the hub when scraped (none until it registers). */
+  const fromRealtime = (kind: 'gauge' | 'counter', name: string, help: string, key: keyof RealtimeStats) => {
+    if (kind === 'gauge') {
+      return new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          if (realtime) this.set(realtime()[key]);
+        },
+      });
+    }
+    return new Counter({
+      name,
+      help,
+      registers,
+      collect() {
+        if (!realtime) return;
+        this.reset();
+        this.inc(realtime()[key]);
+      },
+    });
+  };
+  fromRealtime('gauge', 'mana_sync_ws_connections', 'Open WebSocket connections', 'connections');
+  fromRealtime('gauge', 'mana_sync_ws_users', 'Users with at least one authenticated WebSocket', 'users');
+  fromRealtime(
+    'counter',
+    'mana_sync_ws_notifications_sent_total',
+    'sync-available notifications written to WebSockets',
+    'notificationsSent',
+  );
+  fromRealtime(
+    'counter',
+    'mana_sync_ws_notifications_coalesced_total',
+    'Notifications merged into one still queued for a slow socket',
+    'notificationsCoalesced',
+  );
+  fromRealtime(
+    'counter',
+    'mana_sync_ws_resyncs_total',
+    'Times every socket was told to pull (fan-out connection lost and regained)',
+    'resyncs',
+  );
+
+  return {
+    registry,
+    httpRequests,
+    httpDuration,
+    changesPushed: new Counter({
+      name: 'mana_sync_changes_pushed_total',
+      help: 'Changes accepted by pushes (at least one field won), by app',
+      labelNames: ['app'] as const,
+      registers,
+    }),
+    fieldsAccepted: new Counter({
+      name: 'mana_sync_fields_accepted_total',
+      help: 'Fields written by pushes, by app',
+      labelNames: ['app'] as const,
+      registers,
+    }),
+    conflicts: new Counter({
+      name: 'mana_sync_conflicts_total',
+      help: 'Pushed fields that lost to a later stored value (reported in conflicts[]), by app',
+      labelNames: ['app'] as const,
+      registers,
+    }),
+    recordsPulled: new Counter({
+      name: 'mana_sync_records_pulled_total',
+      help: 'Records returned by pulls, by app',
+      labelNames: ['app'] as const,
+      registers,
+    }),
+    pushBatchSize: new Histogram({
+      name: 'mana_sync_push_batch_size',
+      help: 'Changes per push request',
+      buckets: [1, 5, 10, 50, 100, 500, 1000, 5000, 10_000],
+      registers,
+    }),
+    setRealtimeSource(source) {
+      realtime = source;
+    },
+    dbErrors: new Counter({
+      name: 'mana_sync_db_errors_total',
+      help: 'Failed store operations, by operation and kind (unavailable: connection or lock trouble)',
+      labelNames: ['operation', 'kind'] as const,
+      registers,
+    }),
+    dbDuration: new Histogram({
+      name: 'mana_sync_db_transaction_duration_seconds',
+      help: 'Store operation latency (a push is one transaction), by operation',
+      labelNames: ['operation'] as const,
+      buckets: SECONDS,
+      registers,
+    }),
+    appLabel(appId) {
+      if (knownApps.has(appId)) return appId;
+      if (knownApps.size >= opts.maxAppLabels) return OTHER_APP;
+      knownApps.add(appId);
+      return appId;
+    },
+    observeRequest(method, route, status, seconds) {
+      const labels = { method: METHODS.has(method) ? method : 'OTHER', route, status: String(status) };
+      httpRequests.inc(labels);
+      httpDuration.observe(labels, seconds);
+    },
+  };
+}
+
+/**
+ * The store with each operation timed and its failures counted. A SyncError (a request the
+ * store refused) is not a database error; everything else thrown by the store is.
+ */
+export function instrumentStore(store: SyncStore, metrics: Metrics): SyncStore {
+  async function timed<T>(operation: string, run: () => Promise<T>): Promise<T> {
+    const end = metrics.dbDuration.startTimer({ operation });
+    try {
+      return await run();
+    } catch (err) {
+      if (!(err instanceof SyncError)) {
+        metrics.dbErrors.inc({ operation, kind: isDbUnavailable(err) ? 'unavailable' : 'other' });
+      }
+      throw err;
+    } finally {
+      end();
+    }
+  }
+  return {
+    ...store,
+    push: (input) => timed('push', () => store.push(input)),
+    pull: (input) => timed('pull', () => store.pull(input)),
+    ping: () => timed('ping', () => store.ping()),
+  };
+}

@@ -1,0 +1,4 @@
+import { memoryPglite } from '../helpers/databases.js';
+import { compactSuite } from './compact-suite.js';
+
+compactSuite('PGlite', memoryPglite);

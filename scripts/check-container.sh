@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Checks the container files without a Docker engine (none runs on the dev machines or in CI):
+# replays the Dockerfile's two stages on this machine, taking the npm ci command and the
+# runtime COPY list from the Dockerfile itself so the two cannot drift, then starts the
+# result as an unprivileged user, with production deps only, and checks /health, /metrics
+# and a clean SIGTERM exit. docker-compose.yml is checked by packages/server/test/ops/container.test.ts.
+#   usage: bash scripts/check-container.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+WORK=$(mktemp -d /tmp/mana-sync-container.XXXXXX)
+chmod 755 "$WORK"
+trap 'rm -rf "$WORK"' EXIT
+
+echo "== build context (git files, minus .dockerignore; tar's unanchored excludes approximate it)"
+mkdir -p "$WORK/deps"
+git ls-files -co --exclude-standard -z \
+  | tar --exclude-from=<(sed -e '/^#/d' -e '/^$/d' -e 's|^\*\*/||' .dockerignore) --null -T - -cf - \
+  | tar -xf - -C "$WORK/deps"
+for must_not in node_modules docs .git; do
+  if [ -e "$WORK/deps/$must_not" ]; then echo "context holds $must_not" >&2; exit 1; fi
+done
+
+echo "== deps stage"
+NPM_CI=$(sed -n 's/^RUN \(npm ci[^\\&]*\).*/\1/p' Dockerfile)
+[[ "$NPM_CI" == *"--omit=dev"* ]] || { echo "the Dockerfile's npm ci does not omit dev deps" >&2; exit 1; }
+echo "   $NPM_CI"
+(cd "$WORK/deps" && NODE_ENV=production $NPM_CI >/dev/null)
+
+echo "== runtime stage"
+mkdir -p "$WORK/app" "$WORK/data"
+mapfile -t COPIES < <(sed -n 's|^COPY --from=deps [^ ]* /app/\([^ ]*\) .*|\1|p' Dockerfile)
+for path in "${COPIES[@]}"; do
+  mkdir -p "$WORK/app/$(dirname "$path")"
+  cp -a "$WORK/deps/$path" "$WORK/app/$path"
+  echo "   copied $path"
+done
+for dev in vitest typescript @biomejs fast-check; do
+  if [ -e "$WORK/app/node_modules/$dev" ]; then echo "dev dependency $dev is in the image" >&2; exit 1; fi
+done
+echo "   node_modules: $(du -sh "$WORK/app/node_modules" | cut -f1), no dev dependencies"
+
+# The image's USER node: here `nobody`, which owns only the data directory (code stays root's).
+RUNAS=()
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+  chown -R nobody "$WORK/data"
+  # setpriv execs in place (no wrapper process), so SIGTERM reaches node as it would in the image.
+  RUNAS=(setpriv --reuid=nobody --regid=nogroup --clear-groups)
+fi
+cd "$WORK/app"
+PORT=$(node -e "const s=require('net').createServer().listen(0,()=>{console.log(s.address().port);s.close()})")
+"${RUNAS[@]}" env NODE_ENV=production node packages/server/bin/mana-sync.js --help >/dev/null
+"${RUNAS[@]}" env NODE_ENV=production PORT="$PORT" HOST=127.0.0.1 MANA_SYNC_DATA_DIR="$WORK/data" \
+  LOG_LEVEL=warn node packages/server/bin/mana-sync.js serve 2>"$WORK/serve.err" &
+PID=$!
+for _ in $(seq 1 120); do
+  curl -fsS "http://127.0.0.1:$PORT/health" >/dev/null 2>&1 && break
+  sleep 0.5
+done
+echo "== running as $(ps -o user= -p "$PID")"
+curl -fsS "http://127.0.0.1:$PORT/health"; echo
+curl -fsS "http://127.0.0.1:$PORT/metrics" | grep -c '^mana_sync_' | sed 's/^/   mana_sync samples: /'
+START=$(date +%s%N)
+kill -TERM "$PID"
+set +e; wait "$PID"; CODE=$?; set -e
+echo "== SIGTERM: exit $CODE after $(( ($(date +%s%N) - START) / 1000000 )) ms"
+cat "$WORK/serve.err"
+[ "$CODE" = 0 ] || { echo "serve did not exit cleanly" >&2; exit 1; }
+echo "OK: production deps only, unprivileged user, healthy, clean shutdown"
