@@ -2,10 +2,10 @@
  * How hard the proof suites push. CI runs the defaults; `npm run test:long` sets
  * MANA_PROOF_RUNS high. MANA_PROOF_SEED replays a reported failure exactly.
  *
- * MANA_PROOF_RUNS is the number of convergence histories per store (CI: 150); every other
+ * MANA_PROOF_RUNS is the number of convergence histories per store (CI: 200); every other
  * suite scales its own CI default by the same factor, so one knob makes the whole run longer.
  */
-const CONVERGENCE_CI_RUNS = 150;
+const CONVERGENCE_CI_RUNS = 200;
 const raw = process.env.MANA_PROOF_RUNS;
 const factor = raw && /^\d+$/.test(raw) ? Number(raw) / CONVERGENCE_CI_RUNS : 1;
 
