@@ -26,6 +26,8 @@ import { freshPgSchema } from '../packages/server/test/helpers/databases.js';
 const { values } = parseArgs({ options: { out: { type: 'string' }, modes: { type: 'string' } } });
 const PUSHES = Number(process.env.PUSHES ?? 1000);
 const WARMUP = 50;
+/** Start-up of a server process (PGlite's first start is slow on a busy machine). */
+const START_MS = 120_000;
 const DB_URL = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL;
 const MODES = (values.modes ?? 'pglite,pg-same,pg-cross').split(',');
 
@@ -132,7 +134,11 @@ async function main() {
   try {
     if (MODES.includes('pglite')) {
       const dir = mkdtempSync(join(tmpdir(), 'mana-ws-bench-'));
-      const p = await startServeProcess(['serve'], { ...common, DATABASE_URL: '', MANA_SYNC_DATA_DIR: dir });
+      const p = await startServeProcess(
+        ['serve'],
+        { ...common, DATABASE_URL: '', MANA_SYNC_DATA_DIR: dir },
+        START_MS,
+      );
       try {
         results.push(await measure('pglite', p.url, p.url, token));
       } finally {
@@ -147,8 +153,8 @@ async function main() {
       process.env.TEST_DATABASE_URL = DB_URL;
       const db = await freshPgSchema();
       const env = { ...common, DATABASE_URL: DB_URL!, DATABASE_SCHEMA: db.options.schema! };
-      const a = await startServeProcess(['serve'], env);
-      const b = await startServeProcess(['serve'], env);
+      const a = await startServeProcess(['serve'], env, START_MS);
+      const b = await startServeProcess(['serve'], env, START_MS);
       try {
         if (MODES.includes('pg-same')) results.push(await measure('pg-same', a.url, a.url, token));
         if (MODES.includes('pg-cross')) results.push(await measure('pg-cross', a.url, b.url, token));

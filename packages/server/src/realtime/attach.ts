@@ -44,6 +44,7 @@ export async function attachRealtime(opts: {
   });
   fanout.subscribe({ event: (e) => hub.deliver(e), resync: () => void hub.resync() });
   context.onPushed.push((e) => fanout.publish(e));
+  context.metrics.setRealtimeSource(() => ({ ...hub.counts(), ...hub.stats }));
   context.healthSections.push(() => ({
     websockets: hub.counts(),
     fanout: fanout.kind,

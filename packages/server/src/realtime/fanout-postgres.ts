@@ -6,6 +6,22 @@ import { type Fanout, Subscribers } from './fanout.js';
 import { decodePayload, encodeEvents, encodeResync } from './fanout-payload.js';
 import { PendingEvents } from './pending-events.js';
 
+/** A NOTIFY batch still unanswered after this long means a broken connection (see `flush`). */
+const NOTIFY_STUCK_MS = 10_000;
+/** How long shutdown waits to publish the last batch. */
+const CLOSE_FLUSH_MS = 3000;
+
+function within(p: Promise<void>, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    const done = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    p.then(done, done);
+  });
+}
+
 export interface PostgresFanoutOptions {
   databaseUrl: string;
   /** NOTIFY channel; every instance sharing the database and schema uses the same one. */
@@ -38,13 +54,15 @@ export async function postgresFanout(opts: PostgresFanoutOptions): Promise<Fanou
   const pending = new PendingEvents(opts.maxPendingKeys ?? 10_000);
   // One client, two connections: its pool of one for NOTIFY, and the dedicated connection
   // that `sql.listen` opens (and reopens with backoff when it is lost).
-  const sql = postgres(opts.databaseUrl, {
-    max: 1,
-    connect_timeout: 5,
-    fetch_types: false,
-    onnotice: () => {},
-    connection: { application_name: `mana-sync-fanout:${channel}`.slice(0, 63) },
-  });
+  const makeClient = () =>
+    postgres(opts.databaseUrl, {
+      max: 1,
+      connect_timeout: 5,
+      fetch_types: false,
+      onnotice: () => {},
+      connection: { application_name: `mana-sync-fanout:${channel}`.slice(0, 63) },
+    });
+  let sql = makeClient();
 
   const onPayload = (text: string) => {
     const payload = decodePayload(text);
@@ -85,10 +103,14 @@ export async function postgresFanout(opts: PostgresFanoutOptions): Promise<Fanou
     const batch = pending.take();
     const payloads = batch.resync ? [encodeResync(self)] : encodeEvents(self, batch.events);
     if (payloads.length === 0) return;
+    const client = sql;
+    // postgres.js 3.4.9 can leave a connection that dropped mid-write unable to send again
+    // (see db/postgres.ts): a NOTIFY still running after NOTIFY_STUCK_MS replaces the client.
+    const stuck = setTimeout(() => replaceClient(client, 'NOTIFY did not finish'), NOTIFY_STUCK_MS);
     try {
       // One statement for the whole batch, in order; autocommit, outside any push transaction.
       // The payloads travel as one JSON text (cast via text so the driver does not encode it twice).
-      await sql`
+      await client`
         SELECT pg_notify(${channel}, p) FROM jsonb_array_elements_text(${JSON.stringify(payloads)}::text::jsonb) AS p`;
       if (notifyFailures > 0) logger.info({ channel }, 'fan-out NOTIFY works again');
       notifyFailures = 0;
@@ -96,7 +118,33 @@ export async function postgresFanout(opts: PostgresFanoutOptions): Promise<Fanou
       if (notifyFailures++ === 0)
         logger.warn({ channel, err: String(err) }, 'fan-out NOTIFY failed; retrying');
       pending.restore(batch);
+    } finally {
+      clearTimeout(stuck);
     }
+  }
+
+  /**
+   * Swaps in a fresh client (the old one's pending statements are rejected, so a stuck flush
+   * ends and is retried) and listens on it; its first LISTEN counts as a reconnect, so the
+   * local sockets are told to pull.
+   */
+  let relistenAttempts = 0;
+  function replaceClient(old: postgres.Sql, reason: string): void {
+    if (closing || old !== sql) return;
+    logger.warn({ channel, reason }, 'fan-out replaces its PostgreSQL connections');
+    sql = makeClient();
+    old.end({ timeout: 1 }).catch(() => {});
+    const client = sql;
+    const listen = () => {
+      if (closing || client !== sql) return;
+      client.listen(channel, onPayload, onListen).then(
+        () => {
+          relistenAttempts = 0;
+        },
+        () => setTimeout(listen, Math.min(5000, 100 * 2 ** relistenAttempts++)),
+      );
+    };
+    listen();
   }
 
   try {
@@ -120,9 +168,14 @@ export async function postgresFanout(opts: PostgresFanoutOptions): Promise<Fanou
         clearTimeout(flushTimer);
         flushTimer = undefined;
       }
-      await flushing;
-      // Last batch of pushes that finished while HTTP drained.
-      if (pending.size > 0) await flush();
+      // Last batch of pushes that finished while HTTP drained; bounded, a dead database must not hold shutdown.
+      await within(
+        (async () => {
+          await flushing;
+          if (pending.size > 0) await flush();
+        })(),
+        CLOSE_FLUSH_MS,
+      );
       await sql.end({ timeout: 1 });
     },
   };

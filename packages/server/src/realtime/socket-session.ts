@@ -51,7 +51,7 @@ type State = 'awaiting-auth' | 'open' | 'closed';
 export class SocketSession {
   userId: string | undefined;
   clientId: string | undefined;
-  /** Set by the heartbeat, cleared by any pong or message. */
+  /** Cleared by each heartbeat, set again by a pong or any message; still clear at the next beat: dead. */
   alive = true;
   private state: State = 'awaiting-auth';
   private readonly queue = new NotificationQueue(MAX_QUEUED_TABLES);
@@ -80,10 +80,6 @@ export class SocketSession {
     ws.on('close', () => this.onClosed());
     // 'close' always follows 'error' (including a frame over maxPayload, closed with 1009).
     ws.on('error', (err) => host.logger.debug({ err: String(err) }, 'websocket error'));
-  }
-
-  get isOpen(): boolean {
-    return this.state === 'open';
   }
 
   /** Heartbeat: a ping frame (answered by every WebSocket implementation without app code). */
@@ -119,6 +115,7 @@ export class SocketSession {
   /** Closes with `code`, telling the client why first (an `error` message, then the close reason). */
   close(code: number, errorCode: ErrorCode | undefined, message: string): void {
     if (this.state === 'closed') return;
+    this.host.logger.debug({ code, userId: this.userId, reason: message }, 'websocket closed by server');
     if (errorCode) this.send({ type: 'error', code: errorCode, message });
     this.ws.close(code, truncate(message, 123));
     this.onClosed();

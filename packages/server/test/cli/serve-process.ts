@@ -26,7 +26,10 @@ export async function startServeProcess(
   let err = '';
   child.stdout!.resume();
   const ready = new Promise<{ url: string; token?: string }>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start in time:\n${err}`)), timeoutMs);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL'); // a child that never became ready must not outlive the test
+      reject(new Error(`server did not start in time:\n${err}`));
+    }, timeoutMs);
     child.stderr!.on('data', (d: Buffer) => {
       err += d.toString();
       const url = /listening on (http:\/\/\S+)/.exec(err)?.[1];

@@ -56,7 +56,7 @@ describe('mana-sync serve --dev-auth on the embedded database', () => {
     } finally {
       await second.stop();
     }
-  });
+  }, 180_000); // two process starts and a CLI run: slow on a loaded 2-core machine
 
   it('stops start-up with one line naming a bad variable', () => {
     const r = spawnSync(process.execPath, [BIN, 'serve'], {

@@ -25,9 +25,9 @@ describe.skipIf(!TEST_DATABASE_URL)('two server processes on one PostgreSQL', ()
       MANA_SYNC_DEV_AUTH: '0',
     };
     // One after the other: the first applies the migrations.
-    procs.push(await startServeProcess(['serve'], env));
-    procs.push(await startServeProcess(['serve'], env));
-  });
+    procs.push(await startServeProcess(['serve'], env, 60_000));
+    procs.push(await startServeProcess(['serve'], env, 60_000));
+  }, 150_000);
   afterAll(async () => {
     for (const s of sockets) s.close();
     await Promise.all(procs.map((p) => p.stop()));

@@ -97,7 +97,7 @@ export function realtimeSuite(name: string, makeDb: () => Promise<TestDatabase>)
 
     it('closes an open socket when its token expires (4003)', async () => {
       const s = await open();
-      await s.auth(await ts.auth.mint(user(), { expiresIn: 2 }));
+      await s.auth(await ts.auth.mint(user(), { expiresIn: 3 }));
       const closed = await s.closed;
       expect(closed).toMatchObject({ code: WS_CLOSE.tokenExpired, reason: 'token expired' });
     });
@@ -180,6 +180,60 @@ export function realtimeSuite(name: string, makeDb: () => Promise<TestDatabase>)
       expect((await s.closed).code).toBe(WS_CLOSE.unauthorized);
     });
 
+    it('merges notifications for a socket that stops reading, and sends them once it drains', async () => {
+      const u = user();
+      const slow = await authed(u);
+      slow.tcp.pause(); // the peer stops reading: the server's send buffer fills up
+      // Each event ~3.5 kB on the wire: 20,000 of them would be ~70 MB if they were queued.
+      const wide = Array.from({ length: 30 }, (_, i) => `wide_${i}_${'x'.repeat(100)}`);
+      const narrow = Array.from({ length: 200 }, (_, i) => `t${i}`);
+      const announce = (appId: string, list: string[]) => {
+        for (const listener of ts.server.context.onPushed)
+          listener({ userId: u, appId, tables: list, clientId: 'p' });
+      };
+      const events = 20_000;
+      for (let i = 0; i < events; i++) {
+        announce('todo', [...wide, narrow[i % narrow.length]!]);
+        if (i % 500 === 0) await new Promise((r) => setImmediate(r));
+      }
+      announce('marker', ['last']);
+      slow.tcp.resume();
+      const heard = new Set<string>();
+      let messages = 0;
+      for (;;) {
+        const m = await slow.next(10_000);
+        messages++;
+        if (m.type !== 'sync-available') throw new Error(`unexpected ${m.type}`);
+        if (m.appId === 'marker') break;
+        for (const t of m.tables) heard.add(t);
+      }
+      expect(heard.size).toBe(wide.length + narrow.length); // nothing lost
+      expect(messages).toBeLessThan(events / 2); // but merged, not one message per event
+      slow.send({ type: 'ping' });
+      expect(await slow.next()).toEqual({ type: 'pong' });
+    });
+
+    it('drops a stalled socket (1013) once it is owed more than the bound', async () => {
+      const u = user();
+      const stalled = await authed(u);
+      const wsCount = async () =>
+        ((await (await fetch(`${ts.url}/health`)).json()) as { websockets: { users: number } }).websockets
+          .users;
+      const usersBefore = await wsCount();
+      stalled.tcp.pause();
+      const wide = Array.from({ length: 30 }, (_, i) => `wide_${i}_${'x'.repeat(100)}`);
+      const announce = (tables: string[]) => {
+        for (const listener of ts.server.context.onPushed)
+          listener({ userId: u, appId: 'todo', tables, clientId: 'p' });
+      };
+      for (let i = 0; i < 10_000; i++) announce(wide); // ~35 MB if queued: fills the send buffers
+      announce(Array.from({ length: 1100 }, (_, i) => `distinct_${i}`)); // more than it may be owed
+      expect(await wsCount()).toBe(usersBefore - 1);
+      stalled.tcp.resume();
+      const closed = await stalled.closed;
+      expect(closed.code).toBe(WS_CLOSE.tryAgainLater);
+    });
+
     it('counts connections and users in /health', async () => {
       const before = (await (await fetch(`${ts.url}/health`)).json()) as {
         websockets: { connections: number; users: number };
@@ -187,11 +241,19 @@ export function realtimeSuite(name: string, makeDb: () => Promise<TestDatabase>)
       };
       const u = user();
       const s1 = await authed(u);
-      await authed(u);
+      const s2 = await authed(u);
+      await push(u, 'todo', ['tasks']);
+      await s1.next();
+      await s2.next();
       const during = (await (await fetch(`${ts.url}/health`)).json()) as typeof before;
       expect(during.websockets.connections).toBe(before.websockets.connections + 2);
       expect(during.websockets.users).toBe(before.websockets.users + 1);
       expect(during.fanout).toBe(db.kind === 'postgres' ? 'postgres' : 'local');
+      const metrics = await (await fetch(`${ts.url}/metrics`)).text();
+      const gauge = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(metrics)?.[1]);
+      expect(gauge('mana_sync_ws_connections')).toBe(during.websockets.connections);
+      expect(gauge('mana_sync_ws_users')).toBe(during.websockets.users);
+      expect(gauge('mana_sync_ws_notifications_sent_total')).toBeGreaterThanOrEqual(2);
       s1.close();
       await s1.closed;
     });

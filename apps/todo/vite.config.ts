@@ -1,0 +1,11 @@
+import { svelte } from '@sveltejs/vite-plugin-svelte';
+import { defineConfig } from 'vite';
+
+// The demo app. `npm run dev -w @mana/todo` with a dev server running
+// (`npx mana-sync serve --dev-auth`); ?server= and ?user= pick the sync server and dev user.
+export default defineConfig({
+  root: import.meta.dirname,
+  plugins: [svelte()],
+  server: { port: 5173, strictPort: false },
+  build: { outDir: 'dist', emptyOutDir: true },
+});

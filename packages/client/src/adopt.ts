@@ -1,0 +1,56 @@
+import type { Dexie } from 'dexie';
+import { checkRecord, insertFields } from './record-fields.js';
+import {
+  ADOPTION_TIMESTAMP,
+  OUTBOX_TABLE,
+  type OutboxRow,
+  STATE_TABLE,
+  type StateRow,
+  stateKey,
+} from './schema.js';
+
+const CHUNK = 1000;
+
+/**
+ * Queues the records a synced table held before sync was attached (an app that used Dexie
+ * alone, a guest who used the app before signing in). Runs once per table, in chunks of
+ * separate transactions so a large table never becomes one huge transaction. Their fields
+ * carry ADOPTION_TIMESTAMP, so the server merges them under what it already has; re-running
+ * after a crash halfway only re-queues identical fields, which the server treats as no-ops.
+ */
+export async function adoptExistingRecords(db: Dexie, tables: readonly string[]): Promise<number> {
+  const state = db.table<StateRow, string>(STATE_TABLE);
+  const outbox = db.table<OutboxRow, number>(OUTBOX_TABLE);
+  let adopted = 0;
+  for (const name of tables) {
+    if (await state.get(stateKey.adopted(name))) continue;
+    const table = db.table<Record<string, unknown>, string>(name);
+    let after: string | undefined;
+    for (;;) {
+      const page = await (after === undefined ? table.orderBy(':id') : table.where(':id').above(after))
+        .limit(CHUNK)
+        .toArray();
+      if (page.length === 0) break;
+      const rows: OutboxRow[] = [];
+      for (const record of page) {
+        try {
+          const id = checkRecord(name, record);
+          rows.push({
+            table: name,
+            id,
+            op: 'insert',
+            fields: insertFields(record, ADOPTION_TIMESTAMP),
+            at: Date.now(),
+          });
+        } catch (err) {
+          console.warn(`[mana-sync] not uploading an existing record: ${(err as Error).message}`);
+        }
+      }
+      await outbox.bulkAdd(rows);
+      adopted += rows.length;
+      after = page.at(-1)!.id as string;
+    }
+    await state.put({ key: stateKey.adopted(name), value: true });
+  }
+  return adopted;
+}

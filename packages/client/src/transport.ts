@@ -1,0 +1,127 @@
+import {
+  type ErrorCode,
+  errorBodySchema,
+  HEADER,
+  type PullResponse,
+  type PushRequest,
+  type PushResponse,
+  pullResponseSchema,
+  pushResponseSchema,
+  QUERY,
+} from '@mana/sync-protocol';
+import type { z } from 'zod';
+import { AuthRefusedError, type TokenSource } from './auth.js';
+import type { ClientReason } from './status.js';
+
+/**
+ * HTTP push and pull. Every failure is classified once, here, into what the sync loop does
+ * next:
+ *   retry    network down, 5xx, 429: back off (honouring Retry-After) and try again
+ *   auth     the server refused a fresh token: status error, no automatic retry
+ *   rejected the server refused the request itself (4xx): status error
+ */
+export class TransportError extends Error {
+  override name = 'TransportError';
+  constructor(
+    readonly kind: 'retry' | 'rejected',
+    readonly code: ErrorCode | ClientReason,
+    message: string,
+    readonly retryAfterMs?: number,
+  ) {
+    super(message);
+  }
+}
+
+export interface TransportOptions {
+  url: string;
+  appId: string;
+  clientId: string;
+  tokens: TokenSource;
+  fetch: typeof fetch;
+  /** Aborts a request that has not answered after this long. */
+  timeoutMs: number;
+}
+
+export interface Transport {
+  push(body: PushRequest, signal?: AbortSignal): Promise<PushResponse>;
+  pull(table: string, since: string, limit: number, signal?: AbortSignal): Promise<PullResponse>;
+}
+
+export function createTransport(opts: TransportOptions): Transport {
+  const base = `${opts.url.replace(/\/+$/, '')}/sync/${encodeURIComponent(opts.appId)}`;
+
+  async function send<S extends z.ZodType>(
+    path: string,
+    init: RequestInit,
+    schema: S,
+    signal?: AbortSignal,
+  ): Promise<z.infer<S>> {
+    let token = await opts.tokens.current();
+    for (let attempt = 0; ; attempt++) {
+      const res = await fetchOnce(path, init, token, signal);
+      if (res.status === 401 && attempt === 0) {
+        // Once: the token may have expired between our check and the server's.
+        token = await opts.tokens.refresh();
+        continue;
+      }
+      if (res.status === 401) {
+        const code = await errorCode(res);
+        throw new AuthRefusedError(`the server refused a fresh token (${code ?? 401})`);
+      }
+      if (!res.ok) {
+        const code = (await errorCode(res)) ?? 'INTERNAL';
+        const retryAfter = Number(res.headers.get(HEADER.retryAfter));
+        const retryable = res.status >= 500 || res.status === 429 || res.status === 408;
+        throw new TransportError(
+          retryable ? 'retry' : 'rejected',
+          code,
+          `${init.method ?? 'GET'} ${path}: ${res.status} ${code}`,
+          Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : undefined,
+        );
+      }
+      const parsed = schema.safeParse(await res.json().catch(() => undefined));
+      if (!parsed.success)
+        throw new TransportError('retry', 'BAD_RESPONSE', `unreadable response from ${path}`);
+      return parsed.data;
+    }
+  }
+
+  async function fetchOnce(path: string, init: RequestInit, token: string, signal?: AbortSignal) {
+    const timeout = AbortSignal.timeout(opts.timeoutMs);
+    const headers = new Headers(init.headers);
+    headers.set('authorization', `Bearer ${token}`);
+    headers.set(HEADER.clientId, opts.clientId);
+    try {
+      return await opts.fetch(`${base}${path}`, {
+        ...init,
+        headers,
+        signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+      });
+    } catch (err) {
+      const reason = signal?.aborted ? 'aborted' : timeout.aborted ? 'timed out' : String(err);
+      throw new TransportError('retry', 'NETWORK', `${init.method ?? 'GET'} ${base}${path}: ${reason}`);
+    }
+  }
+
+  return {
+    push: (body, signal) =>
+      send(
+        '',
+        { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } },
+        pushResponseSchema,
+        signal,
+      ),
+    pull: (table, since, limit, signal) =>
+      send(
+        `/pull?${new URLSearchParams({ [QUERY.collection]: table, [QUERY.since]: since, [QUERY.limit]: String(limit) })}`,
+        { method: 'GET' },
+        pullResponseSchema,
+        signal,
+      ),
+  };
+}
+
+async function errorCode(res: Response): Promise<ErrorCode | undefined> {
+  const parsed = errorBodySchema.safeParse(await res.json().catch(() => undefined));
+  return parsed.success ? parsed.data.error.code : undefined;
+}

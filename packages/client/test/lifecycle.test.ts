@@ -1,0 +1,127 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { TestServer } from '../../server/test/helpers/test-server.js';
+import { attach, eventually, newDevice, startServer, waitForStatus } from './helpers/harness.js';
+
+describe('data that outlives a page', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startServer();
+  });
+  afterAll(async () => {
+    await server.close();
+  });
+
+  it('uploads records that existed before sync was attached, merged with what the server has', async () => {
+    const other = newDevice().open();
+    const co = attach(other, server, 'u-adopt');
+    await co.start();
+    await other.todos.add({ id: 'shared', title: 'server title', done: true });
+    await co.sync();
+
+    // An app that used Dexie alone until now (or a guest before signing in).
+    const device = newDevice();
+    const plain = device.open({ withSync: false });
+    await plain.todos.bulkAdd([
+      { id: 'local-1', title: 'guest todo', done: false },
+      { id: 'local-2', title: 'another', done: true },
+      { id: 'shared', title: 'stale local title', done: false, note: 'only local' },
+    ]);
+    plain.close();
+
+    const db = device.open();
+    const client = attach(db, server, 'u-adopt');
+    const conflicts: unknown[] = [];
+    client.on('conflict', (c) => conflicts.push(c));
+    await client.start();
+    await client.sync();
+    await co.sync();
+    const expected = [
+      { id: 'local-1', title: 'guest todo', done: false },
+      { id: 'local-2', title: 'another', done: true },
+      // The server's fields stay; the field it lacked is added. One record, not two.
+      { id: 'shared', title: 'server title', done: true, note: 'only local' },
+    ];
+    expect(await other.todos.orderBy('id').toArray()).toEqual(expected);
+    expect(await db.todos.orderBy('id').toArray()).toEqual(expected);
+    expect(conflicts).toEqual([]);
+    // Capture is on in the session that upgraded the schema.
+    await db.todos.update('local-1', { done: true });
+    expect(await client.pendingChanges()).toEqual([
+      { table: 'todos', id: 'local-1', op: 'update', fields: ['done'] },
+    ]);
+    await client.sync();
+
+    // Adoption happens once: a reload does not queue the records again.
+    await client.stop();
+    db.close();
+    const again = device.open();
+    const c2 = attach(again, server, 'u-adopt');
+    await c2.start();
+    expect(c2.status.pending).toBe(0);
+    expect(await c2.pendingChanges()).toEqual([]);
+    await c2.stop();
+    await co.stop();
+  });
+
+  it('keeps a pending edit across a reload and pushes it afterwards', async () => {
+    const device = newDevice();
+    const db = device.open();
+    // A long debounce: the page "closes" before the push.
+    const client = attach(db, server, 'u-reload', { pushDebounceMs: 60_000, pushMaxWaitMs: 60_000 });
+    await client.start();
+    await waitForStatus(client, (s) => s.state === 'synced');
+    await db.todos.add({ id: 'r1', title: 'written before reload', done: false });
+    await db.todos.update('r1', { done: true });
+    expect(await client.pendingChanges()).toEqual([
+      { table: 'todos', id: 'r1', op: 'insert', fields: ['title', 'done', 'deletedAt'] },
+    ]);
+    const report = await client.stop({ flush: false });
+    expect(report.unsynced).toHaveLength(1);
+    db.close();
+
+    const reloaded = device.open();
+    const after = attach(reloaded, server, 'u-reload');
+    await after.start();
+    await after.sync();
+    expect(after.status.pending).toBe(0);
+    const other = newDevice().open();
+    const co = attach(other, server, 'u-reload');
+    await co.start();
+    await co.sync();
+    expect(await other.todos.get('r1')).toEqual({ id: 'r1', title: 'written before reload', done: true });
+    await after.stop();
+    await co.stop();
+  });
+
+  it('refuses a write the server could not store, in the app call, without queueing it', async () => {
+    const db = newDevice().open();
+    const client = attach(db, server, 'u-invalid');
+    await client.start();
+    await expect(db.todos.add({ id: 'bad id with spaces', title: 'x', done: false })).rejects.toThrow(/id/);
+    await expect(
+      db.todos.add({ id: 'dated', title: 'x', done: false, note: new Date() as unknown as string }),
+    ).rejects.toThrow(/ISO strings/);
+    expect(await db.todos.count()).toBe(0);
+    expect(await client.pendingChanges()).toEqual([]);
+    await client.stop();
+  });
+
+  it('stop({clearLocalData}) reports what did not reach the server and clears the device', async () => {
+    const db = newDevice().open();
+    const client = attach(db, server, 'u-signout', { pushDebounceMs: 60_000, pushMaxWaitMs: 60_000 });
+    await client.start();
+    await db.todos.add({ id: 's1', title: 'synced', done: false });
+    await client.sync();
+    await db.todos.add({ id: 's2', title: 'never sent', done: false });
+    const report = await client.stop({ flush: false, clearLocalData: true });
+    expect(report.unsynced.map((c) => c.id)).toEqual(['s2']);
+    expect(await db.todos.count()).toBe(0);
+    expect(client.status.state).toBe('idle');
+    // The next user starts from scratch: nothing of the previous one is uploaded.
+    const next = attach(newDevice().open(), server, 'u-signout');
+    await next.start();
+    await next.sync();
+    await eventually(async () => expect(await next.pendingChanges()).toEqual([]));
+    await next.stop();
+  });
+});

@@ -1,0 +1,134 @@
+import type { Canonical } from '@mana/sync-protocol';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { createBackoff } from '../src/backoff.js';
+import { createClock } from '../src/clock.js';
+import { coalesce, pendingStates } from '../src/outbox.js';
+import { changedFields, insertFields } from '../src/record-fields.js';
+import type { OutboxRow } from '../src/schema.js';
+import { type SyncEvent, type SyncState, TRANSITIONS, transition } from '../src/state-machine.js';
+
+const t = (n: number) => `2024-01-01T00:00:00.${String(n).padStart(6, '0')}Z` as Canonical;
+const STATES = Object.keys(TRANSITIONS) as SyncState[];
+const EVENTS = Object.keys(TRANSITIONS.idle) as SyncEvent[];
+
+describe('state machine', () => {
+  it('stop leads to idle from every state, and idle ignores everything but start', () => {
+    for (const s of STATES) expect(transition(s, 'stop')).toBe('idle');
+    for (const e of EVENTS) expect(transition('idle', e)).toBe(e === 'start' ? 'syncing' : 'idle');
+  });
+
+  it('auth refusal and stalls are errors while running; a stall while offline is not', () => {
+    for (const s of ['syncing', 'synced', 'offline', 'error'] as const)
+      expect(transition(s, 'authRefused')).toBe('error');
+    expect(transition('synced', 'stalled')).toBe('error');
+    expect(transition('syncing', 'stalled')).toBe('error');
+    expect(transition('offline', 'stalled')).toBe('offline');
+  });
+
+  it('every running state recovers to synced through a successful run', () => {
+    for (const s of ['syncing', 'synced', 'offline', 'error'] as const) {
+      expect(transition(transition(s, 'syncStarted'), 'syncSucceeded')).toBe('synced');
+    }
+  });
+});
+
+describe('outbox folding', () => {
+  const row = (op: OutboxRow['op'], fields: OutboxRow['fields']): OutboxRow => ({
+    table: 'todos',
+    id: 'a',
+    op,
+    fields,
+    at: 0,
+  });
+
+  it('an insert followed by updates stays one insert with the latest values', () => {
+    const [c] = coalesce([
+      row('insert', insertFields({ id: 'a', title: 'x', done: false }, t(1))),
+      row('update', { title: { value: 'y', updatedAt: t(2) } }),
+    ]);
+    expect(c).toEqual({
+      table: 'todos',
+      id: 'a',
+      op: 'insert',
+      fields: {
+        title: { value: 'y', updatedAt: t(2) },
+        done: { value: false, updatedAt: t(1) },
+        deletedAt: { value: null, updatedAt: t(1) },
+      },
+    });
+  });
+
+  it('a delete wins over earlier edits, and a re-add after it undeletes', () => {
+    const deleted = coalesce([
+      row('update', { title: { value: 'y', updatedAt: t(1) } }),
+      row('delete', { deletedAt: { value: t(2), updatedAt: t(2) } }),
+    ]);
+    expect(deleted[0]).toMatchObject({ op: 'delete', deletedAt: t(2) });
+    const readded = coalesce([
+      row('delete', { deletedAt: { value: t(2), updatedAt: t(2) } }),
+      row('insert', insertFields({ id: 'a', title: 'back' }, t(3))),
+    ]);
+    expect(readded[0]).toMatchObject({
+      op: 'insert',
+      fields: { deletedAt: { value: null, updatedAt: t(3) } },
+    });
+    expect(readded[0]!.deletedAt).toBeUndefined();
+  });
+
+  it('pending states hold the newest value of each field', () => {
+    const states = pendingStates([
+      row('update', { title: { value: 'y', updatedAt: t(1) } }),
+      row('update', { title: { value: 'z', updatedAt: t(2) } }),
+    ]);
+    expect(states.get('todos\u0000a')?.data.title).toBe('z');
+  });
+});
+
+describe('field diff', () => {
+  it('reports changed, added and removed fields only', () => {
+    expect(
+      changedFields({ id: 'a', x: 1, y: [1], z: 'gone' }, { id: 'a', x: 1, y: [2], w: true }, t(5)),
+    ).toEqual({
+      y: { value: [2], updatedAt: t(5) },
+      z: { value: null, updatedAt: t(5) },
+      w: { value: true, updatedAt: t(5) },
+    });
+  });
+});
+
+describe('clock and backoff', () => {
+  it('timestamps strictly increase even within one millisecond', () => {
+    const clock = createClock(() => 1_700_000_000_000);
+    const a = clock.next();
+    const b = clock.next();
+    expect(b > a).toBe(true);
+  });
+
+  it('backoff delays stay within [min, min(max, base·2^n)] and reset', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }), {
+          minLength: 1,
+          maxLength: 12,
+        }),
+        (rolls) => {
+          let i = 0;
+          const b = createBackoff({
+            baseMs: 100,
+            maxMs: 2000,
+            minMs: 10,
+            random: () => rolls[i++ % rolls.length]!,
+          });
+          rolls.forEach((_, n) => {
+            const d = b.next();
+            expect(d).toBeGreaterThanOrEqual(10);
+            expect(d).toBeLessThanOrEqual(Math.min(2000, 100 * 2 ** n));
+          });
+          b.reset();
+          expect(b.attempts).toBe(0);
+        },
+      ),
+    );
+  });
+});
