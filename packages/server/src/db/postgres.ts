@@ -59,8 +59,9 @@ function isConnectionLoss(err: unknown): boolean {
  * Self-healing: postgres.js 3.4.9 can leave a connection that dropped mid-write unable to
  * send again (its deferred-write timer is cleared but not reset), and a request on it waits
  * forever. So after a connection loss, or when a statement or transaction is still running
- * after `stuckMs`, the whole pool is replaced by a fresh one and the old one is ended
- * (its stuck queries are rejected, so their requests answer 503 and the client retries).
+ * after `stuckMs` (15 s, well above what a healthy push takes), the whole pool is
+ * replaced by a fresh one and the old one is ended: queries still running on it get 5 s to
+ * finish, then are rejected (their requests answer 503 and the client retries).
  */
 export function postgresDb(url: string, opts: PostgresOptions = {}): Db {
   guardPostgresNullSocketWrite();
@@ -83,11 +84,11 @@ export function postgresDb(url: string, opts: PostgresOptions = {}): Db {
     if (closed || old !== sql || Date.now() - replacedAt < 1000) return;
     replacedAt = Date.now();
     sql = make();
-    old.end({ timeout: 1 }).catch(() => {});
+    old.end({ timeout: 5 }).catch(() => {});
   };
   const run = async <T>(fn: (s: postgres.Sql) => Promise<T>): Promise<T> => {
     const s = sql;
-    const stuck = setTimeout(() => replace(s), opts.stuckMs ?? 10_000);
+    const stuck = setTimeout(() => replace(s), opts.stuckMs ?? 15_000);
     stuck.unref();
     try {
       return await fn(s);

@@ -1,4 +1,4 @@
 import { memoryPglite } from '../helpers/databases.js';
 import { convergenceSuite } from './convergence-suite.js';
 
-convergenceSuite('PGlite', memoryPglite, 150);
+convergenceSuite('PGlite', memoryPglite, 200);

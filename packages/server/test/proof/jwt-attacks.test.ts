@@ -1,6 +1,8 @@
 import { createPublicKey } from 'node:crypto';
 import { base64url, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createAuth } from '../../src/auth/auth.js';
+import { startAuthService } from '../helpers/auth-service.js';
 import { memoryPglite } from '../helpers/databases.js';
 import { startTestServer, type TestServer } from '../helpers/test-server.js';
 import { report } from './proof-runs.js';
@@ -207,26 +209,23 @@ describe('JWKS endpoint down', () => {
     }
   });
 
-  it('answers 503 when the auth service refuses connections', async () => {
-    const ts = await startTestServer(await memoryPglite(), { jwksUrl: 'http://127.0.0.1:1/api/auth/jwks' });
-    try {
-      await expectRefused(ts, await ts.auth.mint('alice'), 'AUTH_UNAVAILABLE', 503);
-    } finally {
-      await ts.close();
-    }
-  });
-
-  it('answers 503 when the key set is not JSON', async () => {
+  // The other outages at the auth layer itself (real HTTP fetches of the key set, no store needed).
+  it('refuses with AUTH_UNAVAILABLE when the auth service refuses connections or serves no JSON', async () => {
     const { createServer } = await import('node:http');
     const bad = createServer((_req, res) => res.writeHead(200).end('<html>maintenance</html>'));
     await new Promise<void>((r) => bad.listen(0, '127.0.0.1', r));
     const port = (bad.address() as { port: number }).port;
-    const ts = await startTestServer(await memoryPglite(), { jwksUrl: `http://127.0.0.1:${port}/jwks` });
+    const issuer = await startAuthService();
     try {
-      await expectRefused(ts, await ts.auth.mint('alice'), 'AUTH_UNAVAILABLE', 503);
+      const token = await issuer.mint('alice');
+      for (const jwks of ['http://127.0.0.1:1/api/auth/jwks', `http://127.0.0.1:${port}/jwks`]) {
+        attacks++;
+        const auth = createAuth({ jwks, algorithms: ['EdDSA'] });
+        await expect(auth.verifyToken(token)).rejects.toMatchObject({ code: 'AUTH_UNAVAILABLE' });
+      }
     } finally {
-      await ts.close();
       bad.close();
+      await issuer.close();
     }
   });
 });

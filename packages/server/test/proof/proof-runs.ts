@@ -1,13 +1,17 @@
 /**
  * How hard the proof suites push. CI runs the defaults; `npm run test:long` sets
  * MANA_PROOF_RUNS high. MANA_PROOF_SEED replays a reported failure exactly.
+ *
+ * MANA_PROOF_RUNS is the number of convergence histories per store (CI: 200); every other
+ * suite scales its own CI default by the same factor, so one knob makes the whole run longer.
  */
+const CONVERGENCE_CI_RUNS = 200;
 const raw = process.env.MANA_PROOF_RUNS;
-const scale = raw && /^\d+$/.test(raw) ? Number(raw) : undefined;
+const factor = raw && /^\d+$/.test(raw) ? Number(raw) / CONVERGENCE_CI_RUNS : 1;
 
-/** Runs of a property: MANA_PROOF_RUNS when set, else the suite's CI default. */
+/** Runs of a property: its CI default, scaled by MANA_PROOF_RUNS. */
 export function proofRuns(ciDefault: number): number {
-  return scale ?? ciDefault;
+  return Math.max(1, Math.round(ciDefault * factor));
 }
 
 /** fast-check parameters shared by the proof suites. */

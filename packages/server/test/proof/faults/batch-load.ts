@@ -62,7 +62,7 @@ export function startLoad(opts: LoadOptions): { result: LoadResult; done: Promis
           method: 'POST',
           headers: { authorization: `Bearer ${opts.token}`, 'content-type': 'application/json' },
           body: JSON.stringify({ clientId: `worker-${w}`, changes }),
-          signal: AbortSignal.timeout(15_000),
+          signal: AbortSignal.timeout(30_000),
         });
         const text = await res.text();
         result.statuses.set(String(res.status), (result.statuses.get(String(res.status)) ?? 0) + 1);
