@@ -14,7 +14,9 @@ describe('two tabs of one device (IndexedDB lease, the fallback without Web Lock
   it('one tab leads, both see every change, and the other takes over when the leader closes', async () => {
     const device = newDevice();
     const tabs = [device.open(), device.open()];
-    const clients = tabs.map((db) => attach(db, server, 'u-tabs', { multiTab: 'lease', leaderLeaseMs: 1500 }));
+    const clients = tabs.map((db) =>
+      attach(db, server, 'u-tabs', { multiTab: 'lease', leaderLeaseMs: 1500 }),
+    );
     for (const c of clients) await c.start();
     await eventually(() => expect(clients.filter((c) => c.status.isLeader)).toHaveLength(1));
     const li = clients[0]!.status.isLeader ? 0 : 1;
