@@ -83,6 +83,11 @@ interface RecordRow {
   field_timestamps: Record<string, string>;
 }
 
+interface StoredRow extends RecordRow {
+  /** created_at in integer microseconds since the epoch, as text. */
+  created_us: string;
+}
+
 interface PageRow extends RecordRow {
   /** updated_at in integer microseconds since the epoch, as text (exact in both drivers). */
   position_us: string;
@@ -94,6 +99,8 @@ interface Pending {
   table: string;
   id: string;
   state: RecordState | undefined;
+  /** Stored created_at in microseconds; undefined: the record is new. */
+  createdUs: number | undefined;
   written: boolean;
   log: Array<{ op: Change['op']; fields: Record<string, TimedValue> }>;
 }
@@ -118,7 +125,14 @@ async function pushIn(tx: Db, input: PushInput): Promise<PushResult> {
   for (const change of input.changes) {
     const key = `${change.table}\u0000${change.id}`;
     if (!pending.has(key))
-      pending.set(key, { table: change.table, id: change.id, state: undefined, written: false, log: [] });
+      pending.set(key, {
+        table: change.table,
+        id: change.id,
+        state: undefined,
+        createdUs: undefined,
+        written: false,
+        log: [],
+      });
   }
 
   const conflicts: Conflict[] = [];
@@ -126,6 +140,7 @@ async function pushIn(tx: Db, input: PushInput): Promise<PushResult> {
   const writes: Query[] = [];
   let fieldsAccepted = 0;
   let changesAccepted = 0;
+  let base = 0;
   if (pending.size > 0) {
     // Pipelined: the read of the stored records runs after the lock statement returns, as its
     // own statement with its own snapshot, so it sees everything committed before the lock.
@@ -139,19 +154,18 @@ async function pushIn(tx: Db, input: PushInput): Promise<PushResult> {
           + ${pending.size - 1} * interval '1 microsecond'
       RETURNING mana_cursor(last_position - ${pending.size - 1} * interval '1 microsecond') AS base`,
       sql`
-      SELECT r.table_name, r.record_id, r.data, r.field_timestamps
+      SELECT r.table_name, r.record_id, r.data, r.field_timestamps,
+             (extract(epoch FROM r.created_at) * 1000000)::int8::text AS created_us
       FROM jsonb_to_recordset(${keys}::text::jsonb) AS k(t text, i text)
       JOIN sync_records r
         ON r.user_id = ${userId} AND r.app_id = ${appId} AND r.table_name = k.t AND r.record_id = k.i
       WHERE r.user_id = ${userId}`,
     ]);
-    const base = parseMicros((locked![0] as { base: string }).base)!;
-    const stored = storedRows as unknown as RecordRow[];
-    for (const row of stored) {
-      pending.get(`${row.table_name}\u0000${row.record_id}`)!.state = stateFrom(
-        row.data,
-        row.field_timestamps,
-      );
+    base = parseMicros((locked![0] as { base: string }).base)!;
+    for (const row of storedRows as unknown as StoredRow[]) {
+      const p = pending.get(`${row.table_name}\u0000${row.record_id}`)!;
+      p.state = stateFrom(row.data, row.field_timestamps);
+      p.createdUs = Number(row.created_us);
     }
 
     for (const change of input.changes) {
@@ -176,11 +190,23 @@ async function pushIn(tx: Db, input: PushInput): Promise<PushResult> {
     if (written.length > 0) writes.push(...writeStatements(userId, appId, clientId, base, written));
   }
 
-  // The writes and the page read go out together (one round trip on PostgreSQL); the page
-  // read runs after the writes on the same connection, so it sees them.
-  const pageQuery = pageStatement({ userId, appId, table: null, since: input.since, limit: input.limit });
+  // The writes and the page read go out together (one round trip on PostgreSQL). The records
+  // this push wrote now sit at positions base, base+1, ... after everything else of the user
+  // (the user's row lock orders positions in commit order), and their merged state is in
+  // memory: so the page reads only rows before base (other pushes' records, by any client)
+  // and appends the written ones, instead of reading back and decoding what it just wrote.
+  const pageQuery = pageStatement({
+    userId,
+    appId,
+    table: null,
+    since: input.since,
+    limit: input.limit,
+    before: written.length > 0 ? base : null,
+  });
   const results = await tx.queryAll([...writes, pageQuery]);
-  const page = toPage(results.at(-1) as unknown as PageRow[], input.since, input.limit);
+  const page = toPage(results.at(-1) as unknown as PageRow[], input.since, input.limit, () =>
+    writtenChanges(written, base, input.since),
+  );
   return {
     ...page,
     conflicts,
@@ -188,6 +214,19 @@ async function pushIn(tx: Db, input: PushInput): Promise<PushResult> {
     changesAccepted,
     fieldsAccepted,
   };
+}
+
+/** The written records as page entries, in position order, those after `since` only. */
+function writtenChanges(written: Pending[], base: number, since: Canonical): ServerChange[] {
+  const sinceUs = parseMicros(since)!;
+  const out: ServerChange[] = [];
+  written.forEach((p, k) => {
+    const position = base + k * MICROSECOND;
+    if (position <= sinceUs) return;
+    const createdUs = p.createdUs ?? position;
+    out.push(toServerChange(p.table, p.id, p.state!, formatMicros(position), createdUs > sinceUs));
+  });
+  return out;
 }
 
 /** The upsert of the written records and the append of their log rows: one statement each. */
@@ -245,6 +284,8 @@ interface PageQuery {
   table: string | null;
   since: Canonical;
   limit: number;
+  /** Only rows before this position (microseconds); null: no upper bound. */
+  before?: number | null;
 }
 
 /** Merged records of the app (or one table) after `since`, oldest first, at most `limit`. */
@@ -254,6 +295,8 @@ async function readPage(db: Db, q: PageQuery): Promise<PullResult> {
 
 function pageStatement(q: PageQuery): Query {
   const tableFilter = q.table === null ? sql`` : sql`AND table_name = ${q.table}`;
+  const beforeFilter =
+    q.before == null ? sql`` : sql`AND updated_at < ${formatMicros(q.before)}::text::timestamptz`;
   // The position leaves as exact integer microseconds and is formatted here: to_char (in
   // mana_cursor) costs several microseconds a row, the largest part of a 1,000-record page.
   return sql`
@@ -261,14 +304,22 @@ function pageStatement(q: PageQuery): Query {
            (extract(epoch FROM updated_at) * 1000000)::int8::text AS position_us,
            created_at > ${q.since}::text::timestamptz AS created_after
     FROM sync_records
-    WHERE user_id = ${q.userId} AND app_id = ${q.appId} ${tableFilter} AND updated_at > ${q.since}::text::timestamptz
+    WHERE user_id = ${q.userId} AND app_id = ${q.appId} ${tableFilter} AND updated_at > ${q.since}::text::timestamptz ${beforeFilter}
     ORDER BY updated_at
     LIMIT ${q.limit + 1}`;
 }
 
-/** Rows of one page statement (at most limit + 1: the extra row only says there is more). */
-function toPage(rows: PageRow[], since: Canonical, limit: number): PullResult {
-  const hasMore = rows.length > limit;
+/**
+ * Rows of one page statement (at most limit + 1: the extra row only says there is more),
+ * followed by `tail()` (entries after every row, already in position order) when it fits.
+ */
+function toPage(
+  rows: PageRow[],
+  since: Canonical,
+  limit: number,
+  tail: () => ServerChange[] = () => [],
+): PullResult {
+  let hasMore = rows.length > limit;
   if (hasMore) rows.length = limit;
   const serverChanges = rows.map((r) =>
     toServerChange(
@@ -279,6 +330,15 @@ function toPage(rows: PageRow[], since: Canonical, limit: number): PullResult {
       r.created_after,
     ),
   );
+  if (!hasMore) {
+    for (const change of tail()) {
+      if (serverChanges.length === limit) {
+        hasMore = true;
+        break;
+      }
+      serverChanges.push(change);
+    }
+  }
   const last = serverChanges.at(-1);
   return { serverChanges, syncedUntil: last ? (last.updatedAt as Canonical) : since, hasMore };
 }
