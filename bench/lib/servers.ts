@@ -69,6 +69,7 @@ async function noDatabaseStore(): Promise<SyncStore> {
         tablesChanged: [],
         changesAccepted: 0,
         fieldsAccepted: 0,
+        recordsWritten: 0,
       };
     },
     async pull(input) {

@@ -53,6 +53,7 @@ export async function closedLoop(
   return {
     units,
     requests: samples.length,
+    total: done.length,
     elapsedMs: stopAt - measureFrom,
     latency: latencyOf(samples),
     errors,

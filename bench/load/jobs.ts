@@ -70,6 +70,8 @@ export interface LoadResult {
   /** Units done in the measured window (changes or rows or requests). */
   units: number;
   requests: number;
+  /** Operations finished in all, warm-up included (per-operation server CPU). */
+  total: number;
   elapsedMs: number;
   /** Per-request latency, ms. */
   latency: { p50: number; p90: number; p99: number; max: number };

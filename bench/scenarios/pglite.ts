@@ -30,10 +30,12 @@ export async function pgliteIngest(opts: BenchOptions): Promise<Figure[]> {
         const stopAt = measureFrom + opts.durationMs;
         const samples: number[] = [];
         let units = 0;
+        let total = 0;
         while (performance.now() < stopAt && (opts.maxRequests === 0 || samples.length < opts.maxRequests)) {
           const t0 = performance.now();
           await insertBatch(raw, batch, users, seq++);
           const t1 = performance.now();
+          total++;
           if (t1 >= measureFrom) {
             samples.push(t1 - t0);
             units += batch;
@@ -43,6 +45,7 @@ export async function pgliteIngest(opts: BenchOptions): Promise<Figure[]> {
         return {
           units,
           requests: samples.length,
+          total,
           elapsedMs,
           latency: latencyOf(samples),
           errors: 0,

@@ -17,8 +17,25 @@ export const EPOCH = '1970-01-01T00:00:00.000000Z' as Canonical;
 const ISO =
   /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d{1,12}))?(?:([Zz])|([+-])(\d{2}):?(\d{2}))$/;
 
+/**
+ * Recently parsed timestamps. A batch repeats the same few timestamps many times (a client
+ * stamps the fields it writes together alike), and parsing one costs about 1.5 µs; the
+ * function is pure, so a bounded memo is safe. Cleared when full.
+ */
+const parsed = new Map<string, number | null>();
+const PARSED_MAX = 4096;
+
 /** Microseconds since the Unix epoch, or null when `input` is not an ISO-8601 date-time. */
 export function parseMicros(input: string): number | null {
+  let micros = parsed.get(input);
+  if (micros !== undefined) return micros;
+  micros = parseUncached(input);
+  if (parsed.size >= PARSED_MAX) parsed.clear();
+  parsed.set(input, micros);
+  return micros;
+}
+
+function parseUncached(input: string): number | null {
   const m = ISO.exec(input);
   if (!m) return null;
   const [, y, mo, d, h, mi, s, frac = '', z, sign, oh = '0', om = '0'] = m;
@@ -43,11 +60,18 @@ export function parseMicros(input: string): number | null {
 /** 10000-01-01: canonical strings stop sorting correctly past year 9999. */
 const MAX_MICROS = 253_402_300_800_000_000;
 
+// The last millisecond formatted: a push's positions are consecutive microseconds.
+let lastMs = Number.NaN;
+let lastPrefix = '';
+
 export function formatMicros(micros: number): Canonical {
   const ms = Math.floor(micros / 1000);
   const rest = micros - ms * 1000;
-  const iso = new Date(ms).toISOString(); // YYYY-MM-DDTHH:MM:SS.mmmZ
-  return `${iso.slice(0, 23)}${String(rest).padStart(3, '0')}Z` as Canonical;
+  if (ms !== lastMs) {
+    lastPrefix = new Date(ms).toISOString().slice(0, 23); // YYYY-MM-DDTHH:MM:SS.mmm
+    lastMs = ms;
+  }
+  return `${lastPrefix}${rest < 10 ? '00' : rest < 100 ? '0' : ''}${rest}Z` as Canonical;
 }
 
 /** Canonical form of any ISO-8601 date-time, or null when it is not one. */

@@ -7,5 +7,6 @@ export * from './json-value.js';
 export * from './merge.js';
 export * from './pull.js';
 export * from './push.js';
+export * from './push-check.js';
 export * from './version.js';
 export * from './ws-messages.js';

@@ -13,6 +13,7 @@ import {
   toServerChange,
 } from '@mana/sync-protocol';
 import { type Db, type Query, sql } from '../db/sql.js';
+import { statisticsKeeper } from './statistics.js';
 
 /**
  * The sync store: push (merge a batch under field-level LWW, in one transaction) and pull
@@ -24,7 +25,7 @@ import { type Db, type Query, sql } from '../db/sql.js';
  *   1. lock the user's row in sync_users and reserve cursor positions (serializes the user's pushes)
  *   │ 2. read the stored state of the records the batch touches
  *      merge in memory (pure, @mana/sync-protocol)
- *   3. upsert the changed records, │ 4. append the log rows   (one statement each, whole batch)
+ *   3. insert the new records, upsert the stored ones, │ 4. append the log rows   (one statement each, whole batch)
  *   │ 5. read what changed since the client's cursor
  *   COMMIT, before anything is acknowledged.
  */
@@ -51,6 +52,7 @@ export interface PushResult {
   tablesChanged: string[];
   changesAccepted: number;
   fieldsAccepted: number;
+  recordsWritten: number;
 }
 
 export interface PullInput {
@@ -108,14 +110,22 @@ interface Pending {
 const MICROSECOND = 1;
 
 export function createSyncStore(db: Db): SyncStore {
+  const statistics = statisticsKeeper(db);
   return {
     db,
-    push: (input) => db.transaction((tx) => pushIn(tx, input)),
+    async push(input) {
+      const result = await db.transaction((tx) => pushIn(tx, input));
+      statistics.written(result.recordsWritten);
+      return result;
+    },
     pull: (input) => pullFrom(db, input),
     async ping() {
       await db.query(sql`SELECT 1`);
     },
-    close: () => db.close(),
+    async close() {
+      await statistics.idle();
+      await db.close();
+    },
   };
 }
 
@@ -144,6 +154,9 @@ async function pushIn(tx: Db, input: PushInput): Promise<PushResult> {
   if (pending.size > 0) {
     // Pipelined: the read of the stored records runs after the lock statement returns, as its
     // own statement with its own snapshot, so it sees everything committed before the lock.
+    // One primary-key probe per key: the LIMIT keeps the planner from flattening the lateral
+    // subquery into a join, whose generic plan (prepared statements) hashed every record of
+    // the user on each push, so a push cost grew with the user's data.
     const keys = JSON.stringify([...pending.values()].map((p) => ({ t: p.table, i: p.id })));
     const [locked, storedRows] = await tx.queryAll([
       sql`
@@ -157,9 +170,11 @@ async function pushIn(tx: Db, input: PushInput): Promise<PushResult> {
       SELECT r.table_name, r.record_id, r.data, r.field_timestamps,
              (extract(epoch FROM r.created_at) * 1000000)::int8::text AS created_us
       FROM jsonb_to_recordset(${keys}::text::jsonb) AS k(t text, i text)
-      JOIN sync_records r
-        ON r.user_id = ${userId} AND r.app_id = ${appId} AND r.table_name = k.t AND r.record_id = k.i
-      WHERE r.user_id = ${userId}`,
+      CROSS JOIN LATERAL (
+        SELECT * FROM sync_records s
+        WHERE s.user_id = ${userId} AND s.app_id = ${appId} AND s.table_name = k.t AND s.record_id = k.i
+        LIMIT 1
+      ) r`,
     ]);
     base = parseMicros((locked![0] as { base: string }).base)!;
     for (const row of storedRows as unknown as StoredRow[]) {
@@ -213,6 +228,7 @@ async function pushIn(tx: Db, input: PushInput): Promise<PushResult> {
     tablesChanged: [...new Set(written.map((p) => p.table))],
     changesAccepted,
     fieldsAccepted,
+    recordsWritten: written.length,
   };
 }
 
@@ -229,7 +245,12 @@ function writtenChanges(written: Pending[], base: number, since: Canonical): Ser
   return out;
 }
 
-/** The upsert of the written records and the append of their log rows: one statement each. */
+/**
+ * The written records and their log rows: at most one statement per kind, whole batch.
+ * New records are a plain INSERT: the stored read already told them apart, and no other push
+ * of this user can add a record in between (the user's row lock), so the speculative
+ * insertion an upsert makes for a new row is wasted work.
+ */
 function writeStatements(
   userId: string,
   appId: string,
@@ -237,24 +258,37 @@ function writeStatements(
   base: number,
   written: Pending[],
 ): Query[] {
-  const records = JSON.stringify(
-    written.map((p, k) => ({
+  const fresh: unknown[] = [];
+  const stored: unknown[] = [];
+  written.forEach((p, k) => {
+    const row = {
       t: p.table,
       i: p.id,
       d: p.state!.data,
       f: p.state!.fieldTimestamps,
       p: formatMicros(base + k * MICROSECOND),
-    })),
-  );
-  const upsert = sql`
+    };
+    (p.createdUs === undefined ? fresh : stored).push(row);
+  });
+  const out: Query[] = [];
+  if (fresh.length > 0)
+    out.push(sql`
+        INSERT INTO sync_records
+          (user_id, app_id, table_name, record_id, data, field_timestamps, created_at, updated_at, last_client_id)
+        SELECT ${userId}, ${appId}, x.t, x.i, x.d, x.f, x.p::timestamptz, x.p::timestamptz, ${clientId}
+        FROM jsonb_to_recordset(${JSON.stringify(fresh)}::text::jsonb) AS x(t text, i text, d jsonb, f jsonb, p text)`);
+  if (stored.length > 0)
+    // An upsert rather than UPDATE … FROM: its conflict check is one primary-key probe per
+    // row whatever the planner thinks of the user's size (a join may hash all their records).
+    out.push(sql`
         INSERT INTO sync_records AS r
           (user_id, app_id, table_name, record_id, data, field_timestamps, created_at, updated_at, last_client_id)
         SELECT ${userId}, ${appId}, x.t, x.i, x.d, x.f, x.p::timestamptz, x.p::timestamptz, ${clientId}
-        FROM jsonb_to_recordset(${records}::text::jsonb) AS x(t text, i text, d jsonb, f jsonb, p text)
+        FROM jsonb_to_recordset(${JSON.stringify(stored)}::text::jsonb) AS x(t text, i text, d jsonb, f jsonb, p text)
         ON CONFLICT (user_id, app_id, table_name, record_id) DO UPDATE
           SET data = excluded.data, field_timestamps = excluded.field_timestamps,
               updated_at = excluded.updated_at, last_client_id = excluded.last_client_id
-          WHERE r.user_id = ${userId}`;
+          WHERE r.user_id = ${userId}`);
 
   const log = JSON.stringify(
     written.flatMap((p) =>
@@ -271,7 +305,8 @@ function writeStatements(
         INSERT INTO sync_changes (user_id, app_id, table_name, record_id, op, data, field_timestamps, client_id)
         SELECT ${userId}, ${appId}, x.t, x.i, x.o, x.d, x.f, ${clientId}
         FROM jsonb_to_recordset(${log}::text::jsonb) AS x(t text, i text, o text, d jsonb, f jsonb)`;
-  return [upsert, append];
+  out.push(append);
+  return out;
 }
 
 function pullFrom(db: Db, input: PullInput): Promise<PullResult> {

@@ -6,8 +6,8 @@ import {
   fromDate,
   HEADER,
   LIMITS,
+  parsePushRequest,
   pullQuerySchema,
-  pushRequestSchema,
   ROUTE,
   SyncError,
 } from '@mana/sync-protocol';
@@ -52,7 +52,7 @@ export function syncRoutes(ctx: ServerContext): Hono<AppEnv> {
 
   app.post(ROUTE.push, async (c) => {
     const { userId, appId } = await begin(c);
-    const parsed = pushRequestSchema.safeParse(await readJson(c));
+    const parsed = parsePushRequest(await readJson(c));
     if (!parsed.success) throw zodToSyncError(parsed.error);
     const body = parsed.data;
     const appLabel = ctx.metrics.appLabel(appId);

@@ -1,0 +1,182 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { pushRequestSchema } from '../src/push.js';
+import { isPlainPushRequest, parsePushRequest } from '../src/push-check.js';
+
+/**
+ * The hand-written push check must never accept what the zod schema refuses, nor accept
+ * something zod would change (strip). Bodies are generated from valid and broken parts,
+ * and go through JSON like a request body.
+ */
+
+const pick = <T>(...xs: fc.Arbitrary<T>[]) => fc.oneof(...xs);
+const validTimestamp = fc
+  .date({ min: new Date('1970-01-02T00:00:00Z'), max: new Date('2999-12-31T00:00:00Z'), noInvalidDate: true })
+  .chain((d) =>
+    fc.constantFrom(
+      d.toISOString(),
+      d.toISOString().replace('Z', '123Z'),
+      d.toISOString().replace('Z', '+02:00'),
+      d.toISOString().slice(0, 19) + 'Z',
+    ),
+  );
+const brokenTimestamp = fc.constantFrom<unknown>(
+  '2024-02-30T10:00:00Z',
+  '2024-13-01T00:00:00Z',
+  'yesterday',
+  '',
+  `2024-01-01T00:00:00.${'1'.repeat(60)}Z`,
+  12,
+  null,
+);
+const name = fc.stringMatching(/^[A-Za-z_$][A-Za-z0-9_$.-]{0,6}$/);
+const brokenName = fc.constantFrom(
+  '__proto__',
+  'constructor',
+  'prototype',
+  '9lives',
+  'has space',
+  '',
+  'x'.repeat(129),
+);
+const id = fc.stringMatching(/^[A-Za-z0-9_.:@+=~-]{1,8}$/);
+const brokenId = fc.constantFrom<unknown>('', 'a/b', 'a b', 'x'.repeat(300), 5, null);
+const value = fc.jsonValue({ maxDepth: 3 });
+const brokenValue = fc.constantFrom<unknown>(
+  'nul\u0000',
+  'lone \ud800',
+  { k: 'x\udc00' },
+  { 'bad\u0000key': 1 },
+);
+
+const validField = fc.record({ value, updatedAt: validTimestamp });
+
+const validChange = fc.record(
+  {
+    table: fc.stringMatching(/^[A-Za-z_][A-Za-z0-9_.-]{0,6}$/),
+    id,
+    op: fc.constantFrom('insert', 'update', 'delete'),
+    fields: fc.dictionary(name, validField, { maxKeys: 4 }),
+    data: fc.dictionary(name, value, { maxKeys: 2 }),
+    deletedAt: pick(validTimestamp, fc.constant(null)),
+  },
+  { requiredKeys: ['table', 'id', 'op'] },
+);
+
+const validBody = fc.record(
+  {
+    clientId: id,
+    since: pick(validTimestamp, fc.constant(null)),
+    changes: fc.array(validChange, { maxLength: 4 }),
+  },
+  { requiredKeys: ['clientId', 'changes'] },
+);
+
+// biome-ignore lint/suspicious/noExplicitAny: defects reach into any part of a generated body
+type Json = Record<string, any>;
+/** One defect, put into a valid body: what a hostile or buggy client sends. */
+const defect: fc.Arbitrary<(b: Json) => void> = fc.oneof(
+  fc.constantFrom<(b: Json) => void>(
+    (b) => delete b.clientId,
+    (b) => delete b.changes,
+    (b) => (b.extra = 1),
+    (b) => (b.changes = {}),
+    (b) => (b.changes = [null]),
+    (b) => (b.changes = [[]]),
+  ),
+  fc.tuple(fc.constantFrom('clientId', 'since'), pick(brokenId, brokenTimestamp)).map(
+    ([k, v]) =>
+      (b: Json) =>
+        (b[k] = v),
+  ),
+  fc
+    .tuple(
+      fc.constantFrom('table', 'id', 'op', 'deletedAt', 'fields', 'data', 'extra'),
+      pick(brokenId, brokenTimestamp, fc.constantFrom('upsert', [], 'x y', 'a/b')),
+    )
+    .map(([k, v]) => (b: Json) => {
+      b.changes.push({ table: 't', id: 'r', op: 'insert', [k]: v });
+    }),
+  fc.tuple(brokenName, validField).map(([n, f]) => (b: Json) => {
+    const fields: Json = {};
+    Object.defineProperty(fields, n, { value: f, enumerable: true });
+    b.changes.push({ table: 't', id: 'r', op: 'update', fields });
+  }),
+  fc.tuple(brokenName, value).map(([n, v]) => (b: Json) => {
+    const data: Json = {};
+    Object.defineProperty(data, n, { value: v, enumerable: true });
+    b.changes.push({ table: 't', id: 'r', op: 'update', data });
+  }),
+  fc
+    .oneof(
+      fc.record({ value: brokenValue, updatedAt: validTimestamp }),
+      fc.record({ value, updatedAt: brokenTimestamp }),
+      fc.record({ updatedAt: validTimestamp }),
+      fc.record({ value, updatedAt: validTimestamp, extra: fc.constant(1) }),
+      fc.constant([1, 2]),
+      fc.constant(null),
+    )
+    .map((f) => (b: Json) => {
+      b.changes.push({ table: 't', id: 'r', op: 'update', fields: { ok: f } });
+    }),
+  brokenValue.map((v) => (b: Json) => {
+    b.changes.push({ table: 't', id: 'r', op: 'update', data: { ok: v } });
+  }),
+);
+
+const brokenBody = fc.tuple(validBody, defect).map(([b, hurt]) => {
+  const copy = JSON.parse(JSON.stringify(b)) as Json;
+  hurt(copy);
+  return copy;
+});
+
+/** What a request body becomes: JSON text parsed again (own "__proto__" keys included). */
+const overTheWire = (x: unknown): unknown => JSON.parse(JSON.stringify(x));
+
+describe('push body fast check', () => {
+  it('accepts every valid body, and zod returns it unchanged', () => {
+    fc.assert(
+      fc.property(validBody, (b) => {
+        const input = overTheWire(b);
+        expect(isPlainPushRequest(input)).toBe(true);
+        const zod = pushRequestSchema.safeParse(input);
+        expect(zod.success).toBe(true);
+        expect(zod.data).toEqual(input);
+      }),
+      { numRuns: 400 },
+    );
+  });
+
+  it('never accepts what zod refuses or would strip, and parsePushRequest answers as zod does', () => {
+    let refused = 0;
+    fc.assert(
+      fc.property(brokenBody, (b) => {
+        const input = overTheWire(b);
+        const zod = pushRequestSchema.safeParse(input);
+        if (isPlainPushRequest(input)) {
+          expect(zod.success).toBe(true);
+          expect(zod.data).toEqual(input);
+        }
+        const fast = parsePushRequest(input);
+        expect(fast.success).toBe(zod.success);
+        if (!zod.success) {
+          refused++;
+          expect(fast.error?.issues[0]?.path).toEqual(zod.error.issues[0]?.path);
+        }
+      }),
+      { numRuns: 1500 },
+    );
+    // The generator really does produce broken bodies.
+    expect(refused).toBeGreaterThan(1000);
+  });
+
+  it('sends a body with a "__proto__" field to zod, which names it', () => {
+    const input = JSON.parse(
+      '{"clientId":"c","changes":[{"table":"t","id":"a","op":"insert","fields":{"__proto__":{"value":1,"updatedAt":"2024-01-01T00:00:00Z"}}}]}',
+    );
+    expect(isPlainPushRequest(input)).toBe(false);
+    const parsed = parsePushRequest(input);
+    expect(parsed.success).toBe(false);
+    expect(parsed.error?.issues[0]?.path).toEqual(['changes', 0, 'fields', '__proto__']);
+  });
+});
