@@ -1,4 +1,5 @@
 import { type Canonical, type Change, EPOCH, fromDate } from '@mana/sync-protocol';
+import { sql } from '../../src/db/sql.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PushInput, SyncStore } from '../../src/store/sync-store.js';
 import { openTestStore, type TestDatabase } from '../helpers/databases.js';
@@ -171,6 +172,51 @@ export function storeSuite(name: string, makeDb: () => Promise<TestDatabase>) {
       const pull = await store.pull({ userId: u, appId: 'todo', table: 'tasks', since: EPOCH, limit: 10 });
       expect(pull.serverChanges).toHaveLength(1);
       expect(Object.keys(pull.serverChanges[0]!.fields).sort()).toEqual([...fields].sort());
+    });
+
+    it('writes new and stored records of one batch alike (insert for one, update for the other)', async () => {
+      const u = user();
+      const first = await push(u, [upd('old', { title: ['first', '2024-01-01T10:00:00Z'] })]);
+      const r = await push(
+        u,
+        [upd('old', { done: [true, '2024-01-01T10:01:00Z'] }), upd('new', { title: ['new', '2024-01-01T10:01:00Z'] })],
+        { since: first.syncedUntil },
+      );
+      expect(r.changesAccepted).toBe(2);
+      expect(r.serverChanges.map((c) => [c.id, c.op])).toEqual([
+        ['old', 'update'],
+        ['new', 'insert'],
+      ]);
+      const pull = await store.pull({ userId: u, appId: 'todo', table: 'tasks', since: EPOCH, limit: 10 });
+      expect(Object.fromEntries(pull.serverChanges.map((c) => [c.id, c.fields]))).toEqual({
+        old: {
+          title: { value: 'first', updatedAt: '2024-01-01T10:00:00.000000Z' },
+          done: { value: true, updatedAt: '2024-01-01T10:01:00.000000Z' },
+        },
+        new: { title: { value: 'new', updatedAt: '2024-01-01T10:01:00.000000Z' } },
+      });
+    });
+
+    it('gives the planner statistics once a fresh table has grown (no waiting for autovacuum)', async () => {
+      const u = user();
+      const tuples = async () =>
+        Number(
+          (
+            await store.db.query<{ n: number }>(
+              sql`SELECT reltuples::float8 AS n FROM pg_class WHERE oid = 'sync_records'::regclass`,
+            )
+          )[0]!.n,
+        );
+      for (let b = 0; b < 3; b++) {
+        const changes = Array.from({ length: 400 }, (_, k) =>
+          upd(`grow-${b}-${k}`, { title: [`t${k}`, '2024-01-01T10:00:00Z'] }),
+        );
+        await push(u, changes);
+      }
+      // ANALYZE runs in the background after the push that crossed the threshold.
+      const deadline = Date.now() + 20_000;
+      while ((await tuples()) < 1000 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      expect(await tuples()).toBeGreaterThanOrEqual(1000);
     });
 
     it('rolls back the whole batch when a statement fails', async () => {
