@@ -3,15 +3,25 @@ import { fileURLToPath } from 'node:url';
 import type { Job, JobResult } from '../load/jobs.js';
 
 const MAIN = fileURLToPath(new URL('../load/main.ts', import.meta.url));
+const TASKSET = '/usr/bin/taskset';
 
 /**
  * Runs one job in a fresh load process on this machine (loopback only) and returns its
  * result. The process ends itself after `timeoutMs`; if it does not, it is killed.
  */
-export function runJob<R extends JobResult>(job: Job, timeoutMs: number): Promise<R> {
+export function runJob<R extends JobResult>(
+  job: Job,
+  timeoutMs: number,
+  opts: { cpu?: number } = {},
+): Promise<R> {
   return new Promise((resolve, reject) => {
+    // Pinned (Linux taskset): the load process gets a core of its own (see cpu.ts).
+    const pinned =
+      opts.cpu !== undefined
+        ? { execPath: TASKSET, execArgv: ['-c', String(opts.cpu), process.execPath, '--import', 'tsx'] }
+        : { execArgv: ['--import', 'tsx'] };
     const child = fork(MAIN, [], {
-      execArgv: ['--import', 'tsx'],
+      ...pinned,
       env: { ...process.env, BENCH_JOB_TIMEOUT_MS: String(timeoutMs) },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { pinServerSide, unpin } from '../lib/cpu.js';
 import { runJob } from '../lib/fork-job.js';
 import { type BenchOptions, commandFor } from '../lib/options.js';
 import { type Figure, type Round, ratioOf, summarize } from '../lib/report.js';
@@ -13,6 +14,9 @@ import { assertClean, rate } from './push-ingest.js';
  *     driven by the same bytes from the same load process;
  *   - optionally the same small push on PostgreSQL, against the same echo (what the
  *     database adds to one request).
+ * On Linux with 2+ cores the server side (this process) is pinned to core 0 and the load
+ * processes to core 1 (lib/cpu.ts). The server's CPU time per request is reported too: the
+ * figure least moved by whatever else the machine is doing.
  */
 export async function requestPath(
   opts: BenchOptions,
@@ -20,7 +24,17 @@ export async function requestPath(
 ): Promise<Figure[]> {
   const mana = await startMana({ kind: 'no-database' });
   const echo = await startEchoServer();
+  const pin = pinServerSide();
+  const load = pin ? { cpu: pin.loadCpu } : {};
+  /** Runs a load job and measures this process's CPU time per request it served. */
+  const measured = async (j: HttpPushJob) => {
+    const before = process.cpuUsage();
+    const result = await runJob<LoadResult>(j, timeout, load);
+    const used = process.cpuUsage(before);
+    return { result, cpuUsPerRequest: (used.user + used.system) / Math.max(1, result.total) };
+  };
   const run = randomBytes(3).toString('hex');
+  const timeout = opts.warmupMs + opts.durationMs + 60_000;
   try {
     const tokens = await Promise.all(
       Array.from({ length: opts.workers }, (_, i) => mana.token(`req-${run}-user-${i}`)),
@@ -41,14 +55,15 @@ export async function requestPath(
       durationMs: opts.durationMs,
       maxRequests: opts.maxRequests,
     });
-    const timeout = opts.warmupMs + opts.durationMs + 60_000;
     const rps: Round[] = [];
     const p50: Round[] = [];
     const p99: Round[] = [];
     const db: Round[] = [];
+    const cpu: Round[] = [];
     for (let r = 0; r < opts.rounds; r++) {
-      const base = await runJob<LoadResult>(job(echo.port, tokens, r, false), timeout);
-      const app = await runJob<LoadResult>(job(mana.port, tokens, r, false), timeout);
+      const { result: base, cpuUsPerRequest: baseCpu } = await measured(job(echo.port, tokens, r, false));
+      const { result: app, cpuUsPerRequest: appCpu } = await measured(job(mana.port, tokens, r, false));
+      cpu.push({ value: appCpu / 1000, baseline: baseCpu / 1000, ratio: ratioOf(appCpu, baseCpu, 'lower') });
       assertClean(base, 'echo');
       assertClean(app, 'no-database push');
       // One change per push: changes/s is requests/s.
@@ -64,7 +79,7 @@ export async function requestPath(
         ratio: ratioOf(app.latency.p99, base.latency.p99, 'lower'),
       });
       if (pg) {
-        const real = await runJob<LoadResult>(job(pg.port, pgTokens, r, true), timeout);
+        const real = await runJob<LoadResult>(job(pg.port, pgTokens, r, true), timeout, load);
         assertClean(real, 'small push on PostgreSQL');
         db.push({
           value: rate(real),
@@ -88,6 +103,16 @@ export async function requestPath(
         },
         rps,
         (f) => f.ratio >= 0.7,
+      ),
+      summarize(
+        {
+          id: 'request.cpu',
+          figure: 'server CPU per small push, without database',
+          unit: 'ms',
+          baselineLabel: label,
+          command,
+        },
+        cpu,
       ),
       summarize(
         {
@@ -126,6 +151,7 @@ export async function requestPath(
     }
     return figures;
   } finally {
+    if (pin) unpin();
     await mana.close();
     await echo.close();
   }

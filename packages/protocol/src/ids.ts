@@ -7,10 +7,17 @@ import { LIMITS } from './constants.js';
  * columns alike.
  */
 
+const APP_ID = /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
+
 export const appIdSchema = z
   .string()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9_-]*$/, 'letters, digits, "_" and "-", starting with a letter or digit')
+  .regex(APP_ID, 'letters, digits, "_" and "-", starting with a letter or digit')
   .max(LIMITS.maxAppIdLength);
+
+/** What appIdSchema accepts, without zod's cost (every request checks one); zod names the problem. */
+export function isAppId(s: unknown): s is string {
+  return typeof s === 'string' && s.length <= LIMITS.maxAppIdLength && APP_ID.test(s);
+}
 
 export const tableNameSchema = z
   .string()

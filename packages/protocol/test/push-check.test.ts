@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { appIdSchema, isAppId } from '../src/ids.js';
 import { pushRequestSchema } from '../src/push.js';
 import { isPlainPushRequest, parsePushRequest } from '../src/push-check.js';
 
@@ -178,5 +179,14 @@ describe('push body fast check', () => {
     const parsed = parsePushRequest(input);
     expect(parsed.success).toBe(false);
     expect(parsed.error?.issues[0]?.path).toEqual(['changes', 0, 'fields', '__proto__']);
+  });
+
+  it('isAppId accepts exactly what appIdSchema accepts', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.string({ maxLength: 80 }), fc.stringMatching(/^[A-Za-z0-9_-]{0,80}$/)), (s) => {
+        expect(isAppId(s)).toBe(appIdSchema.safeParse(s).success);
+      }),
+      { numRuns: 1000 },
+    );
   });
 });

@@ -6,6 +6,7 @@ import { bodyLimit } from './body-limit.js';
 import type { AppEnv, ServerContext } from './context.js';
 import { cors } from './cors.js';
 import { errorResponse, toSyncError } from './errors.js';
+import { setResponseHeader } from './headers.js';
 import { RateLimitedError } from './rate-limit.js';
 import { devRoutes } from './routes/dev.js';
 import { healthRoutes } from './routes/health.js';
@@ -26,7 +27,7 @@ export function createApp(ctx: ServerContext): Hono<AppEnv> {
     const given = c.req.header(HEADER.requestId);
     const requestId = given && SAFE_REQUEST_ID.test(given) ? given : randomUUID();
     c.set('requestId', requestId);
-    c.header('X-Request-Id', requestId);
+    setResponseHeader(c, 'X-Request-Id', requestId);
     const started = performance.now();
     await next();
     const route = routeOf(c);
@@ -35,6 +36,7 @@ export function createApp(ctx: ServerContext): Hono<AppEnv> {
     if (ctx.shuttingDown) c.res.headers.set('Connection', 'close');
     const seconds = (performance.now() - started) / 1000;
     ctx.metrics.observeRequest(c.req.method, route, status, seconds);
+    if (!ctx.logger.isLevelEnabled(status >= 500 ? 'error' : 'info')) return;
     const line = {
       reqId: requestId,
       method: c.req.method,

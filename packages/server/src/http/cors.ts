@@ -1,4 +1,5 @@
 import type { MiddlewareHandler } from 'hono';
+import { setResponseHeader } from './headers.js';
 
 export interface CorsOptions {
   origins: string[];
@@ -11,8 +12,8 @@ export interface CorsOptions {
 const ALLOW_METHODS = 'GET,HEAD,PUT,POST,DELETE,PATCH,QUERY';
 
 /**
- * CORS for a list of allowed origins: the same headers as hono/cors, set with `c.header()`
- * before the handler runs. Why not hono/cors: it writes to `c.res.headers` before and after
+ * CORS for a list of allowed origins: the same headers as hono/cors, set before the handler
+ * runs (headers.ts). Why not hono/cors: it writes to `c.res.headers` before and after
  * the handler, which makes Hono rebuild the response and turns @hono/node-server's
  * string-body fast path into a web-stream copy on every request (see docs/benchmarks.md).
  */
@@ -34,9 +35,9 @@ export function cors(opts: CorsOptions): MiddlewareHandler {
       if (allowOrigin) headers['Access-Control-Allow-Origin'] = allowOrigin;
       return c.body(null, 204, headers);
     }
-    if (allowOrigin) c.header('Access-Control-Allow-Origin', allowOrigin);
-    c.header('Access-Control-Expose-Headers', exposeHeaders);
-    c.header('Vary', 'Origin');
+    if (allowOrigin) setResponseHeader(c, 'Access-Control-Allow-Origin', allowOrigin);
+    setResponseHeader(c, 'Access-Control-Expose-Headers', exposeHeaders);
+    setResponseHeader(c, 'Vary', 'Origin');
     await next();
   };
 }

@@ -1,6 +1,6 @@
 import { type Canonical, type Change, EPOCH, fromDate } from '@mana/sync-protocol';
-import { sql } from '../../src/db/sql.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sql } from '../../src/db/sql.js';
 import type { PushInput, SyncStore } from '../../src/store/sync-store.js';
 import { openTestStore, type TestDatabase } from '../helpers/databases.js';
 
@@ -179,7 +179,10 @@ export function storeSuite(name: string, makeDb: () => Promise<TestDatabase>) {
       const first = await push(u, [upd('old', { title: ['first', '2024-01-01T10:00:00Z'] })]);
       const r = await push(
         u,
-        [upd('old', { done: [true, '2024-01-01T10:01:00Z'] }), upd('new', { title: ['new', '2024-01-01T10:01:00Z'] })],
+        [
+          upd('old', { done: [true, '2024-01-01T10:01:00Z'] }),
+          upd('new', { title: ['new', '2024-01-01T10:01:00Z'] }),
+        ],
         { since: first.syncedUntil },
       );
       expect(r.changesAccepted).toBe(2);

@@ -5,6 +5,7 @@ import {
   EPOCH,
   fromDate,
   HEADER,
+  isAppId,
   LIMITS,
   parsePushRequest,
   pullQuerySchema,
@@ -15,6 +16,14 @@ import { type Context, Hono } from 'hono';
 import { readJson } from '../body.js';
 import type { AppEnv, ServerContext } from '../context.js';
 import { zodToSyncError } from '../errors.js';
+
+/** The app id from the path; zod only when the quick check refuses it, to name the problem. */
+function appIdOf(raw: string | undefined): string {
+  if (isAppId(raw)) return raw;
+  const parsed = appIdSchema.safeParse(raw);
+  if (!parsed.success) throw zodToSyncError(parsed.error, 'appId');
+  return parsed.data;
+}
 
 /** `POST /sync/{appId}` (push) and `GET /sync/{appId}/pull`. */
 export function syncRoutes(ctx: ServerContext): Hono<AppEnv> {
@@ -44,10 +53,9 @@ export function syncRoutes(ctx: ServerContext): Hono<AppEnv> {
       ctx.logger.info({ reqId: c.get('requestId'), userId: principal.userId }, 'service key used');
     }
     ctx.limiter.take(principal.userId);
-    const appId = appIdSchema.safeParse(c.req.param('appId'));
-    if (!appId.success) throw zodToSyncError(appId.error, 'appId');
-    c.set('appId', appId.data);
-    return { userId: principal.userId, appId: appId.data };
+    const appId = appIdOf(c.req.param('appId'));
+    c.set('appId', appId);
+    return { userId: principal.userId, appId };
   }
 
   app.post(ROUTE.push, async (c) => {
@@ -67,9 +75,10 @@ export function syncRoutes(ctx: ServerContext): Hono<AppEnv> {
       maxSkewMicros: ctx.config.maxClockSkewMs * 1000,
       limit: LIMITS.defaultPullLimit,
     });
-    ctx.metrics.changesPushed.inc({ app: appLabel }, result.changesAccepted);
-    ctx.metrics.fieldsAccepted.inc({ app: appLabel }, result.fieldsAccepted);
-    ctx.metrics.conflicts.inc({ app: appLabel }, result.conflicts.length);
+    // Only what moved: each label lookup costs about a microsecond on the small-push path.
+    if (result.changesAccepted > 0) ctx.metrics.changesPushed.inc({ app: appLabel }, result.changesAccepted);
+    if (result.fieldsAccepted > 0) ctx.metrics.fieldsAccepted.inc({ app: appLabel }, result.fieldsAccepted);
+    if (result.conflicts.length > 0) ctx.metrics.conflicts.inc({ app: appLabel }, result.conflicts.length);
     // Committed: now, and only now, tell the other clients.
     if (result.tablesChanged.length > 0) {
       const event = { userId, appId, tables: result.tablesChanged, clientId: body.clientId };
