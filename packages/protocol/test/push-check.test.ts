@@ -18,7 +18,7 @@ const validTimestamp = fc
       d.toISOString(),
       d.toISOString().replace('Z', '123Z'),
       d.toISOString().replace('Z', '+02:00'),
-      d.toISOString().slice(0, 19) + 'Z',
+      `${d.toISOString().slice(0, 19)}Z`,
     ),
   );
 const brokenTimestamp = fc.constantFrom<unknown>(
