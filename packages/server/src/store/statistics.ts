@@ -46,16 +46,24 @@ export function statisticsKeeper(db: Db): StatisticsKeeper {
     threshold = Math.max(MIN_CHANGES, await analyzedRows());
   }
 
+  // Writes that arrive during an ANALYZE count towards the next one, checked when it ends.
+  function kick(): void {
+    if (running || pending < (threshold ?? MIN_CHANGES)) return;
+    running = check()
+      .catch(() => {})
+      .finally(() => {
+        running = undefined;
+        kick();
+      });
+  }
+
   return {
     written(records) {
       pending += records;
-      if (running || pending < (threshold ?? MIN_CHANGES)) return;
-      running = check()
-        .catch(() => {})
-        .finally(() => {
-          running = undefined;
-        });
+      kick();
     },
-    idle: () => running ?? Promise.resolve(),
+    async idle() {
+      while (running) await running;
+    },
   };
 }
