@@ -113,7 +113,8 @@ export function postgresDb(url: string, opts: PostgresOptions = {}): Db {
         for (const q of qs) out.push(await statement(s, q));
         return out;
       }),
-    transaction: <T>(fn: (tx: Db) => Promise<T>) => run((s) => pipelinedTransaction(s, fn)),
+    transaction: <T>(fn: (tx: Db) => Promise<T>) =>
+      run(async (s) => (await s.begin((tx) => fn(wrap(tx)))) as T),
     exec: (script: string) => run(async (s) => void (await s.unsafe(script))),
     async close() {
       closed = true;
@@ -122,37 +123,14 @@ export function postgresDb(url: string, opts: PostgresOptions = {}): Db {
   };
 }
 
-function statement(s: postgres.Sql | postgres.ReservedSql, q: Query): Promise<Record<string, unknown>[]> {
+function statement(s: postgres.Sql | postgres.TransactionSql, q: Query): Promise<Record<string, unknown>[]> {
   return s.unsafe(q.text, q.values as postgres.ParameterOrJSON<never>[], { prepare: true }) as Promise<
     Record<string, unknown>[]
   >;
 }
 
-/**
- * A transaction on one reserved connection, with BEGIN sent ahead of the first statements
- * instead of on its own (postgres.js's `begin()` waits for BEGIN's answer first): one round
- * trip less per push. If BEGIN failed, so do the statements behind it. Nothing is
- * acknowledged before COMMIT has answered.
- */
-async function pipelinedTransaction<T>(s: postgres.Sql, fn: (tx: Db) => Promise<T>): Promise<T> {
-  const conn = await s.reserve();
-  try {
-    const begin = conn.unsafe('BEGIN');
-    begin.catch(() => {});
-    const result = await fn(wrap(conn));
-    await begin;
-    await conn.unsafe('COMMIT');
-    return result;
-  } catch (err) {
-    await conn.unsafe('ROLLBACK').catch(() => {});
-    throw err;
-  } finally {
-    conn.release();
-  }
-}
-
 /** A Db inside a transaction: statements run on the transaction's connection. */
-function wrap(tx: postgres.ReservedSql): Db {
+function wrap(tx: postgres.TransactionSql): Db {
   return {
     kind: 'postgres',
     async query<Row>(q: Query) {
