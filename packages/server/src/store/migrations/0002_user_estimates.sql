@@ -1,0 +1,13 @@
+-- No planner statistics on sync_records.user_id: every user is then estimated at 0.5 % of the
+-- table, whatever its size.
+--
+-- Why: every statement names one user, and a push's read of the records it touches must probe
+-- the primary key once per record. With statistics, the planner knows the frequent users; a
+-- user outside that list (a new one since the last ANALYZE) is estimated at about one row, every
+-- index on (user_id, app_id, ...) then looks as cheap as the primary key, and it picked
+-- sync_records_app: each probe became a scan of all of that user's records (seen: 21 ms per
+-- record at 13,550 records; a bench run's push throughput fell twenty-fold). At 0.5 % the
+-- primary-key probe is the cheapest plan once the table has a few thousand rows, and below that
+-- a wrong plan reads a few dozen rows. No query of ours needs the per-user frequencies: each one
+-- has an index that matches its user_id equality and its order.
+ALTER TABLE sync_records ALTER COLUMN user_id SET STATISTICS 0;
