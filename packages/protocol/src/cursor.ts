@@ -27,6 +27,8 @@ const PARSED_MAX = 4096;
 
 /** Microseconds since the Unix epoch, or null when `input` is not an ISO-8601 date-time. */
 export function parseMicros(input: string): number | null {
+  // No date-time is longer than 38 characters: longer input is refused, and never kept.
+  if (input.length > 40) return null;
   let micros = parsed.get(input);
   if (micros !== undefined) return micros;
   micros = parseUncached(input);

@@ -35,4 +35,12 @@ describe('canonical timestamps', () => {
     expect(formatMicros(a + 999_999) > formatMicros(a)).toBe(true);
     expect(parseMicros(EPOCH)).toBe(0);
   });
+
+  it('parses the longest date-time (38 characters) and refuses anything longer', () => {
+    const longest = '2024-01-01T10:00:00.123456789012+02:00';
+    expect(longest).toHaveLength(38);
+    expect(canonicalize(longest)).toBe('2024-01-01T08:00:00.123456Z');
+    expect(parseMicros(`${longest}   `)).toBeNull();
+    expect(parseMicros(`2024-01-01T10:00:00Z${' '.repeat(100_000)}`)).toBeNull();
+  });
 });
