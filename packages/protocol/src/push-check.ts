@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import { LIMITS } from './constants.js';
 import { parseMicros } from './cursor.js';
+import { FORBIDDEN_FIELD_NAMES, ID_PATTERN } from './ids.js';
 import { jsonValueProblem } from './json-value.js';
 import { type PushRequest, pushRequestSchema } from './push.js';
 
@@ -21,19 +22,13 @@ export function parsePushRequest(input: unknown): z.ZodSafeParseResult<PushReque
   return pushRequestSchema.safeParse(input);
 }
 
-// The same patterns as ids.ts.
-const CLIENT_ID = /^[A-Za-z0-9_.:@+=~-]+$/;
-const TABLE = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
-const RECORD_ID = CLIENT_ID;
-const FIELD_NAME = /^[A-Za-z_$][A-Za-z0-9_$.-]*$/;
-const FORBIDDEN_FIELD_NAMES = new Set(['__proto__', 'constructor', 'prototype']);
 const OPS = new Set(['insert', 'update', 'delete']);
 const CHANGE_KEYS = new Set(['table', 'id', 'op', 'fields', 'data', 'deletedAt']);
 const BODY_KEYS = new Set(['clientId', 'since', 'changes']);
 
 export function isPlainPushRequest(input: unknown): input is PushRequest {
   if (!isPlainObject(input) || !onlyKeys(input, BODY_KEYS)) return false;
-  if (!isId(input.clientId, CLIENT_ID, LIMITS.maxClientIdLength)) return false;
+  if (!isId(input.clientId, ID_PATTERN.id, LIMITS.maxClientIdLength)) return false;
   if (input.since !== undefined && input.since !== null && !isTimestamp(input.since)) return false;
   const changes = input.changes;
   if (!Array.isArray(changes) || changes.length > LIMITS.maxChangesPerPush) return false;
@@ -43,8 +38,8 @@ export function isPlainPushRequest(input: unknown): input is PushRequest {
 
 function isPlainChange(c: unknown): boolean {
   if (!isPlainObject(c) || !onlyKeys(c, CHANGE_KEYS)) return false;
-  if (!isId(c.table, TABLE, LIMITS.maxTableLength)) return false;
-  if (!isId(c.id, RECORD_ID, LIMITS.maxRecordIdLength)) return false;
+  if (!isId(c.table, ID_PATTERN.table, LIMITS.maxTableLength)) return false;
+  if (!isId(c.id, ID_PATTERN.id, LIMITS.maxRecordIdLength)) return false;
   if (typeof c.op !== 'string' || !OPS.has(c.op)) return false;
   if (c.deletedAt !== undefined && c.deletedAt !== null && !isTimestamp(c.deletedAt)) return false;
   if (c.fields !== undefined) {
@@ -82,7 +77,9 @@ function isId(v: unknown, pattern: RegExp, max: number): boolean {
 
 function isFieldName(name: string): boolean {
   return (
-    name.length <= LIMITS.maxFieldNameLength && FIELD_NAME.test(name) && !FORBIDDEN_FIELD_NAMES.has(name)
+    name.length <= LIMITS.maxFieldNameLength &&
+    ID_PATTERN.field.test(name) &&
+    !FORBIDDEN_FIELD_NAMES.has(name)
   );
 }
 

@@ -270,21 +270,18 @@ function writeStatements(
     };
     (p.createdUs === undefined ? fresh : stored).push(row);
   });
-  const out: Query[] = [];
-  if (fresh.length > 0)
-    out.push(sql`
-        INSERT INTO sync_records
-          (user_id, app_id, table_name, record_id, data, field_timestamps, created_at, updated_at, last_client_id)
-        SELECT ${userId}, ${appId}, x.t, x.i, x.d, x.f, x.p::timestamptz, x.p::timestamptz, ${clientId}
-        FROM jsonb_to_recordset(${JSON.stringify(fresh)}::text::jsonb) AS x(t text, i text, d jsonb, f jsonb, p text)`);
-  if (stored.length > 0)
-    // An upsert rather than UPDATE … FROM: its conflict check is one primary-key probe per
-    // row whatever the planner thinks of the user's size (a join may hash all their records).
-    out.push(sql`
+  // The same rows either way; only what happens on the primary key differs.
+  const insert = (rows: unknown[]) => sql`
         INSERT INTO sync_records AS r
           (user_id, app_id, table_name, record_id, data, field_timestamps, created_at, updated_at, last_client_id)
         SELECT ${userId}, ${appId}, x.t, x.i, x.d, x.f, x.p::timestamptz, x.p::timestamptz, ${clientId}
-        FROM jsonb_to_recordset(${JSON.stringify(stored)}::text::jsonb) AS x(t text, i text, d jsonb, f jsonb, p text)
+        FROM jsonb_to_recordset(${JSON.stringify(rows)}::text::jsonb) AS x(t text, i text, d jsonb, f jsonb, p text)`;
+  const out: Query[] = [];
+  if (fresh.length > 0) out.push(insert(fresh));
+  // An upsert rather than UPDATE … FROM: its conflict check is one primary-key probe per
+  // row whatever the planner thinks of the user's size (a join may hash all their records).
+  if (stored.length > 0)
+    out.push(sql`${insert(stored)}
         ON CONFLICT (user_id, app_id, table_name, record_id) DO UPDATE
           SET data = excluded.data, field_timestamps = excluded.field_timestamps,
               updated_at = excluded.updated_at, last_client_id = excluded.last_client_id
