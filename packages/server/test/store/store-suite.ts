@@ -66,6 +66,75 @@ export function storeSuite(name: string, makeDb: () => Promise<TestDatabase>) {
       expect(pull.syncedUntil).toBe(pull.serverChanges[0]!.updatedAt);
     });
 
+    it('logs one row per accepted change, with only the fields that change won', async () => {
+      const u = user();
+      const at = (s: number) => `2024-01-01T10:00:0${s}Z`;
+      await push(u, [
+        upd('new-once', { title: ['A', at(1)], done: [false, at(1)] }),
+        upd('new-twice', { title: ['B', at(1)] }),
+        upd('new-twice', { done: [true, at(2)] }),
+        upd('stored', { title: ['C', at(5)], done: [false, at(5)] }),
+      ]);
+      await push(
+        u,
+        [
+          upd('stored', { title: ['C2', at(6)], done: [true, at(4)] }),
+          { table: 'tasks', id: 'new-once', op: 'delete', deletedAt: at(7) } as Change,
+        ],
+        { clientId: 'c2' },
+      );
+      // A retry of the same push changes nothing and logs nothing.
+      await push(u, [upd('stored', { title: ['C2', at(6)] })], { clientId: 'c2' });
+      const log = await store.db.query<Record<string, unknown>>(sql`
+        SELECT record_id, op, data, field_timestamps, client_id FROM sync_changes
+        WHERE user_id = ${u} ORDER BY client_id, record_id, data::text`);
+      const ts = (s: number) => `2024-01-01T10:00:0${s}.000000Z`;
+      expect(log).toEqual([
+        {
+          record_id: 'new-once',
+          op: 'update',
+          data: { title: 'A', done: false },
+          field_timestamps: { title: ts(1), done: ts(1) },
+          client_id: 'c1',
+        },
+        {
+          record_id: 'new-twice',
+          op: 'update',
+          data: { done: true },
+          field_timestamps: { done: ts(2) },
+          client_id: 'c1',
+        },
+        {
+          record_id: 'new-twice',
+          op: 'update',
+          data: { title: 'B' },
+          field_timestamps: { title: ts(1) },
+          client_id: 'c1',
+        },
+        {
+          record_id: 'stored',
+          op: 'update',
+          data: { title: 'C', done: false },
+          field_timestamps: { title: ts(5), done: ts(5) },
+          client_id: 'c1',
+        },
+        {
+          record_id: 'new-once',
+          op: 'delete',
+          data: { deletedAt: ts(7) },
+          field_timestamps: { deletedAt: ts(7) },
+          client_id: 'c2',
+        },
+        {
+          record_id: 'stored',
+          op: 'update',
+          data: { title: 'C2' },
+          field_timestamps: { title: ts(6) },
+          client_id: 'c2',
+        },
+      ]);
+    });
+
     it('merges different fields and keeps the later timestamp per field', async () => {
       const u = user();
       await push(u, [
