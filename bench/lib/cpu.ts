@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 
 /**
@@ -31,4 +32,20 @@ export function unpin(): void {
       stdio: 'ignore',
     });
   } catch {}
+}
+
+/** Busy share of all cores (1 = every core busy) between two `machineTicks()` readings. */
+export function machineTicks(): { busy: number; total: number } {
+  try {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+    const total = f.reduce((a, b) => a + b, 0);
+    return { busy: total - f[3]! - f[4]!, total };
+  } catch {
+    return { busy: 0, total: 0 };
+  }
+}
+
+export function busyShare(a: { busy: number; total: number }, b: { busy: number; total: number }): number {
+  const total = b.total - a.total;
+  return total > 0 ? Math.round(((b.busy - a.busy) / total) * 100) / 100 : 0;
 }

@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { busyShare, machineTicks } from '../lib/cpu.js';
 import { runJob } from '../lib/fork-job.js';
 import type { BenchOptions } from '../lib/options.js';
 import { type Figure, type Round, ratioOf, summarize } from '../lib/report.js';
@@ -36,7 +38,12 @@ export async function pushIngest(opts: BenchOptions, t: PushIngestTarget): Promi
       if (mode === 'heavy' && !opts.heavyBatches.includes(batch)) continue;
       const rounds: Round[] = [];
       for (let r = 0; r < opts.rounds; r++) {
+        const b0 = machineTicks();
         const base = await t.baseline(batch, mode === 'many' ? opts.workers : 1);
+        const b1 = machineTicks();
+        // The server runs in this process: its event loop's busy share says whether the
+        // server's JavaScript or the database (the rest of the machine) was the limit.
+        const elu0 = performance.eventLoopUtilization();
         const push = await runJob<LoadResult>(
           {
             kind: 'http-push',
@@ -53,6 +60,8 @@ export async function pushIngest(opts: BenchOptions, t: PushIngestTarget): Promi
           },
           opts.warmupMs + opts.durationMs + 60_000,
         );
+        const serverLoopBusy = Math.round(performance.eventLoopUtilization(elu0).utilization * 100) / 100;
+        const b2 = machineTicks();
         assertClean(push, `push ${mode} batch ${batch}`);
         assertClean(base, `baseline batch ${batch}`);
         const value = rate(push);
@@ -61,7 +70,15 @@ export async function pushIngest(opts: BenchOptions, t: PushIngestTarget): Promi
           value,
           baseline,
           ratio: ratioOf(value, baseline, 'higher'),
-          notes: { pushP50Ms: push.latency.p50, pushP99Ms: push.latency.p99, pushes: push.requests },
+          notes: {
+            pushP50Ms: push.latency.p50,
+            pushP99Ms: push.latency.p99,
+            pushes: push.requests,
+            // Busy share of all cores while each ran (1 = both cores busy).
+            machineBusy: busyShare(b1, b2),
+            baselineMachineBusy: busyShare(b0, b1),
+            serverLoopBusy,
+          },
         });
       }
       const targeted = mode === 'many' && batch === 100 && t.idPrefix === 'pg';
