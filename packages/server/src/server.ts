@@ -1,11 +1,10 @@
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { createAdaptorServer } from '@hono/node-server';
 import { createAuth } from './auth/auth.js';
 import { createDevIssuer, DEV_ISSUER, type DevIssuer } from './auth/dev-issuer.js';
 import { type Config, jwksUrlOf, loadConfig } from './config.js';
-import { createApp } from './http/app.js';
+import { createRequestListener } from './http/app.js';
 import type { ServerContext } from './http/context.js';
 import { createRateLimiter } from './http/rate-limit.js';
 import { createLogger, type Logger, wantsPrettyLogs } from './logger.js';
@@ -80,8 +79,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     version: VERSION,
     shuttingDown: false,
   };
-  const app = createApp(context);
-  const httpServer = createAdaptorServer({ fetch: app.fetch }) as Server;
+  const httpServer = createServer(createRequestListener(context));
   httpServer.keepAliveTimeout = 65_000;
   const realtime = await attachRealtime({ httpServer, context, schema }).catch(async (err) => {
     await store.close();

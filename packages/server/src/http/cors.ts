@@ -11,33 +11,49 @@ export interface CorsOptions {
 // The methods hono/cors allows by default.
 const ALLOW_METHODS = 'GET,HEAD,PUT,POST,DELETE,PATCH,QUERY';
 
+export interface Cors {
+  /** Preflights answered, and the headers below set on every other response. */
+  middleware: MiddlewareHandler;
+  /** The CORS headers of a response (not a preflight) to a request from `origin`: a new object. */
+  headers(origin: string | undefined): Record<string, string>;
+}
+
 /**
  * CORS for a list of allowed origins: the same headers as hono/cors, set before the handler
  * runs (headers.ts). Why not hono/cors: it writes to `c.res.headers` before and after
  * the handler, which makes Hono rebuild the response and turns @hono/node-server's
  * string-body fast path into a web-stream copy on every request (see docs/benchmarks.md).
+ * The push endpoint on node:http (push-endpoint.ts) sets the same `headers()`.
  */
-export function cors(opts: CorsOptions): MiddlewareHandler {
+export function createCors(opts: CorsOptions): Cors {
   const allowed = new Set(opts.origins);
   const allowHeaders = opts.allowHeaders.join(',');
   const exposeHeaders = opts.exposeHeaders.join(',');
-  return async (c, next) => {
+  const allowOrigin = (origin: string | undefined) => (origin && allowed.has(origin) ? origin : undefined);
+  const headers = (origin: string | undefined): Record<string, string> => {
+    const out: Record<string, string> = {};
+    const allow = allowOrigin(origin);
+    if (allow) out['Access-Control-Allow-Origin'] = allow;
+    out['Access-Control-Expose-Headers'] = exposeHeaders;
+    out.Vary = 'Origin';
+    return out;
+  };
+  const middleware: MiddlewareHandler = async (c, next) => {
     const origin = c.req.header('origin');
-    const allowOrigin = origin && allowed.has(origin) ? origin : undefined;
     if (c.req.method === 'OPTIONS') {
-      const headers: Record<string, string> = {
+      const preflight: Record<string, string> = {
         'Access-Control-Expose-Headers': exposeHeaders,
         Vary: 'Origin, Access-Control-Request-Headers',
         'Access-Control-Max-Age': String(opts.maxAgeSeconds),
         'Access-Control-Allow-Methods': ALLOW_METHODS,
         'Access-Control-Allow-Headers': allowHeaders,
       };
-      if (allowOrigin) headers['Access-Control-Allow-Origin'] = allowOrigin;
-      return c.body(null, 204, headers);
+      const allow = allowOrigin(origin);
+      if (allow) preflight['Access-Control-Allow-Origin'] = allow;
+      return c.body(null, 204, preflight);
     }
-    if (allowOrigin) setResponseHeader(c, 'Access-Control-Allow-Origin', allowOrigin);
-    setResponseHeader(c, 'Access-Control-Expose-Headers', exposeHeaders);
-    setResponseHeader(c, 'Vary', 'Origin');
+    for (const [name, value] of Object.entries(headers(origin))) setResponseHeader(c, name, value);
     await next();
   };
+  return { middleware, headers };
 }

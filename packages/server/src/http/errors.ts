@@ -1,6 +1,8 @@
 import { SyncError } from '@mana/sync-protocol';
 import type { Context } from 'hono';
 import type { ZodError } from 'zod';
+import type { Logger } from '../logger.js';
+import { RateLimitedError } from './rate-limit.js';
 
 /** SQLSTATE classes and driver codes that mean "the database is not there right now". */
 const UNAVAILABLE_CODES = new Set([
@@ -60,8 +62,26 @@ const clip = (s: string, max = 200) => (s.length > max ? `${s.slice(0, max)}…`
 /** Seconds a client should wait before retrying a 503 or 429. */
 export const RETRY_AFTER_SECONDS = { unavailable: 2 } as const;
 
+/** Headers an error response carries besides its body: when to retry a 429 or a 503. */
+export function errorHeaders(err: SyncError): Record<string, string> {
+  if (err instanceof RateLimitedError) return { 'Retry-After': String(err.retryAfterSeconds) };
+  if (err.status === 503) return { 'Retry-After': String(RETRY_AFTER_SECONDS.unavailable) };
+  return {};
+}
+
+/**
+ * Anything thrown while serving a request, as the wire error it answers with. A bug or an
+ * outage is logged here (with the request id): the client only sees the code.
+ */
+export function requestError(logger: Logger, requestId: string | undefined, err: unknown): SyncError {
+  const e = toSyncError(err);
+  if (e.code === 'INTERNAL' || e.code === 'DB_UNAVAILABLE') {
+    logger.error({ reqId: requestId, err: String((err as Error)?.stack ?? err) }, e.code);
+  }
+  return e;
+}
+
 export function errorResponse(c: Context, err: SyncError): Response {
-  if (err.status === 503 && !c.res.headers.get('retry-after'))
-    c.header('Retry-After', String(RETRY_AFTER_SECONDS.unavailable));
+  for (const [name, value] of Object.entries(errorHeaders(err))) c.header(name, value);
   return c.json(err.toBody(), err.status as 400);
 }

@@ -7,51 +7,113 @@ import {
   HEADER,
   isAppId,
   LIMITS,
+  type PushResponse,
   parsePushRequest,
   pullQuerySchema,
   ROUTE,
   SyncError,
 } from '@mana/sync-protocol';
 import { type Context, Hono } from 'hono';
+import type { Principal } from '../../auth/auth.js';
 import { readJson } from '../body.js';
 import type { AppEnv, ServerContext } from '../context.js';
 import { zodToSyncError } from '../errors.js';
 
 /** The app id from the path; zod only when the quick check refuses it, to name the problem. */
-function appIdOf(raw: string | undefined): string {
+export function appIdOf(raw: string | undefined): string {
   if (isAppId(raw)) return raw;
   const parsed = appIdSchema.safeParse(raw);
   if (!parsed.success) throw zodToSyncError(parsed.error, 'appId');
   return parsed.data;
 }
 
-/** `POST /sync/{appId}` (push) and `GET /sync/{appId}/pull`. */
+export interface RequestHeaders {
+  authorization?: string | undefined;
+  serviceKey?: string | undefined;
+  userId?: string | undefined;
+}
+
+/**
+ * Who is asking. Shared by both paths that serve /sync (Hono and push-endpoint.ts), which
+ * then take the rate limit and check the app id, in that order: a stranger learns nothing
+ * about the request.
+ */
+export async function authenticate(
+  ctx: ServerContext,
+  headers: RequestHeaders,
+  requestId: string,
+): Promise<Principal> {
+  let principal: Principal;
+  try {
+    principal = await ctx.auth.authenticate(headers);
+  } catch (err) {
+    // Every use of the service key is logged, refused ones too (never the key itself).
+    if (headers.serviceKey !== undefined) {
+      ctx.logger.warn({ reqId: requestId, reason: (err as Error).message }, 'service key refused');
+    }
+    throw err;
+  }
+  if (principal.via === 'service') {
+    ctx.logger.info({ reqId: requestId, userId: principal.userId }, 'service key used');
+  }
+  return principal;
+}
+
+/** A push body (parsed JSON, not yet checked) merged into the user's data: the response body. */
+export async function runPush(
+  ctx: ServerContext,
+  userId: string,
+  appId: string,
+  json: unknown,
+): Promise<PushResponse> {
+  const parsed = parsePushRequest(json);
+  if (!parsed.success) throw zodToSyncError(parsed.error);
+  const body = parsed.data;
+  const appLabel = ctx.metrics.appLabel(appId);
+  ctx.metrics.pushBatchSize.observe(body.changes.length);
+  const result = await ctx.store.push({
+    userId,
+    appId,
+    clientId: body.clientId,
+    since: body.since ? canonicalize(body.since)! : EPOCH,
+    changes: body.changes,
+    now: fromDate(new Date()),
+    maxSkewMicros: ctx.config.maxClockSkewMs * 1000,
+    limit: LIMITS.defaultPullLimit,
+  });
+  // Only what moved: each label lookup costs about a microsecond on the small-push path.
+  if (result.changesAccepted > 0) ctx.metrics.changesPushed.inc({ app: appLabel }, result.changesAccepted);
+  if (result.fieldsAccepted > 0) ctx.metrics.fieldsAccepted.inc({ app: appLabel }, result.fieldsAccepted);
+  if (result.conflicts.length > 0) ctx.metrics.conflicts.inc({ app: appLabel }, result.conflicts.length);
+  // Committed: now, and only now, tell the other clients.
+  if (result.tablesChanged.length > 0) {
+    const event = { userId, appId, tables: result.tablesChanged, clientId: body.clientId };
+    for (const listener of ctx.onPushed) listener(event);
+  }
+  return {
+    serverChanges: result.serverChanges,
+    conflicts: result.conflicts,
+    syncedUntil: result.syncedUntil,
+    hasMore: result.hasMore,
+  };
+}
+
+/**
+ * `POST /sync/{appId}` (push) and `GET /sync/{appId}/pull`. Most pushes are served by
+ * push-endpoint.ts before Hono sees them; the push route here serves the rest (a chunked
+ * body, a percent-encoded or invalid app id) with the same code.
+ */
 export function syncRoutes(ctx: ServerContext): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
 
-  /** Auth, then the rate limit, then the app id: a stranger learns nothing about the request. */
   async function begin(c: Context<AppEnv>) {
-    const serviceKey = c.req.header(HEADER.serviceKey);
-    const principal = await ctx.auth
-      .authenticate({
-        authorization: c.req.header(HEADER.authorization),
-        serviceKey,
-        userId: c.req.header(HEADER.userId),
-      })
-      .catch((err: unknown) => {
-        // Every use of the service key is logged, refused ones too (never the key itself).
-        if (serviceKey !== undefined) {
-          ctx.logger.warn(
-            { reqId: c.get('requestId'), reason: (err as Error).message },
-            'service key refused',
-          );
-        }
-        throw err;
-      });
+    const headers = {
+      authorization: c.req.header(HEADER.authorization),
+      serviceKey: c.req.header(HEADER.serviceKey),
+      userId: c.req.header(HEADER.userId),
+    };
+    const principal = await authenticate(ctx, headers, c.get('requestId'));
     c.set('principal', principal);
-    if (principal.via === 'service') {
-      ctx.logger.info({ reqId: c.get('requestId'), userId: principal.userId }, 'service key used');
-    }
     ctx.limiter.take(principal.userId);
     const appId = appIdOf(c.req.param('appId'));
     c.set('appId', appId);
@@ -60,36 +122,7 @@ export function syncRoutes(ctx: ServerContext): Hono<AppEnv> {
 
   app.post(ROUTE.push, async (c) => {
     const { userId, appId } = await begin(c);
-    const parsed = parsePushRequest(await readJson(c));
-    if (!parsed.success) throw zodToSyncError(parsed.error);
-    const body = parsed.data;
-    const appLabel = ctx.metrics.appLabel(appId);
-    ctx.metrics.pushBatchSize.observe(body.changes.length);
-    const result = await ctx.store.push({
-      userId,
-      appId,
-      clientId: body.clientId,
-      since: body.since ? canonicalize(body.since)! : EPOCH,
-      changes: body.changes,
-      now: fromDate(new Date()),
-      maxSkewMicros: ctx.config.maxClockSkewMs * 1000,
-      limit: LIMITS.defaultPullLimit,
-    });
-    // Only what moved: each label lookup costs about a microsecond on the small-push path.
-    if (result.changesAccepted > 0) ctx.metrics.changesPushed.inc({ app: appLabel }, result.changesAccepted);
-    if (result.fieldsAccepted > 0) ctx.metrics.fieldsAccepted.inc({ app: appLabel }, result.fieldsAccepted);
-    if (result.conflicts.length > 0) ctx.metrics.conflicts.inc({ app: appLabel }, result.conflicts.length);
-    // Committed: now, and only now, tell the other clients.
-    if (result.tablesChanged.length > 0) {
-      const event = { userId, appId, tables: result.tablesChanged, clientId: body.clientId };
-      for (const listener of ctx.onPushed) listener(event);
-    }
-    return c.json({
-      serverChanges: result.serverChanges,
-      conflicts: result.conflicts,
-      syncedUntil: result.syncedUntil,
-      hasMore: result.hasMore,
-    });
+    return c.json(await runPush(ctx, userId, appId, await readJson(c)));
   });
 
   app.get(ROUTE.pull, async (c) => {
