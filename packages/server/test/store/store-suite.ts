@@ -89,49 +89,21 @@ export function storeSuite(name: string, makeDb: () => Promise<TestDatabase>) {
         SELECT record_id, op, data, field_timestamps, client_id FROM sync_changes
         WHERE user_id = ${u} ORDER BY client_id, record_id, data::text`);
       const ts = (s: number) => `2024-01-01T10:00:0${s}.000000Z`;
+      // One expected log row: each field's value and the second of its timestamp.
+      const row = (id: string, op: string, fields: Record<string, [unknown, number]>, client: string) => ({
+        record_id: id,
+        op,
+        data: Object.fromEntries(Object.entries(fields).map(([f, [v]]) => [f, v])),
+        field_timestamps: Object.fromEntries(Object.entries(fields).map(([f, [, s]]) => [f, ts(s)])),
+        client_id: client,
+      });
       expect(log).toEqual([
-        {
-          record_id: 'new-once',
-          op: 'update',
-          data: { title: 'A', done: false },
-          field_timestamps: { title: ts(1), done: ts(1) },
-          client_id: 'c1',
-        },
-        {
-          record_id: 'new-twice',
-          op: 'update',
-          data: { done: true },
-          field_timestamps: { done: ts(2) },
-          client_id: 'c1',
-        },
-        {
-          record_id: 'new-twice',
-          op: 'update',
-          data: { title: 'B' },
-          field_timestamps: { title: ts(1) },
-          client_id: 'c1',
-        },
-        {
-          record_id: 'stored',
-          op: 'update',
-          data: { title: 'C', done: false },
-          field_timestamps: { title: ts(5), done: ts(5) },
-          client_id: 'c1',
-        },
-        {
-          record_id: 'new-once',
-          op: 'delete',
-          data: { deletedAt: ts(7) },
-          field_timestamps: { deletedAt: ts(7) },
-          client_id: 'c2',
-        },
-        {
-          record_id: 'stored',
-          op: 'update',
-          data: { title: 'C2' },
-          field_timestamps: { title: ts(6) },
-          client_id: 'c2',
-        },
+        row('new-once', 'update', { title: ['A', 1], done: [false, 1] }, 'c1'),
+        row('new-twice', 'update', { done: [true, 2] }, 'c1'),
+        row('new-twice', 'update', { title: ['B', 1] }, 'c1'),
+        row('stored', 'update', { title: ['C', 5], done: [false, 5] }, 'c1'),
+        row('new-once', 'delete', { deletedAt: [ts(7), 7] }, 'c2'),
+        row('stored', 'update', { title: ['C2', 6] }, 'c2'),
       ]);
     });
 
