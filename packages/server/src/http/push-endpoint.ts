@@ -47,15 +47,15 @@ export function pushEndpoint(ctx: ServerContext, cors: Cors) {
     req.on('end', () => {
       const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
       answer(ctx, cors, req, res, { requestId, startedAt, rawAppId }, async (seen) => {
-        const principal = await authenticate(
-          ctx,
-          {
-            authorization: header(req, 'authorization'),
-            serviceKey: header(req, 'x-service-key'),
-            userId: header(req, 'x-user-id'),
-          },
-          requestId,
-        );
+        const authorization = header(req, 'authorization');
+        const serviceKey = header(req, 'x-service-key');
+        const principal =
+          (serviceKey === undefined ? ctx.auth.cached(authorization) : undefined) ??
+          (await authenticate(
+            ctx,
+            { authorization, serviceKey, userId: header(req, 'x-user-id') },
+            requestId,
+          ));
         seen.principal = principal;
         ctx.limiter.take(principal.userId);
         const appId = appIdOf(rawAppId);

@@ -64,4 +64,18 @@ describe('token verification cache', () => {
     await expect(auth.verifyToken(tampered)).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
     await expect(auth.verifyToken(tampered)).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
   });
+
+  it('answers at once for a verified token, and never for an unverified, expired or malformed one', async () => {
+    const { auth, advance } = setup(600_000);
+    const token = await idp.mint('erin', { expiresIn: 30 });
+    expect(auth.cached(`Bearer ${token}`)).toBeUndefined();
+    await auth.authenticate({ authorization: `Bearer ${token}` });
+    expect(auth.cached(`Bearer ${token}`)).toMatchObject({ userId: 'erin', via: 'jwt' });
+    expect(auth.cached(`bearer   ${token} `)).toMatchObject({ userId: 'erin' });
+    expect(auth.cached(`Bearer ${token}x`)).toBeUndefined();
+    expect(auth.cached(token)).toBeUndefined();
+    expect(auth.cached(undefined)).toBeUndefined();
+    advance(31_000);
+    expect(auth.cached(`Bearer ${token}`)).toBeUndefined();
+  });
 });
