@@ -33,6 +33,7 @@ export function pushEndpoint(ctx: ServerContext, cors: Cors) {
 
     const startedAt = performance.now();
     const requestId = requestIdFrom(header(req, 'x-request-id'));
+    req.on('error', () => {}); // the client went away; nothing to answer
     if (Number(req.headers['content-length']) > LIMITS.maxBodyBytes) {
       // Judged by the header, as the Hono path does: the body is never read.
       const tooLarge = new SyncError('PAYLOAD_TOO_LARGE', `body larger than ${LIMITS.maxBodyBytes} bytes`);
@@ -43,7 +44,6 @@ export function pushEndpoint(ctx: ServerContext, cors: Cors) {
     }
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('error', () => {}); // the client went away; nothing to answer
     req.on('end', () => {
       const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
       answer(ctx, cors, req, res, { requestId, startedAt, rawAppId }, async (seen) => {
