@@ -46,8 +46,9 @@ export async function startMana(target: ManaTarget): Promise<ManaUnderTest> {
 /**
  * "The request path without the database": a store that answers every push as if the
  * database had nothing to send (no records written, none changed since `since`). Everything
- * in front of the store still runs for real: HTTP parsing, Hono routing and middleware, JWT
- * verification, rate-limit bookkeeping, body limit, zod validation, JSON in and out.
+ * in front of the store still runs for real: HTTP parsing, the push endpoint (or Hono, for
+ * what it leaves), request id, CORS, body limit, JWT verification (cached), rate-limit
+ * bookkeeping, the push-body check, metrics, JSON in and out.
  */
 async function noDatabaseStore(): Promise<SyncStore> {
   const db: Db = {
