@@ -37,7 +37,7 @@ export function pushEndpoint(ctx: ServerContext, cors: Cors) {
     if (Number(req.headers['content-length']) > LIMITS.maxBodyBytes) {
       // Judged by the header, as the Hono path does: the body is never read.
       const tooLarge = new SyncError('PAYLOAD_TOO_LARGE', `body larger than ${LIMITS.maxBodyBytes} bytes`);
-      answer(ctx, cors, req, res, { requestId, startedAt, rawAppId }, () => Promise.reject(tooLarge)).catch(
+      answer(ctx, cors, req, res, { requestId, startedAt }, () => Promise.reject(tooLarge)).catch(
         failed(ctx, res, requestId),
       );
       return true;
@@ -46,7 +46,7 @@ export function pushEndpoint(ctx: ServerContext, cors: Cors) {
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
       const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
-      answer(ctx, cors, req, res, { requestId, startedAt, rawAppId }, async (seen) => {
+      answer(ctx, cors, req, res, { requestId, startedAt }, async (seen) => {
         const authorization = header(req, 'authorization');
         const serviceKey = header(req, 'x-service-key');
         const principal =
@@ -96,7 +96,7 @@ async function answer(
   cors: Cors,
   req: IncomingMessage,
   res: ServerResponse,
-  r: { requestId: string; startedAt: number; rawAppId: string },
+  r: { requestId: string; startedAt: number },
   serve: (seen: Seen) => Promise<string>,
 ): Promise<void> {
   const seen: Seen = {};

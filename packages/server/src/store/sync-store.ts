@@ -9,11 +9,11 @@ import {
   type RecordState,
   type ServerChange,
   stateFrom,
-  type TimedValue,
   toServerChange,
 } from '@mana/sync-protocol';
 import { type Db, type Query, sql } from '../db/sql.js';
 import { statisticsKeeper } from './statistics.js';
+import { type WrittenRecord, writeStatement } from './write-statement.js';
 
 /**
  * The sync store: push (merge a batch under field-level LWW, in one transaction) and pull
@@ -97,14 +97,9 @@ interface PageRow extends RecordRow {
 }
 
 /** One record's merge across the batch (a batch may touch a record more than once). */
-interface Pending {
-  table: string;
-  id: string;
+interface Pending extends WrittenRecord {
   state: RecordState | undefined;
-  /** Stored created_at in microseconds; undefined: the record is new. */
-  createdUs: number | undefined;
   written: boolean;
-  log: Array<{ op: Change['op']; fields: Record<string, TimedValue> }>;
 }
 
 const MICROSECOND = 1;
@@ -243,82 +238,6 @@ function writtenChanges(written: Pending[], base: number, since: Canonical): Ser
     out.push(toServerChange(p.table, p.id, p.state!, formatMicros(position), createdUs > sinceUs));
   });
   return out;
-}
-
-/**
- * The written records and their log rows, as one statement: the batch goes out as one JSON
- * document that PostgreSQL parses once, and each record's position is computed there from its
- * place in the batch (base, base + 1 µs, …). Parsing the input was a large part of a write
- * (about 7 µs a row), and the two inserts used to parse it twice.
- *
- * - New records are a plain INSERT: the stored read already told them apart, and no other
- *   push of this user can add a record in between (the user's row lock), so the speculative
- *   insertion an upsert makes for a new row is wasted work. Stored ones are upserted: its
- *   conflict check is one primary-key probe per row whatever the planner thinks of the user's
- *   size (an UPDATE … FROM join may hash all their records).
- * - A new record written by one change (the common case) logs exactly its merged state, so
- *   its log row reuses the record's columns (`l` null); any other record carries its log
- *   entries in `l`.
- */
-function writeStatement(
-  userId: string,
-  appId: string,
-  clientId: string,
-  base: number,
-  written: Pending[],
-): Query {
-  const rows = written.map((p) => {
-    const logIsState = p.createdUs === undefined && p.log.length === 1;
-    return {
-      t: p.table,
-      i: p.id,
-      d: p.state!.data,
-      f: p.state!.fieldTimestamps,
-      s: p.createdUs !== undefined,
-      o: logIsState ? p.log[0]!.op : null,
-      l: logIsState ? null : p.log.map(logEntry),
-    };
-  });
-  const position = sql`${formatMicros(base)}::text::timestamptz + (x.n - 1) * interval '1 microsecond'`;
-  const record = sql`${userId}, ${appId}, x.t, x.i, x.d, x.f, ${position}, ${position}, ${clientId}`;
-  return sql`
-    WITH x AS MATERIALIZED (
-      SELECT * FROM ROWS FROM (
-        jsonb_to_recordset(${JSON.stringify(rows)}::text::jsonb)
-          AS (t text, i text, d jsonb, f jsonb, s boolean, o text, l jsonb)
-      ) WITH ORDINALITY AS x(t, i, d, f, s, o, l, n)
-    ),
-    fresh AS (
-      INSERT INTO sync_records
-        (user_id, app_id, table_name, record_id, data, field_timestamps, created_at, updated_at, last_client_id)
-      SELECT ${record} FROM x WHERE NOT x.s
-    ),
-    stored AS (
-      INSERT INTO sync_records AS r
-        (user_id, app_id, table_name, record_id, data, field_timestamps, created_at, updated_at, last_client_id)
-      SELECT ${record} FROM x WHERE x.s
-      ON CONFLICT (user_id, app_id, table_name, record_id) DO UPDATE
-        SET data = excluded.data, field_timestamps = excluded.field_timestamps,
-            updated_at = excluded.updated_at, last_client_id = excluded.last_client_id
-        WHERE r.user_id = ${userId}
-    )
-    INSERT INTO sync_changes (user_id, app_id, table_name, record_id, op, data, field_timestamps, client_id)
-    SELECT ${userId}, ${appId}, x.t, x.i, x.o, x.d, x.f, ${clientId} FROM x WHERE x.l IS NULL
-    UNION ALL
-    SELECT ${userId}, ${appId}, x.t, x.i, e.o, e.d, e.f, ${clientId}
-    FROM x CROSS JOIN LATERAL jsonb_to_recordset(x.l) AS e(o text, d jsonb, f jsonb)
-    WHERE x.l IS NOT NULL`;
-}
-
-/** One log row: the change's accepted fields, values and timestamps apart (the seed's columns). */
-function logEntry(l: Pending['log'][number]) {
-  const d: Record<string, unknown> = {};
-  const f: Record<string, Canonical> = {};
-  for (const [field, v] of Object.entries(l.fields)) {
-    d[field] = v.value;
-    f[field] = v.updatedAt;
-  }
-  return { o: l.op, d, f };
 }
 
 function pullFrom(db: Db, input: PullInput): Promise<PullResult> {
