@@ -1,0 +1,4 @@
+import { memoryPglite } from '../helpers/databases.js';
+import { transactionSuite } from './transaction-suite.js';
+
+transactionSuite('PGlite', memoryPglite);
