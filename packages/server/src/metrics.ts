@@ -1,6 +1,7 @@
 import { SyncError } from '@mana/sync-protocol';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { isDbUnavailable } from './http/errors.js';
+import { KEY_SEPARATOR, type KeyedHistogram, keyedHistogram } from './keyed-histogram.js';
 import type { SyncStore } from './store/sync-store.js';
 
 /**
@@ -14,8 +15,9 @@ import type { SyncStore } from './store/sync-store.js';
  */
 export interface Metrics {
   readonly registry: Registry;
+  /** Read from httpDuration's counts at scrape time: one observation per request. */
   readonly httpRequests: Counter<'method' | 'route' | 'status'>;
-  readonly httpDuration: Histogram<'method' | 'route' | 'status'>;
+  readonly httpDuration: KeyedHistogram<'method' | 'route' | 'status'>;
   readonly changesPushed: Counter<'app'>;
   readonly fieldsAccepted: Counter<'app'>;
   readonly conflicts: Counter<'app'>;
@@ -27,7 +29,8 @@ export interface Metrics {
    */
   setRealtimeSource(source: () => RealtimeStats): void;
   readonly dbErrors: Counter<'operation' | 'kind'>;
-  readonly dbDuration: Histogram<'operation'>;
+  /** Keyed by the operation name (push, pull, ping). */
+  readonly dbDuration: KeyedHistogram<'operation'>;
   /** The `app` label for an app id: itself while fewer than the cap are known, else `_other`. */
   appLabel(appId: string): string;
   /** Records one finished HTTP request. */
@@ -57,18 +60,22 @@ export function createMetrics(opts: MetricsOptions): Metrics {
   const registers = [registry];
   collectDefaultMetrics({ register: registry });
 
-  const httpRequests = new Counter({
-    name: 'mana_sync_http_requests_total',
-    help: 'HTTP requests by method, route template and status',
-    labelNames: ['method', 'route', 'status'] as const,
-    registers,
-  });
-  const httpDuration = new Histogram({
+  const httpDuration = keyedHistogram({
     name: 'mana_sync_http_request_duration_seconds',
     help: 'HTTP request latency by method, route template and status',
     labelNames: ['method', 'route', 'status'] as const,
     buckets: SECONDS,
     registers,
+  });
+  const httpRequests = new Counter({
+    name: 'mana_sync_http_requests_total',
+    help: 'HTTP requests by method, route template and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    registers,
+    collect() {
+      this.reset();
+      for (const { labels, count } of httpDuration.counts()) this.inc(labels, count);
+    },
   });
   const knownApps = new Set<string>();
   let realtime: (() => RealtimeStats) | undefined;
@@ -159,7 +166,7 @@ export function createMetrics(opts: MetricsOptions): Metrics {
       labelNames: ['operation', 'kind'] as const,
       registers,
     }),
-    dbDuration: new Histogram({
+    dbDuration: keyedHistogram({
       name: 'mana_sync_db_transaction_duration_seconds',
       help: 'Store operation latency (a push is one transaction), by operation',
       labelNames: ['operation'] as const,
@@ -173,9 +180,8 @@ export function createMetrics(opts: MetricsOptions): Metrics {
       return appId;
     },
     observeRequest(method, route, status, seconds) {
-      const labels = { method: METHODS.has(method) ? method : 'OTHER', route, status: String(status) };
-      httpRequests.inc(labels);
-      httpDuration.observe(labels, seconds);
+      const m = METHODS.has(method) ? method : 'OTHER';
+      httpDuration.observe(`${m}${KEY_SEPARATOR}${route}${KEY_SEPARATOR}${status}`, seconds);
     },
   };
 }
@@ -186,7 +192,7 @@ export function createMetrics(opts: MetricsOptions): Metrics {
  */
 export function instrumentStore(store: SyncStore, metrics: Metrics): SyncStore {
   async function timed<T>(operation: string, run: () => Promise<T>): Promise<T> {
-    const end = metrics.dbDuration.startTimer({ operation });
+    const startedAt = performance.now();
     try {
       return await run();
     } catch (err) {
@@ -195,7 +201,7 @@ export function instrumentStore(store: SyncStore, metrics: Metrics): SyncStore {
       }
       throw err;
     } finally {
-      end();
+      metrics.dbDuration.observe(operation, (performance.now() - startedAt) / 1000);
     }
   }
   return {
