@@ -24,6 +24,12 @@ export interface HttpPushJob extends Timing {
   batch: number;
   /** Send the last `syncedUntil` back as `since`, like a real client (false: no since). */
   trackCursor: boolean;
+  /**
+   * Each worker's cursor to start from: the `cursors` of the previous job of the same users.
+   * Without it a job's first pushes would start from the beginning and page through every
+   * record the earlier jobs wrote (1,000 a push): a catch-up, not ingest.
+   */
+  cursors?: Array<string | undefined>;
   /** Unique per job, so record ids never repeat across jobs of one run. */
   runId: string;
 }
@@ -77,6 +83,8 @@ export interface LoadResult {
   latency: { p50: number; p90: number; p99: number; max: number };
   errors: number;
   firstError?: string;
+  /** Push jobs that track the cursor: each worker's last `syncedUntil`. */
+  cursors?: Array<string | undefined>;
 }
 
 export interface PullResult {

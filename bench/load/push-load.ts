@@ -29,10 +29,10 @@ export async function runPushLoad(job: HttpPushJob): Promise<LoadResult> {
   const conns = await Promise.all(
     Array.from({ length: job.workers }, () => HttpConnection.open('127.0.0.1', job.port)),
   );
-  const since: Array<string | undefined> = [];
+  const since: Array<string | undefined> = [...(job.cursors ?? [])];
   const seqs = new Array<number>(job.workers).fill(0);
   try {
-    return await closedLoop(job.workers, job, async (w) => {
+    const result = await closedLoop(job.workers, job, async (w) => {
       const token = job.tokens[w % job.tokens.length]!;
       const seq = seqs[w]!;
       seqs[w] = seq + 1;
@@ -52,6 +52,7 @@ export async function runPushLoad(job: HttpPushJob): Promise<LoadResult> {
       }
       return job.batch;
     });
+    return job.trackCursor ? { ...result, cursors: since } : result;
   } finally {
     for (const c of conns) c.close();
   }

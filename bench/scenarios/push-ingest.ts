@@ -33,6 +33,9 @@ export async function pushIngest(opts: BenchOptions, t: PushIngestTarget): Promi
   );
   const heavyToken = await t.token(`${t.idPrefix}-${run}-heavy`);
   const batches = t.idPrefix === 'pglite' ? opts.pgliteBatches : opts.batches;
+  // The same users push in every round and batch size: each worker keeps its cursor from
+  // one load process to the next, as a real client does (see HttpPushJob.cursors).
+  const cursors = new Map<'many' | 'heavy', Array<string | undefined>>();
   for (const batch of batches) {
     for (const mode of ['many', 'heavy'] as const) {
       if (mode === 'heavy' && !opts.heavyBatches.includes(batch)) continue;
@@ -53,6 +56,7 @@ export async function pushIngest(opts: BenchOptions, t: PushIngestTarget): Promi
             tokens: mode === 'many' ? manyTokens : [heavyToken],
             batch,
             trackCursor: true,
+            cursors: cursors.get(mode),
             runId: `${run}-${mode}-${batch}-${r}`,
             warmupMs: opts.warmupMs,
             durationMs: opts.durationMs,
@@ -63,6 +67,7 @@ export async function pushIngest(opts: BenchOptions, t: PushIngestTarget): Promi
         const serverLoopBusy = Math.round(performance.eventLoopUtilization(elu0).utilization * 100) / 100;
         const b2 = machineTicks();
         assertClean(push, `push ${mode} batch ${batch}`);
+        cursors.set(mode, push.cursors ?? []);
         assertClean(base, `baseline batch ${batch}`);
         const value = rate(push);
         const baseline = rate(base);

@@ -60,6 +60,7 @@ export async function requestPath(
     const p99: Round[] = [];
     const db: Round[] = [];
     const cpu: Round[] = [];
+    let cursors: Array<string | undefined> = [];
     for (let r = 0; r < opts.rounds; r++) {
       const { result: base, cpuUsPerRequest: baseCpu } = await measured(job(echo.port, tokens, r, false));
       const { result: app, cpuUsPerRequest: appCpu } = await measured(job(mana.port, tokens, r, false));
@@ -79,8 +80,10 @@ export async function requestPath(
         ratio: ratioOf(app.latency.p99, base.latency.p99, 'lower'),
       });
       if (pg) {
-        const real = await runJob<LoadResult>(job(pg.port, pgTokens, r, true), timeout, load);
+        // The same users each round: their cursors carry over (see HttpPushJob.cursors).
+        const real = await runJob<LoadResult>({ ...job(pg.port, pgTokens, r, true), cursors }, timeout, load);
         assertClean(real, 'small push on PostgreSQL');
+        cursors = real.cursors ?? [];
         db.push({
           value: rate(real),
           baseline: rate(base),

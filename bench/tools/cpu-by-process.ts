@@ -57,7 +57,7 @@ function ownCpu() {
   return { server: u.user + u.system, load: children };
 }
 
-async function measured(job: Job) {
+async function measured(job: Job): Promise<Figures> {
   const stopPg = postgresSampler();
   const before = ownCpu();
   const res = await runJob<LoadResult>(job, 120_000);
@@ -67,12 +67,22 @@ async function measured(job: Job) {
   const changes = res.total * batch; // CPU covers the warm-up too
   const per = (us: number) => Math.round((us / changes) * 10) / 10;
   return {
+    cursors: res.cursors,
     changesPerS: Math.round((res.units * 1000) / res.elapsedMs),
     serverUs: per(after.server - before.server),
     postgresUs: per(pg),
     loadUs: per(after.load - before.load),
   };
 }
+
+interface Figures {
+  cursors: Array<string | undefined> | undefined;
+  changesPerS: number;
+  serverUs: number;
+  postgresUs: number;
+  loadUs: number;
+}
+const perChange = ({ cursors: _, ...figures }: Figures) => figures;
 
 if (!BENCH_DATABASE_URL) throw new Error('set TEST_DATABASE_URL or BENCH_DATABASE_URL');
 const serverSchema = await freshSchema(BENCH_DATABASE_URL, 'cpuproc');
@@ -83,6 +93,7 @@ const tokens = await Promise.all(Array.from({ length: 8 }, (_, i) => mana.token(
 const timing = { warmupMs: 1000, durationMs: 3000, maxRequests: 50_000 };
 try {
   const rows: Array<Record<string, string | number>> = [];
+  let cursors: Array<string | undefined> = []; // carried from round to round, as a client does
   for (let r = 0; r < rounds; r++) {
     const raw = await measured({
       kind: 'pg-insert',
@@ -102,12 +113,14 @@ try {
       tokens,
       batch,
       trackCursor: true,
+      cursors,
       runId: `${run}-${r}`,
       ...timing,
     });
-    const total = (x: typeof raw) => Math.round((x.serverUs + x.postgresUs + x.loadUs) * 10) / 10;
-    rows.push({ round: r, kind: 'raw INSERT', ...raw, totalUs: total(raw) });
-    rows.push({ round: r, kind: 'push', ...push, totalUs: total(push) });
+    cursors = push.cursors ?? [];
+    const total = (x: Figures) => Math.round((x.serverUs + x.postgresUs + x.loadUs) * 10) / 10;
+    rows.push({ round: r, kind: 'raw INSERT', ...perChange(raw), totalUs: total(raw) });
+    rows.push({ round: r, kind: 'push', ...perChange(push), totalUs: total(push) });
     rows.push({
       round: r,
       kind: 'ratio',
