@@ -127,18 +127,24 @@ export function createSyncStore(db: Db): SyncStore {
 async function pushIn(tx: Db, input: PushInput): Promise<PushResult> {
   const { userId, appId, clientId } = input;
   const pending = new Map<string, Pending>();
-  for (const change of input.changes) {
+  // Each change's record, in batch order (the merge below walks the batch again).
+  const records: Pending[] = new Array(input.changes.length);
+  input.changes.forEach((change, n) => {
     const key = `${change.table}\u0000${change.id}`;
-    if (!pending.has(key))
-      pending.set(key, {
+    let p = pending.get(key);
+    if (!p) {
+      p = {
         table: change.table,
         id: change.id,
         state: undefined,
         createdUs: undefined,
         written: false,
         log: [],
-      });
-  }
+      };
+      pending.set(key, p);
+    }
+    records[n] = p;
+  });
 
   const conflicts: Conflict[] = [];
   const written: Pending[] = [];
@@ -178,15 +184,13 @@ async function pushIn(tx: Db, input: PushInput): Promise<PushResult> {
       p.createdUs = Number(row.created_us);
     }
 
-    for (const change of input.changes) {
-      const p = pending.get(`${change.table}\u0000${change.id}`)!;
-      const result = mergeFields(
-        p.state,
-        changeFields(change, { now: input.now, maxSkewMicros: input.maxSkewMicros }),
-      );
+    const normalize = { now: input.now, maxSkewMicros: input.maxSkewMicros };
+    input.changes.forEach((change, n) => {
+      const p = records[n]!;
+      const result = mergeFields(p.state, changeFields(change, normalize));
       for (const l of result.lost) conflicts.push({ table: change.table, id: change.id, ...l });
       const accepted = Object.keys(result.accepted).length;
-      if (accepted === 0) continue;
+      if (accepted === 0) return;
       p.state = result.state;
       p.log.push({ op: change.op, fields: result.accepted });
       fieldsAccepted += accepted;
@@ -195,7 +199,7 @@ async function pushIn(tx: Db, input: PushInput): Promise<PushResult> {
         p.written = true;
         written.push(p);
       }
-    }
+    });
 
     if (written.length > 0) writes.push(writeStatement(userId, appId, clientId, base, written));
   }
