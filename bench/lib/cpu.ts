@@ -49,3 +49,19 @@ export function busyShare(a: { busy: number; total: number }, b: { busy: number;
   const total = b.total - a.total;
   return total > 0 ? Math.round(((b.busy - a.busy) / total) * 100) / 100 : 0;
 }
+
+/** Microseconds of one clock tick in /proc/<pid>/stat (USER_HZ is 100 on Linux). */
+const TICK_US = 10_000;
+
+/**
+ * CPU time from one process's /proc/<pid>/stat text, in µs: its own (utime + stime) and its
+ * reaped children's (cutime + cstime). Fields are counted after the `)` that ends the
+ * command name, which may itself hold spaces.
+ */
+export function statCpuUs(stat: string): { own: number; children: number } {
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return {
+    own: (Number(f[11]) + Number(f[12])) * TICK_US,
+    children: (Number(f[13]) + Number(f[14])) * TICK_US,
+  };
+}

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
+import { statCpuUs } from '../lib/cpu.js';
 import { BENCH_DATABASE_URL, freshSchema } from '../lib/databases.js';
 import { runJob } from '../lib/fork-job.js';
 import { startMana } from '../lib/servers.js';
@@ -17,12 +18,6 @@ import type { Job, LoadResult } from '../load/jobs.js';
  * reading, taken every 250 ms (the readings cost this process a little CPU: about 1 µs a change); the load process is counted once it is reaped.
  */
 const [batch = 100, rounds = 3] = process.argv.slice(2).map(Number);
-const TICK_US = 10_000; // /proc/*/stat counts clock ticks of 10 ms
-
-function ticks(stat: string): number {
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(f[11]) + Number(f[12]); // utime + stime
-}
 
 /** Highest CPU reading of every PostgreSQL process seen while it runs. */
 function postgresSampler() {
@@ -32,7 +27,7 @@ function postgresSampler() {
       if (!/^\d+$/.test(pid)) continue;
       try {
         const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-        if (stat.includes('(postgres)')) seen.set(pid, Math.max(seen.get(pid) ?? 0, ticks(stat)));
+        if (stat.includes('(postgres)')) seen.set(pid, Math.max(seen.get(pid) ?? 0, statCpuUs(stat).own));
       } catch {} // exited between readdir and read
     }
   };
@@ -44,20 +39,25 @@ function postgresSampler() {
     read();
     let sum = 0;
     for (const [pid, t] of seen) sum += t - (start.get(pid) ?? 0);
-    return sum * TICK_US;
+    return sum;
   };
 }
 
 /** CPU of this process and of its reaped children (the load process), in µs. */
 function ownCpu() {
-  const self = readFileSync('/proc/self/stat', 'utf8');
-  const f = self.slice(self.lastIndexOf(')') + 2).split(' ');
-  const children = (Number(f[13]) + Number(f[14])) * TICK_US;
   const u = process.cpuUsage();
-  return { server: u.user + u.system, load: children };
+  return { server: u.user + u.system, load: statCpuUs(readFileSync('/proc/self/stat', 'utf8')).children };
 }
 
-async function measured(job: Job): Promise<Figures> {
+interface Figures {
+  changesPerS: number;
+  serverUs: number;
+  postgresUs: number;
+  loadUs: number;
+}
+
+/** One job's figures per change, and (push jobs) each worker's last cursor. */
+async function measured(job: Job): Promise<{ figures: Figures; cursors?: Array<string | undefined> }> {
   const stopPg = postgresSampler();
   const before = ownCpu();
   const res = await runJob<LoadResult>(job, 120_000);
@@ -66,23 +66,16 @@ async function measured(job: Job): Promise<Figures> {
   const pg = stopPg();
   const changes = res.total * batch; // CPU covers the warm-up too
   const per = (us: number) => Math.round((us / changes) * 10) / 10;
-  return {
-    cursors: res.cursors,
+  const figures = {
     changesPerS: Math.round((res.units * 1000) / res.elapsedMs),
     serverUs: per(after.server - before.server),
     postgresUs: per(pg),
     loadUs: per(after.load - before.load),
   };
+  return { figures, ...(res.cursors ? { cursors: res.cursors } : {}) };
 }
 
-interface Figures {
-  cursors: Array<string | undefined> | undefined;
-  changesPerS: number;
-  serverUs: number;
-  postgresUs: number;
-  loadUs: number;
-}
-const perChange = ({ cursors: _, ...figures }: Figures) => figures;
+const totalUs = (x: Figures) => Math.round((x.serverUs + x.postgresUs + x.loadUs) * 10) / 10;
 
 if (!BENCH_DATABASE_URL) throw new Error('set TEST_DATABASE_URL or BENCH_DATABASE_URL');
 const serverSchema = await freshSchema(BENCH_DATABASE_URL, 'cpuproc');
@@ -95,7 +88,7 @@ try {
   const rows: Array<Record<string, string | number>> = [];
   let cursors: Array<string | undefined> = []; // carried from round to round, as a client does
   for (let r = 0; r < rounds; r++) {
-    const raw = await measured({
+    const { figures: raw } = await measured({
       kind: 'pg-insert',
       url: rawSchema.url,
       schema: rawSchema.schema,
@@ -105,7 +98,7 @@ try {
       runId: `${run}-${r}`,
       ...timing,
     });
-    const push = await measured({
+    const { figures: push, cursors: last } = await measured({
       kind: 'http-push',
       port: mana.port,
       workers: 8,
@@ -117,15 +110,14 @@ try {
       runId: `${run}-${r}`,
       ...timing,
     });
-    cursors = push.cursors ?? [];
-    const total = (x: Figures) => Math.round((x.serverUs + x.postgresUs + x.loadUs) * 10) / 10;
-    rows.push({ round: r, kind: 'raw INSERT', ...perChange(raw), totalUs: total(raw) });
-    rows.push({ round: r, kind: 'push', ...perChange(push), totalUs: total(push) });
+    cursors = last ?? [];
+    rows.push({ round: r, kind: 'raw INSERT', ...raw, totalUs: totalUs(raw) });
+    rows.push({ round: r, kind: 'push', ...push, totalUs: totalUs(push) });
     rows.push({
       round: r,
       kind: 'ratio',
       changesPerS: Math.round((push.changesPerS / raw.changesPerS) * 1000) / 1000,
-      totalUs: Math.round((total(raw) / total(push)) * 1000) / 1000,
+      totalUs: Math.round((totalUs(raw) / totalUs(push)) * 1000) / 1000,
     });
   }
   console.log(JSON.stringify({ batch, rows }));

@@ -3,6 +3,7 @@ import postgres from 'postgres';
 import { postgresDb } from '../../packages/server/src/db/postgres.js';
 import { sql as q } from '../../packages/server/src/db/sql.js';
 import { createSyncStore } from '../../packages/server/src/store/sync-store.js';
+import { statCpuUs } from '../lib/cpu.js';
 import { BENCH_DATABASE_URL, freshSchema } from '../lib/databases.js';
 
 /**
@@ -13,11 +14,8 @@ import { BENCH_DATABASE_URL, freshSchema } from '../lib/databases.js';
  *   npx tsx bench/tools/cpu-split.ts [batch=100] [batches=200] [rounds=3]
  */
 const [batch = 100, batches = 200, rounds = 3] = process.argv.slice(2).map(Number);
-const TICK_MS = 10;
-
 function backendCpuMs(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(f[11]) + Number(f[12])) * TICK_MS;
+  return statCpuUs(readFileSync(`/proc/${pid}/stat`, 'utf8')).own / 1000;
 }
 
 async function measure(pid: number, n: number, run: (i: number) => Promise<void>) {
