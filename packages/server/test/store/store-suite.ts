@@ -264,6 +264,24 @@ export function storeSuite(name: string, makeDb: () => Promise<TestDatabase>) {
       expect(fresh(await rows())).toBe(true);
     });
 
+    it('analyzes only the columns statements filter or order by, bytewise on the key columns', async () => {
+      const u = user();
+      await push(
+        u,
+        Array.from({ length: 200 }, (_, k) => upd(`stat-${k}`, { title: [`t${k}`, '2024-01-01T10:00:00Z'] })),
+      );
+      await store.db.exec('ANALYZE sync_records');
+      const analyzed = await store.db.query<{ attname: string }>(
+        sql`SELECT attname FROM pg_stats WHERE tablename = 'sync_records' AND schemaname = current_schema() ORDER BY attname`,
+      );
+      // user_id has none since migration 0002; the jsonb columns cost the most to analyze.
+      expect(analyzed.map((r) => r.attname)).toEqual(['app_id', 'record_id', 'table_name', 'updated_at']);
+      const collations = await store.db.query<{ attname: string; collname: string }>(sql`
+        SELECT a.attname, c.collname FROM pg_attribute a JOIN pg_collation c ON c.oid = a.attcollation
+        WHERE a.attrelid = 'sync_records'::regclass AND a.attname IN ('user_id', 'app_id', 'table_name', 'record_id')`);
+      expect(collations.map((r) => r.collname)).toEqual(['C', 'C', 'C', 'C']);
+    });
+
     it("probes the primary key for a user the statistics have not seen, not the user's other records", async () => {
       const big = user();
       const newcomer = user();
