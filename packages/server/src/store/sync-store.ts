@@ -166,7 +166,7 @@ async function pushIn(tx: Db, input: PushInput): Promise<PushResult> {
       ON CONFLICT (user_id) DO UPDATE
         SET last_position = greatest(clock_timestamp(), u.last_position + interval '1 microsecond')
           + ${pending.size - 1} * interval '1 microsecond'
-      RETURNING mana_cursor(last_position - ${pending.size - 1} * interval '1 microsecond') AS base`,
+      RETURNING (extract(epoch FROM last_position) * 1000000)::int8 - ${pending.size - 1} AS base_us`,
       sql`
       SELECT r.table_name, r.record_id, r.data, r.field_timestamps,
              (extract(epoch FROM r.created_at) * 1000000)::int8::text AS created_us
@@ -177,7 +177,9 @@ async function pushIn(tx: Db, input: PushInput): Promise<PushResult> {
         LIMIT 1
       ) r`,
     ]);
-    base = parseMicros((locked![0] as { base: string }).base)!;
+    // Integer microseconds, like the page's positions: the SQL function mana_cursor is not
+    // inlined in RETURNING, and PostgreSQL planned its body on every push.
+    base = Number((locked![0] as { base_us: string | number }).base_us);
     for (const row of storedRows as unknown as StoredRow[]) {
       const p = pending.get(`${row.table_name}\u0000${row.record_id}`)!;
       p.state = stateFrom(row.data, row.field_timestamps);

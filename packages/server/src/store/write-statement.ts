@@ -51,7 +51,8 @@ export function writeStatement(
       l: logIsState ? null : p.log.map(logEntry),
     };
   });
-  const position = sql`${formatMicros(base)}::text::timestamptz + (x.n - 1) * interval '1 microsecond'`;
+  // A scalar subquery is computed once per statement; the cast alone ran per row and column.
+  const position = sql`(SELECT ${formatMicros(base)}::text::timestamptz) + (x.n - 1) * interval '1 microsecond'`;
   const record = sql`${userId}, ${appId}, x.t, x.i, x.d, x.f, ${position}, ${position}, ${clientId}`;
   return sql`
     WITH x AS MATERIALIZED (
