@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { PGlite, type Transaction } from '@electric-sql/pglite';
 import { lockDataDir } from './data-dir-lock.js';
-import type { Db, Query } from './sql.js';
+import { type Db, type Query, SESSION_SETTINGS } from './sql.js';
 
 /**
  * A Db on embedded PGlite (PostgreSQL compiled to WebAssembly): the default when no
@@ -10,15 +10,22 @@ import type { Db, Query } from './sql.js';
  * transactions run one at a time, which is also what makes its cursor order trivially safe.
  */
 export async function pgliteDb(dataDir?: string): Promise<Db> {
-  if (!dataDir) return wrap(await PGlite.create(), undefined);
+  if (!dataDir) return wrap(await configured(await PGlite.create()), undefined);
   mkdirSync(dataDir, { recursive: true });
   const unlock = lockDataDir(dataDir);
   try {
-    return wrap(await PGlite.create(dataDir), undefined, unlock);
+    return wrap(await configured(await PGlite.create(dataDir)), undefined, unlock);
   } catch (err) {
     unlock();
     throw err;
   }
+}
+
+/** PGlite is one session: the settings are set once. */
+async function configured(pg: PGlite): Promise<PGlite> {
+  for (const [name, value] of Object.entries(SESSION_SETTINGS))
+    await pg.query('SELECT set_config($1, $2, false)', [name, value]);
+  return pg;
 }
 
 function wrap(pg: PGlite, tx: Transaction | undefined, unlock?: () => void): Db {

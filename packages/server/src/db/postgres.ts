@@ -1,5 +1,5 @@
 import postgres from 'postgres';
-import type { Db, Query } from './sql.js';
+import { type Db, type Query, SESSION_SETTINGS } from './sql.js';
 
 export interface PostgresOptions {
   /** Pool size. */
@@ -74,6 +74,7 @@ export function postgresDb(url: string, opts: PostgresOptions = {}): Db {
       onnotice: () => {},
       connection: {
         application_name: 'mana-sync',
+        ...SESSION_SETTINGS,
         ...(opts.schema ? { search_path: opts.schema } : {}),
       },
     });
