@@ -23,10 +23,10 @@ import { type WrittenRecord, writeStatement } from './write-statement.js';
  * A push, in statements (│ = sent together, one round trip on PostgreSQL):
  *   BEGIN
  *   1. lock the user's row in sync_users and reserve cursor positions (serializes the user's pushes)
- *   │ 2. read the stored state of the records the batch touches
+ *   │ 2. read what other pushes changed since the client's cursor (the response's page)
+ *   │ 3. read the stored state of the records the batch touches
  *      merge in memory (pure, @mana/sync-protocol)
- *   3. insert the new records, upsert the stored ones and append the log rows (one statement)
- *   │ 4. read what changed since the client's cursor
+ *   4. insert the new records, upsert the stored ones and append the log rows (one statement)
  *   COMMIT, before anything is acknowledged.
  */
 
@@ -148,18 +148,30 @@ async function pushIn(tx: Db, input: PushInput): Promise<PushResult> {
 
   const conflicts: Conflict[] = [];
   const written: Pending[] = [];
-  const writes: Query[] = [];
   let fieldsAccepted = 0;
   let changesAccepted = 0;
   let base = 0;
+  // The records of the app after the client's cursor, by other pushes: read under the user's
+  // lock, so they are all the user has before this push's positions (base, base + 1, …); the
+  // records this push writes are appended from memory, instead of being read back and decoded.
+  const pageQuery = pageStatement({
+    userId,
+    appId,
+    table: null,
+    since: input.since,
+    limit: input.limit,
+  });
+  let pageRows: PageRow[];
   if (pending.size > 0) {
-    // Pipelined: the read of the stored records runs after the lock statement returns, as its
-    // own statement with its own snapshot, so it sees everything committed before the lock.
-    // One primary-key probe per key: the LIMIT keeps the planner from flattening the lateral
-    // subquery into a join, whose generic plan (prepared statements) hashed every record of
-    // the user on each push, so a push cost grew with the user's data.
+    // Pipelined (one round trip on PostgreSQL): the lock, then the page and the read of the
+    // stored records, each a statement with its own snapshot taken after the lock is held, so
+    // they see everything committed before it. The read probes the primary key once per key:
+    // the LIMIT keeps the planner from flattening the lateral subquery into a join, whose
+    // generic plan (prepared statements) hashed every record of the user on each push, so a
+    // push cost grew with the user's data. The small statements go first: postgres.js writes
+    // a pipeline in one go once it passes 1 KB, and the read of a big batch does.
     const keys = JSON.stringify([...pending.values()].map((p) => ({ t: p.table, i: p.id })));
-    const [locked, storedRows] = await tx.queryAll([
+    const [locked, pageResult, storedRows] = await tx.queryAll([
       sql`
       INSERT INTO sync_users AS u (user_id, last_position)
       VALUES (${userId}, clock_timestamp() + ${pending.size - 1} * interval '1 microsecond')
@@ -167,6 +179,7 @@ async function pushIn(tx: Db, input: PushInput): Promise<PushResult> {
         SET last_position = greatest(clock_timestamp(), u.last_position + interval '1 microsecond')
           + ${pending.size - 1} * interval '1 microsecond'
       RETURNING (extract(epoch FROM last_position) * 1000000)::int8 - ${pending.size - 1} AS base_us`,
+      pageQuery,
       sql`
       SELECT r.table_name, r.record_id, r.data, r.field_timestamps,
              (extract(epoch FROM r.created_at) * 1000000)::int8::text AS created_us
@@ -177,6 +190,7 @@ async function pushIn(tx: Db, input: PushInput): Promise<PushResult> {
         LIMIT 1
       ) r`,
     ]);
+    pageRows = pageResult as unknown as PageRow[];
     // Integer microseconds, like the page's positions: the SQL function mana_cursor is not
     // inlined in RETURNING, and PostgreSQL planned its body on every push.
     base = Number((locked![0] as { base_us: string | number }).base_us);
@@ -203,26 +217,11 @@ async function pushIn(tx: Db, input: PushInput): Promise<PushResult> {
       }
     });
 
-    if (written.length > 0) writes.push(writeStatement(userId, appId, clientId, base, written));
+    if (written.length > 0) await tx.query(writeStatement(userId, appId, clientId, base, written));
+  } else {
+    pageRows = await tx.query<PageRow>(pageQuery);
   }
-
-  // The writes and the page read go out together (one round trip on PostgreSQL). The records
-  // this push wrote now sit at positions base, base+1, ... after everything else of the user
-  // (the user's row lock orders positions in commit order), and their merged state is in
-  // memory: so the page reads only rows before base (other pushes' records, by any client)
-  // and appends the written ones, instead of reading back and decoding what it just wrote.
-  const pageQuery = pageStatement({
-    userId,
-    appId,
-    table: null,
-    since: input.since,
-    limit: input.limit,
-    before: written.length > 0 ? base : null,
-  });
-  const results = await tx.queryAll([...writes, pageQuery]);
-  const page = toPage(results.at(-1) as unknown as PageRow[], input.since, input.limit, () =>
-    writtenChanges(written, base, input.since),
-  );
+  const page = toPage(pageRows, input.since, input.limit, () => writtenChanges(written, base, input.since));
   return {
     ...page,
     conflicts,
@@ -256,8 +255,6 @@ export interface PageQuery {
   table: string | null;
   since: Canonical;
   limit: number;
-  /** Only rows before this position (microseconds); null: no upper bound. */
-  before?: number | null;
 }
 
 /** Merged records of the app (or one table) after `since`, oldest first, at most `limit`. */
@@ -267,10 +264,7 @@ async function readPage(db: Db, q: PageQuery): Promise<PullResult> {
 
 export function pageStatement(q: PageQuery): Query {
   const since = sql`${q.since}::text::timestamptz`;
-  const range =
-    q.before == null
-      ? sql`updated_at > ${since}`
-      : sql`updated_at > ${since} AND updated_at < ${formatMicros(q.before)}::text::timestamptz`;
+  const range = sql`updated_at > ${since}`;
   // The position leaves as exact integer microseconds and is formatted here: to_char (in
   // mana_cursor) costs several microseconds a row, the largest part of a 1,000-record page.
   const columns = (
