@@ -1,4 +1,5 @@
 import {
+  bare,
   type Canonical,
   canonicalize,
   DELETED_AT_FIELD,
@@ -57,7 +58,7 @@ export async function applyServerChanges(ctx: ApplyContext, input: ApplyInput): 
       const puts = new Map<string, Record<string, unknown>[]>();
       const deletes = new Map<string, string[]>();
       for (const change of changes) {
-        const incoming: Record<string, TimedValue> = {};
+        const incoming = bare<TimedValue>();
         for (const [field, f] of Object.entries(change.fields)) {
           incoming[field] = {
             value: f.value,

@@ -1,4 +1,5 @@
 import {
+  bare,
   type Canonical,
   DELETED_AT_FIELD,
   fieldNameSchema,
@@ -62,7 +63,7 @@ function plainProblem(value: unknown): string | null {
 
 /** Every field of a new record, plus `deletedAt: null` so re-adding a deleted id undeletes it. */
 export function insertFields(value: Record<string, unknown>, at: Canonical): Fields {
-  const fields: Fields = {};
+  const fields: Fields = bare();
   for (const [field, v] of Object.entries(value)) {
     if (field === ID_FIELD || v === undefined) continue;
     fields[field] = { value: v, updatedAt: at };
@@ -77,7 +78,7 @@ export function changedFields(
   after: Record<string, unknown>,
   at: Canonical,
 ): Fields {
-  const fields: Fields = {};
+  const fields: Fields = bare();
   for (const field of new Set([...Object.keys(before), ...Object.keys(after)])) {
     if (field === ID_FIELD) continue;
     const a = after[field];

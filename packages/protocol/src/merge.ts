@@ -21,7 +21,7 @@ export interface TimedValue {
   updatedAt: Canonical;
 }
 
-/** The merged state of one record. Objects have no prototype, so no field name reaches Object.prototype. */
+/** The merged state of one record. Its objects are `bare()`: no field name reaches Object.prototype. */
 export interface RecordState {
   data: Record<string, unknown>;
   fieldTimestamps: Record<string, Canonical>;
@@ -42,8 +42,21 @@ export interface MergeResult {
   lost: LostField[];
 }
 
+/**
+ * The prototype of every object keyed by field names: empty, frozen, and itself without a
+ * prototype, so a field named `__proto__` or `toString` is just an own property. Why not
+ * `Object.create(null)`: V8 keeps such objects in dictionary mode, and reading, writing and
+ * JSON.stringify of them cost about half as much again (a push builds several per change).
+ */
+const NO_PROTO: object = Object.freeze(Object.create(null));
+
+/** An empty object for field names: nothing inherited, in V8's fast mode. */
+export function bare<T>(): Record<string, T> {
+  return Object.create(NO_PROTO);
+}
+
 export function emptyState(): RecordState {
-  return { data: Object.create(null), fieldTimestamps: Object.create(null) };
+  return { data: bare(), fieldTimestamps: bare() };
 }
 
 export function mergeFields(
@@ -51,7 +64,7 @@ export function mergeFields(
   incoming: Record<string, TimedValue>,
 ): MergeResult {
   const state = stored ? cloneState(stored) : emptyState();
-  const accepted: Record<string, TimedValue> = Object.create(null);
+  const accepted = bare<TimedValue>();
   const lost: LostField[] = [];
   for (const field of Object.keys(incoming)) {
     const next = incoming[field]!;
@@ -76,8 +89,8 @@ export function mergeFields(
 
 function cloneState(s: RecordState): RecordState {
   return {
-    data: Object.assign(Object.create(null), s.data),
-    fieldTimestamps: Object.assign(Object.create(null), s.fieldTimestamps),
+    data: Object.assign(bare(), s.data),
+    fieldTimestamps: Object.assign(bare<Canonical>(), s.fieldTimestamps),
   };
 }
 
@@ -109,7 +122,7 @@ export interface NormalizeOptions {
  */
 export function changeFields(change: Change, opts: NormalizeOptions): Record<string, TimedValue> {
   const limit = parseMicros(opts.now)! + opts.maxSkewMicros;
-  const out: Record<string, TimedValue> = Object.create(null);
+  const out = bare<TimedValue>();
   let newest: Canonical | undefined;
   // Object.keys, not Object.entries: no array per field on the push's hot path.
   const fields = change.fields;
@@ -158,7 +171,7 @@ export function toServerChange(
   position: Canonical,
   createdAfterSince: boolean,
 ): ServerChange {
-  const fields: ServerChange['fields'] = {};
+  const fields = bare<ServerChange['fields'][string]>();
   for (const field of Object.keys(state.fieldTimestamps)) {
     fields[field] = { value: state.data[field] ?? null, updatedAt: state.fieldTimestamps[field]! };
   }

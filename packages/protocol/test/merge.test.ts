@@ -98,6 +98,19 @@ describe('mergeFields', () => {
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
     expect(Object.getOwnPropertyDescriptor(r.state.data, '__proto__')?.value).toEqual({ polluted: true });
   });
+
+  it('treats fields named like inherited properties as new fields, serialized as own ones', () => {
+    const r = mergeFields(undefined, {
+      constructor: { value: 1, updatedAt: now },
+      toString: { value: 2, updatedAt: now },
+      ['__proto__']: { value: 3, updatedAt: now },
+    });
+    expect(Object.keys(r.accepted)).toEqual(['constructor', 'toString', '__proto__']);
+    expect(r.lost).toEqual([]);
+    expect(JSON.parse(JSON.stringify(r.state.data))).toEqual(
+      JSON.parse('{"constructor":1,"toString":2,"__proto__":3}'),
+    );
+  });
 });
 
 describe('changeFields', () => {

@@ -1,4 +1,5 @@
 import {
+  bare,
   type Canonical,
   type Change,
   formatMicros,
@@ -85,8 +86,8 @@ export function writeStatement(
 
 /** One log row: the change's accepted fields, values and timestamps apart (the seed's columns). */
 function logEntry(l: WrittenRecord['log'][number]) {
-  const d: Record<string, unknown> = {};
-  const f: Record<string, Canonical> = {};
+  const d = bare<unknown>();
+  const f = bare<Canonical>();
   for (const [field, v] of Object.entries(l.fields)) {
     d[field] = v.value;
     f[field] = v.updatedAt;

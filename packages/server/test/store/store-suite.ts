@@ -107,6 +107,28 @@ export function storeSuite(name: string, makeDb: () => Promise<TestDatabase>) {
       ]);
     });
 
+    it('keeps fields named like inherited properties (__proto__, constructor) in the state, the log and pages', async () => {
+      const u = user();
+      // As JSON.parse makes them: `__proto__` an own property.
+      const fields = JSON.parse(
+        '{"__proto__":{"value":{"x":1},"updatedAt":"2024-01-01T10:00:00Z"},"constructor":{"value":2,"updatedAt":"2024-01-01T10:00:00Z"}}',
+      );
+      // Twice in one batch: the second change's log row carries its fields apart (logEntry).
+      const second = JSON.parse('{"__proto__":{"value":{"x":3},"updatedAt":"2024-01-01T10:00:01Z"}}');
+      await push(u, [
+        { table: 'tasks', id: 'odd', op: 'update', fields },
+        { table: 'tasks', id: 'odd', op: 'update', fields: second },
+      ]);
+      const pull = await store.pull({ userId: u, appId: 'todo', table: 'tasks', since: EPOCH, limit: 10 });
+      const got = pull.serverChanges[0]!.fields;
+      expect(Object.keys(got).sort()).toEqual(['__proto__', 'constructor']);
+      expect(Object.getOwnPropertyDescriptor(got, '__proto__')?.value.value).toEqual({ x: 3 });
+      const log = await store.db.query<{ keys: string[] }>(sql`
+        SELECT array(SELECT jsonb_object_keys(data) ORDER BY 1) AS keys FROM sync_changes
+        WHERE user_id = ${u} ORDER BY field_timestamps->>'__proto__'`);
+      expect(log.map((r) => r.keys)).toEqual([['__proto__', 'constructor'], ['__proto__']]);
+    });
+
     it('merges different fields and keeps the later timestamp per field', async () => {
       const u = user();
       await push(u, [
