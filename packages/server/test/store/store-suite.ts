@@ -368,6 +368,13 @@ export function storeSuite(name: string, makeDb: () => Promise<TestDatabase>) {
       expect(text).not.toContain('sync_records_pull');
     });
 
+    it('runs its sessions with generic plans and without bitmap scans (db/sql.ts)', async () => {
+      const rows = await store.db.query<{ generic: string; bitmap: string }>(
+        sql`SELECT current_setting('plan_cache_mode') AS generic, current_setting('enable_bitmapscan') AS bitmap`,
+      );
+      expect(rows).toEqual([{ generic: 'force_generic_plan', bitmap: 'off' }]);
+    });
+
     it("reads a big user's pages in index order, never all of the user's records at once", async () => {
       const big = user();
       for (let b = 0; b < 3; b++)
