@@ -77,7 +77,7 @@ export function printTable(figures: Figure[]): void {
   for (const r of rows) console.log(line(r));
 }
 
-function fmt(n: number): string {
+export function fmt(n: number): string {
   if (!Number.isFinite(n)) return String(n);
   return Math.abs(n) >= 1000 ? Math.round(n).toLocaleString('en-US') : String(round(n));
 }
