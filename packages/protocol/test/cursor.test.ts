@@ -36,6 +36,21 @@ describe('canonical timestamps', () => {
     expect(parseMicros(EPOCH)).toBe(0);
   });
 
+  it('formats any microsecond as Date#toISOString would, with six fractional digits', () => {
+    const reference = (micros: number) => {
+      const ms = Math.floor(micros / 1000);
+      return `${new Date(ms).toISOString().slice(0, 23)}${String(micros - ms * 1000).padStart(3, '0')}Z`;
+    };
+    const day = 86_400_000_000;
+    const leap = parseMicros('2024-02-29T00:00:00Z')!;
+    const edges = [0, 1, 999, 1000, day - 1, day, leap - 1, leap, leap + day - 1, Number.MAX_SAFE_INTEGER];
+    // Random values, in an order that jumps between days (the formatter remembers the last one).
+    const random = Array.from({ length: 20_000 }, () => Math.floor(Math.random() * Number.MAX_SAFE_INTEGER));
+    for (const micros of [...edges, ...random, ...edges.reverse()]) {
+      expect(formatMicros(micros), String(micros)).toBe(reference(micros));
+    }
+  });
+
   it('parses the longest date-time (38 characters) and refuses anything longer', () => {
     const longest = '2024-01-01T10:00:00.123456789012+02:00';
     expect(longest).toHaveLength(38);
