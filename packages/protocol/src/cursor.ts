@@ -69,7 +69,7 @@ const DAY_MICROS = 86_400_000_000;
 let lastDay = Number.NaN;
 let lastDayPrefix = '';
 
-const pad2 = (n: number) => (n < 10 ? `0${n}` : `${n}`);
+const pad = (n: number, width: number) => String(n).padStart(width, '0');
 
 /** Canonical text of integer microseconds since the epoch, 0 to year 9999. */
 export function formatMicros(micros: number): Canonical {
@@ -85,19 +85,7 @@ export function formatMicros(micros: number): Canonical {
   rest -= m * 60_000_000;
   const sec = Math.floor(rest / 1_000_000);
   rest -= sec * 1_000_000;
-  const frac =
-    rest < 10
-      ? `00000${rest}`
-      : rest < 100
-        ? `0000${rest}`
-        : rest < 1000
-          ? `000${rest}`
-          : rest < 10_000
-            ? `00${rest}`
-            : rest < 100_000
-              ? `0${rest}`
-              : `${rest}`;
-  return `${lastDayPrefix}${pad2(h)}:${pad2(m)}:${pad2(sec)}.${frac}Z` as Canonical;
+  return `${lastDayPrefix}${pad(h, 2)}:${pad(m, 2)}:${pad(sec, 2)}.${pad(rest, 6)}Z` as Canonical;
 }
 
 /** Canonical form of any ISO-8601 date-time, or null when it is not one. */

@@ -193,7 +193,7 @@ async function pushIn(tx: Db, input: PushInput): Promise<PushResult> {
     pageRows = pageResult as unknown as PageRow[];
     // Integer microseconds, like the page's positions: the SQL function mana_cursor is not
     // inlined in RETURNING, and PostgreSQL planned its body on every push.
-    base = Number((locked![0] as { base_us: string | number }).base_us);
+    base = Number((locked![0] as { base_us: string | number | bigint }).base_us);
     for (const row of storedRows as unknown as StoredRow[]) {
       const p = pending.get(`${row.table_name}\u0000${row.record_id}`)!;
       p.state = stateFrom(row.data, row.field_timestamps);
@@ -267,15 +267,13 @@ export function pageStatement(q: PageQuery): Query {
   const range = sql`updated_at > ${since}`;
   // The position leaves as exact integer microseconds and is formatted here: to_char (in
   // mana_cursor) costs several microseconds a row, the largest part of a 1,000-record page.
-  const columns = (
-    r: ReturnType<typeof sql>,
-  ) => sql`${r}table_name, ${r}record_id, ${r}data, ${r}field_timestamps,
-           (extract(epoch FROM ${r}updated_at) * 1000000)::int8::text AS position_us,
-           ${r}created_at > ${since} AS created_after`;
+  const columns = sql`page.table_name, page.record_id, page.data, page.field_timestamps,
+           (extract(epoch FROM page.updated_at) * 1000000)::int8::text AS position_us,
+           page.created_at > ${since} AS created_after`;
   if (q.table !== null)
     return sql`
-    SELECT ${columns(sql``)}
-    FROM sync_records
+    SELECT ${columns}
+    FROM sync_records page
     WHERE user_id = ${q.userId} AND app_id = ${q.appId} AND table_name = ${q.table} AND ${range}
     ORDER BY updated_at
     LIMIT ${q.limit + 1}`;
@@ -295,7 +293,7 @@ export function pageStatement(q: PageQuery): Query {
         WHERE user_id = ${q.userId} AND app_id = ${q.appId} AND table_name > tables.name
         ORDER BY table_name LIMIT 1) next
     )
-    SELECT ${columns(sql`page.`)}
+    SELECT ${columns}
     FROM tables CROSS JOIN LATERAL (
       SELECT table_name, record_id, data, field_timestamps, created_at, updated_at
       FROM sync_records
