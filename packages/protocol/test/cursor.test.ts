@@ -58,4 +58,85 @@ describe('canonical timestamps', () => {
     expect(parseMicros(`${longest}   `)).toBeNull();
     expect(parseMicros(`2024-01-01T10:00:00Z${' '.repeat(100_000)}`)).toBeNull();
   });
+
+  it('parses exactly what the grammar (as a regular expression) accepts, to the same instant', () => {
+    // The definition the scanner in cursor.ts implements, through Date: the reference.
+    const ISO =
+      /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d{1,12}))?(?:([Zz])|([+-])(\d{2}):?(\d{2}))$/;
+    const reference = (input: string): number | null => {
+      const m = ISO.exec(input);
+      if (!m) return null;
+      const [, y, mo, d, h, mi, sec, frac = '', z, sign, oh = '0', om = '0'] = m;
+      if (Number(mo) < 1 || Number(mo) > 12 || Number(d) < 1 || Number(h) > 23) return null;
+      if (Number(mi) > 59 || Number(sec) > 59 || Number(oh) > 23 || Number(om) > 59) return null;
+      const date = new Date(0);
+      date.setUTCFullYear(Number(y), Number(mo) - 1, Number(d));
+      date.setUTCHours(Number(h), Number(mi), Number(sec), 0);
+      if (date.getUTCDate() !== Number(d)) return null;
+      const offset = z ? 0 : (sign === '-' ? -1 : 1) * (Number(oh) * 60 + Number(om));
+      const micros = (date.getTime() - offset * 60_000) * 1000 + Number(frac.padEnd(6, '0').slice(0, 6));
+      return micros < 0 || micros >= 253_402_300_800_000_000 ? null : micros;
+    };
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(Math.random() * xs.length)]!;
+    const num = (max: number, width: number) => String(Math.floor(Math.random() * max)).padStart(width, '0');
+    // Mostly well-formed, with the edges of each part among the choices.
+    const part = (lo: number, hi: number, width: number, edges: string[]) =>
+      Math.random() < 0.9
+        ? String(lo + Math.floor(Math.random() * (hi - lo + 1))).padStart(width, '0')
+        : pick(edges);
+    const generated = () =>
+      `${part(1970, 2400, 4, ['1969', '1900', '9999', '0000', '10000'])}-${part(1, 12, 2, ['00', '13'])}-` +
+      `${part(1, 28, 2, ['00', '29', '30', '31', '32'])}${pick(['T', 'T', 't', ' ', 'x'])}` +
+      `${part(0, 23, 2, ['24', '99'])}:${part(0, 59, 2, ['60'])}:${part(0, 59, 2, ['60', '5'])}` +
+      pick([
+        '',
+        '',
+        '.',
+        ',',
+        `.${num(10 ** 6, 1 + Math.floor(Math.random() * 6))}`,
+        `,${'9'.repeat(12)}`,
+        `.${'1'.repeat(13)}`,
+      ]) +
+      pick([
+        'Z',
+        'Z',
+        'z',
+        '',
+        '+00:00',
+        '-01:00',
+        `+${part(0, 23, 2, ['24'])}${pick([':', ''])}${part(0, 59, 2, ['60'])}`,
+        '-0530',
+        '+1',
+        'Zz',
+      ]);
+    const chars = '0123456789-:.,+TtZz x\u0660';
+    const mutated = (s: string) => {
+      const at = Math.floor(Math.random() * (s.length + 1));
+      const c = pick([...chars]);
+      return pick([
+        s.slice(0, at) + c + s.slice(at + 1),
+        s.slice(0, at) + s.slice(at + 1),
+        s.slice(0, at) + c + s.slice(at),
+      ]);
+    };
+    const inputs = [
+      '2024-02-29T00:00:00Z',
+      '2023-02-29T00:00:00Z',
+      '2000-02-29T23:59:59.999999Z',
+      '2100-02-29T00:00:00Z',
+      '2400-02-29T00:00:00Z',
+    ];
+    for (let k = 0; k < 20_000; k++) {
+      const g = generated();
+      inputs.push(g, mutated(g), mutated(mutated(g)));
+    }
+    let accepted = 0;
+    for (const input of inputs) {
+      const want = reference(input);
+      expect(parseMicros(input), input).toBe(want);
+      if (want !== null) accepted++;
+    }
+    // Both sides of the grammar were exercised, not just refusals.
+    expect(accepted).toBeGreaterThan(inputs.length / 20);
+  });
 });

@@ -19,7 +19,8 @@ export interface Cors {
 }
 
 /**
- * CORS for a list of allowed origins: the same headers as hono/cors, set before the handler
+ * CORS for a list of allowed origins: the headers of hono/cors (Expose-Headers only with an
+ * allowed origin), set before the handler
  * runs (headers.ts). Why not hono/cors: it writes to `c.res.headers` before and after
  * the handler, which makes Hono rebuild the response and turns @hono/node-server's
  * string-body fast path into a web-stream copy on every request (see docs/benchmarks.md).
@@ -31,12 +32,17 @@ export function createCors(opts: CorsOptions): Cors {
   const exposeHeaders = opts.exposeHeaders.join(',');
   const allowOrigin = (origin: string | undefined) => (origin && allowed.has(origin) ? origin : undefined);
   const headers = (origin: string | undefined): Record<string, string> => {
-    const out: Record<string, string> = {};
     const allow = allowOrigin(origin);
-    if (allow) out['Access-Control-Allow-Origin'] = allow;
-    out['Access-Control-Expose-Headers'] = exposeHeaders;
-    out.Vary = 'Origin';
-    return out;
+    // Exposed headers only where a browser reads them, on a response it lets the page see:
+    // one header less to build and validate on every other request (servers, the CLI).
+    if (allow) {
+      return {
+        'Access-Control-Allow-Origin': allow,
+        'Access-Control-Expose-Headers': exposeHeaders,
+        Vary: 'Origin',
+      };
+    }
+    return { Vary: 'Origin' };
   };
   const middleware: MiddlewareHandler = async (c, next) => {
     const origin = c.req.header('origin');

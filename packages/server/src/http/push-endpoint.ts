@@ -5,7 +5,7 @@ import type { ServerContext } from './context.js';
 import type { Cors } from './cors.js';
 import { errorHeaders, requestError } from './errors.js';
 import { finishRequest, requestIdFrom } from './request-log.js';
-import { appIdOf, authenticate, runPush } from './routes/sync.js';
+import { authenticate, runPush } from './routes/sync.js';
 
 const PUSH_PATH = /^\/sync\/([^/?#]+)(?:\?.*)?$/;
 const DIGITS = /^\d+$/;
@@ -28,40 +28,46 @@ const DIGITS = /^\d+$/;
 export function pushEndpoint(ctx: ServerContext, cors: Cors) {
   return (req: IncomingMessage, res: ServerResponse): boolean => {
     if (ctx.shuttingDown) return false;
-    const rawAppId = pushTarget(req.method, req.url, req.headers);
-    if (rawAppId === undefined) return false;
+    const headers = req.headers; // a getter: read once
+    const appId = pushTarget(req.method, req.url, headers);
+    if (appId === undefined) return false;
 
     const startedAt = performance.now();
-    const requestId = requestIdFrom(header(req, 'x-request-id'));
-    req.on('error', () => {}); // the client went away; nothing to answer
-    if (Number(req.headers['content-length']) > LIMITS.maxBodyBytes) {
+    const r: InFlight = {
+      res,
+      headers,
+      startedAt,
+      requestId: requestIdFrom(header(headers, 'x-request-id')),
+    };
+    // No 'error' listener on req: a client that goes away mid-body makes it emit 'aborted'
+    // and 'close', never 'error' (Node emits it only to a listener), and 'end' never comes.
+    if (Number(headers['content-length']) > LIMITS.maxBodyBytes) {
       // Judged by the header, as the Hono path does: the body is never read.
       const tooLarge = new SyncError('PAYLOAD_TOO_LARGE', `body larger than ${LIMITS.maxBodyBytes} bytes`);
-      answer(ctx, cors, req, res, { requestId, startedAt }, () => Promise.reject(tooLarge)).catch(
-        failed(ctx, res, requestId),
-      );
+      void answer(ctx, cors, r, () => Promise.reject(tooLarge));
       return true;
     }
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
       const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
-      answer(ctx, cors, req, res, { requestId, startedAt }, async (seen) => {
-        const authorization = header(req, 'authorization');
-        const serviceKey = header(req, 'x-service-key');
+      void answer(ctx, cors, r, async () => {
+        const authorization = header(headers, 'authorization');
+        const serviceKey = header(headers, 'x-service-key');
         const principal =
-          (serviceKey === undefined ? ctx.auth.cached(authorization) : undefined) ??
+          (serviceKey === undefined ? ctx.auth.cached(authorization, req.socket) : undefined) ??
           (await authenticate(
             ctx,
-            { authorization, serviceKey, userId: header(req, 'x-user-id') },
-            requestId,
+            { authorization, serviceKey, userId: header(headers, 'x-user-id') },
+            r.requestId,
           ));
-        seen.principal = principal;
+        r.principal = principal;
         ctx.limiter.take(principal.userId);
-        const appId = appIdOf(rawAppId);
-        seen.appId = appId;
+        // The app id, checked at this step on the Hono path (appIdOf): pushTarget took only
+        // one that appIdOf returns as it is.
+        r.appId = appId;
         return JSON.stringify(await runPush(ctx, principal.userId, appId, parseJson(body)));
-      }).catch(failed(ctx, res, requestId));
+      });
     });
     return true;
   };
@@ -85,60 +91,62 @@ export function pushTarget(
   return rawAppId;
 }
 
-interface Seen {
+/** One request on this path, and what is known of it so far (for its metrics and log line). */
+interface InFlight {
+  res: ServerResponse;
+  headers: IncomingHttpHeaders;
+  requestId: string;
+  startedAt: number;
   principal?: Principal;
   appId?: string;
 }
 
-/** Runs `serve` for the response body, or turns what it throws into the error answer. */
+/**
+ * Runs `serve` for the response body, or turns what it throws into the error answer.
+ * Never rejects: a throw of its own (a bug) is logged and answered with a bare 500.
+ */
 async function answer(
   ctx: ServerContext,
   cors: Cors,
-  req: IncomingMessage,
-  res: ServerResponse,
-  r: { requestId: string; startedAt: number },
-  serve: (seen: Seen) => Promise<string>,
+  r: InFlight,
+  serve: () => Promise<string>,
 ): Promise<void> {
-  const seen: Seen = {};
-  const headers = cors.headers(header(req, 'origin'));
-  headers['X-Request-Id'] = r.requestId;
-  let status = 200;
-  let out: string;
   try {
-    out = await serve(seen);
+    const headers = cors.headers(header(r.headers, 'origin'));
+    headers['X-Request-Id'] = r.requestId;
+    let status = 200;
+    let out: string;
+    try {
+      out = await serve();
+    } catch (err) {
+      const e = requestError(ctx.logger, r.requestId, err);
+      status = e.status;
+      Object.assign(headers, errorHeaders(e));
+      out = JSON.stringify(e.toBody());
+    }
+    headers['Content-Type'] = 'application/json';
+    headers['Content-Length'] = String(Buffer.byteLength(out));
+    // Shutting down: this connection closes after the response, so the server drains quickly.
+    if (ctx.shuttingDown) headers.Connection = 'close';
+    if (!r.res.destroyed) r.res.writeHead(status, headers).end(out);
+    finishRequest(ctx, {
+      requestId: r.requestId,
+      method: 'POST',
+      route: ROUTE.push,
+      status,
+      startedAt: r.startedAt,
+      principal: r.principal,
+      appId: r.appId,
+    });
   } catch (err) {
-    const e = requestError(ctx.logger, r.requestId, err);
-    status = e.status;
-    Object.assign(headers, errorHeaders(e));
-    out = JSON.stringify(e.toBody());
+    ctx.logger.error({ reqId: r.requestId, err: String((err as Error)?.stack ?? err) }, 'INTERNAL');
+    if (!r.res.headersSent && !r.res.destroyed) r.res.writeHead(500).end();
   }
-  headers['Content-Type'] = 'application/json';
-  headers['Content-Length'] = String(Buffer.byteLength(out));
-  // Shutting down: this connection closes after the response, so the server drains quickly.
-  if (ctx.shuttingDown) headers.Connection = 'close';
-  if (!res.destroyed) res.writeHead(status, headers).end(out);
-  finishRequest(ctx, {
-    requestId: r.requestId,
-    method: 'POST',
-    route: ROUTE.push,
-    status,
-    startedAt: r.startedAt,
-    principal: seen.principal,
-    appId: seen.appId,
-  });
-}
-
-/** Last resort: `answer` itself failed (a bug); the client gets a bare 500, the log the stack. */
-function failed(ctx: ServerContext, res: ServerResponse, requestId: string) {
-  return (err: unknown) => {
-    ctx.logger.error({ reqId: requestId, err: String((err as Error)?.stack ?? err) }, 'INTERNAL');
-    if (!res.headersSent && !res.destroyed) res.writeHead(500).end();
-  };
 }
 
 /** One request header as a string (Node joins repeated ones with ", ", as fetch's Headers does). */
-function header(req: IncomingMessage, name: string): string | undefined {
-  const v = req.headers[name];
+function header(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const v = headers[name];
   return Array.isArray(v) ? v.join(', ') : v;
 }
 

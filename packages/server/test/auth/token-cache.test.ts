@@ -78,4 +78,23 @@ describe('token verification cache', () => {
     advance(31_000);
     expect(auth.cached(`Bearer ${token}`)).toBeUndefined();
   });
+
+  it('remembers the last token of a connection only for that exact header, and only until it expires', async () => {
+    const { auth, advance } = setup(600_000);
+    const socket = {};
+    const frank = await idp.mint('frank', { expiresIn: 30 });
+    const grace = await idp.mint('grace', { expiresIn: 3600 });
+    await auth.authenticate({ authorization: `Bearer ${frank}` });
+    expect(auth.cached(`Bearer ${frank}`, socket)).toMatchObject({ userId: 'frank' });
+    expect(auth.cached(`Bearer ${frank}`, socket)).toMatchObject({ userId: 'frank' });
+    // Another user on the same connection (a proxy): not frank's answer.
+    expect(auth.cached(`Bearer ${grace}`, socket)).toBeUndefined();
+    await auth.authenticate({ authorization: `Bearer ${grace}` });
+    expect(auth.cached(`Bearer ${grace}`, socket)).toMatchObject({ userId: 'grace' });
+    expect(auth.cached(`Bearer ${frank}x`, socket)).toBeUndefined();
+    expect(auth.cached(`Bearer ${frank}`, socket)).toMatchObject({ userId: 'frank' });
+    advance(31_000);
+    expect(auth.cached(`Bearer ${frank}`, socket)).toBeUndefined();
+    expect(auth.cached(`Bearer ${grace}`, socket)).toMatchObject({ userId: 'grace' });
+  });
 });

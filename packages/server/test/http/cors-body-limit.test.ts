@@ -39,6 +39,8 @@ describe('CORS and body limit over HTTP', () => {
       headers: { origin: 'http://evil.example' },
     });
     expect(foreign.headers.get('access-control-allow-origin')).toBeNull();
+    expect(foreign.headers.get('access-control-expose-headers')).toBeNull();
+    expect(foreign.headers.get('vary')).toContain('Origin');
   });
 
   it('refuses a chunked body over 10 MB with 413, counting bytes as they arrive', async () => {
