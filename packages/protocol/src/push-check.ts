@@ -1,8 +1,8 @@
 import type { z } from 'zod';
 import { LIMITS } from './constants.js';
 import { parseMicros } from './cursor.js';
-import { FORBIDDEN_FIELD_NAMES, ID_PATTERN } from './ids.js';
-import { jsonValueProblem } from './json-value.js';
+import { FORBIDDEN_FIELD_NAMES, ID_MATCHES } from './ids.js';
+import { jsonValueProblem, stringProblem } from './json-value.js';
 import { type PushRequest, pushRequestSchema } from './push.js';
 
 /**
@@ -28,7 +28,7 @@ const BODY_KEYS = new Set(['clientId', 'since', 'changes']);
 
 export function isPlainPushRequest(input: unknown): input is PushRequest {
   if (!isPlainObject(input) || !onlyKeys(input, BODY_KEYS)) return false;
-  if (!isId(input.clientId, ID_PATTERN.id, LIMITS.maxClientIdLength)) return false;
+  if (!isId(input.clientId, ID_MATCHES.id, LIMITS.maxClientIdLength)) return false;
   if (input.since !== undefined && input.since !== null && !isTimestamp(input.since)) return false;
   const changes = input.changes;
   if (!Array.isArray(changes) || changes.length > LIMITS.maxChangesPerPush) return false;
@@ -38,8 +38,8 @@ export function isPlainPushRequest(input: unknown): input is PushRequest {
 
 function isPlainChange(c: unknown): boolean {
   if (!isPlainObject(c) || !onlyKeys(c, CHANGE_KEYS)) return false;
-  if (!isId(c.table, ID_PATTERN.table, LIMITS.maxTableLength)) return false;
-  if (!isId(c.id, ID_PATTERN.id, LIMITS.maxRecordIdLength)) return false;
+  if (!isId(c.table, ID_MATCHES.table, LIMITS.maxTableLength)) return false;
+  if (!isId(c.id, ID_MATCHES.id, LIMITS.maxRecordIdLength)) return false;
   if (typeof c.op !== 'string' || !OPS.has(c.op)) return false;
   if (c.deletedAt !== undefined && c.deletedAt !== null && !isTimestamp(c.deletedAt)) return false;
   if (c.fields !== undefined) {
@@ -71,15 +71,13 @@ function onlyKeys(o: Record<string, unknown>, allowed: Set<string>): boolean {
   return true;
 }
 
-function isId(v: unknown, pattern: RegExp, max: number): boolean {
-  return typeof v === 'string' && v.length <= max && pattern.test(v);
+function isId(v: unknown, matches: (s: string) => boolean, max: number): boolean {
+  return typeof v === 'string' && v.length <= max && matches(v);
 }
 
 function isFieldName(name: string): boolean {
   return (
-    name.length <= LIMITS.maxFieldNameLength &&
-    ID_PATTERN.field.test(name) &&
-    !FORBIDDEN_FIELD_NAMES.has(name)
+    name.length <= LIMITS.maxFieldNameLength && ID_MATCHES.field(name) && !FORBIDDEN_FIELD_NAMES.has(name)
   );
 }
 
@@ -90,5 +88,6 @@ function isTimestamp(v: unknown): boolean {
 function isValue(v: unknown): boolean {
   if (v === null || typeof v === 'boolean') return true;
   if (typeof v === 'number') return Number.isFinite(v);
+  if (typeof v === 'string') return stringProblem(v) === null;
   return v !== undefined && jsonValueProblem(v) === null;
 }

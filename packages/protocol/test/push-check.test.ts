@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { appIdSchema, isAppId } from '../src/ids.js';
+import { appIdSchema, ID_MATCHES, ID_PATTERN, isAppId } from '../src/ids.js';
+import { stringProblem } from '../src/json-value.js';
 import { pushRequestSchema } from '../src/push.js';
 import { isPlainPushRequest, parsePushRequest } from '../src/push-check.js';
 
@@ -187,6 +188,55 @@ describe('push body fast check', () => {
         expect(isAppId(s)).toBe(appIdSchema.safeParse(s).success);
       }),
       { numRuns: 1000 },
+    );
+  });
+
+  it('each identifier table check accepts exactly what its regex matches', () => {
+    // Every ASCII character, some that only look like ASCII, and astral ones.
+    const char = fc.oneof(
+      fc.integer({ min: 0, max: 127 }).map((c) => String.fromCharCode(c)),
+      fc.constantFrom('é', 'ａ', '٣', '\u00a0', '😀', '\ud800'),
+    );
+    const text = fc.array(char, { maxLength: 12 }).map((cs) => cs.join(''));
+    for (const kind of ['appId', 'table', 'id', 'field'] as const) {
+      fc.assert(
+        fc.property(text, (s) => {
+          expect(ID_MATCHES[kind](s), `${kind}: ${JSON.stringify(s)}`).toBe(ID_PATTERN[kind].test(s));
+        }),
+        { numRuns: 3000 },
+      );
+    }
+  });
+
+  it('identifiers allow the documented characters, and no other', () => {
+    const cases = {
+      appId: { ok: ['todo', 'Todo-2', '9_lives', 'a'], bad: ['-todo', '_x', 'a.b', 'a b', ''] },
+      table: { ok: ['todos', '_meta', 'a.b-c_9'], bad: ['9lives', '-x', 'a:b', 'a/b', ''] },
+      id: { ok: ['abc', '9', 'user@host:1+2=3~_.-'], bad: ['a b', 'a/b', 'a#b', 'é', ''] },
+      field: { ok: ['title', '$id', '_x', 'a.b-c$9'], bad: ['9lives', '-x', 'a:b', 'a b', ''] },
+    };
+    for (const [kind, { ok, bad }] of Object.entries(cases) as Array<
+      [keyof typeof cases, (typeof cases)['id']]
+    >) {
+      for (const s of ok) expect(ID_PATTERN[kind].test(s), `${kind} ${s}`).toBe(true);
+      for (const s of bad) expect(ID_PATTERN[kind].test(s), `${kind} ${s}`).toBe(false);
+    }
+  });
+
+  it('finds unpaired surrogates and NUL in any string, as the regex does', () => {
+    const LONE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+    const unit = fc.oneof(
+      fc.constantFrom('a', '\u0000', '\ud800', '\udbff', '\udc00', '\udfff', '😀', 'é', '\uffff'),
+      fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c)),
+    );
+    fc.assert(
+      fc.property(fc.array(unit, { maxLength: 10 }), (units) => {
+        const s = units.join('');
+        const expected = s.includes('\u0000') ? 'nul' : LONE.test(s) ? 'surrogate' : 'ok';
+        const problem = stringProblem(s);
+        expect(problem === null ? 'ok' : problem.includes('NUL') ? 'nul' : 'surrogate').toBe(expected);
+      }),
+      { numRuns: 5000 },
     );
   });
 });
