@@ -84,7 +84,7 @@ async function main() {
         clientId: 'bench',
         since: (since.get(userId) ?? '1970-01-01T00:00:00.000000Z') as never,
         changes: changes as never,
-        now: ts.replace('Z', '000Z') as never,
+        nowMicros: Date.parse(ts) * 1000,
         maxSkewMicros: 60_000_000,
         limit: 1000,
       });

@@ -108,8 +108,8 @@ export function stateFrom(
 }
 
 export interface NormalizeOptions {
-  /** Server time, canonical. */
-  now: Canonical;
+  /** Server time, microseconds since the epoch (a number: most pushes never format it). */
+  nowMicros: number;
   /** Timestamps further than this ahead of `now` are clamped to `now`. */
   maxSkewMicros: number;
 }
@@ -121,7 +121,9 @@ export interface NormalizeOptions {
  * `deletedAt`, or `now`) unless `fields` already carries it.
  */
 export function changeFields(change: Change, opts: NormalizeOptions): Record<string, TimedValue> {
-  const limit = parseMicros(opts.now)! + opts.maxSkewMicros;
+  const limit = opts.nowMicros + opts.maxSkewMicros;
+  let nowText: Canonical | undefined;
+  const now = () => (nowText ??= formatMicros(opts.nowMicros));
   const out = bare<TimedValue>();
   let newest: Canonical | undefined;
   // Object.keys, not Object.entries: no array per field on the push's hot path.
@@ -129,7 +131,7 @@ export function changeFields(change: Change, opts: NormalizeOptions): Record<str
   if (fields) {
     for (const field of Object.keys(fields)) {
       const f = fields[field]!;
-      const updatedAt = clamp(f.updatedAt, limit, opts.now);
+      const updatedAt = clamp(f.updatedAt, limit, now);
       out[field] = { value: f.value, updatedAt };
       if (newest === undefined || updatedAt > newest) newest = updatedAt;
     }
@@ -137,21 +139,21 @@ export function changeFields(change: Change, opts: NormalizeOptions): Record<str
   const data = change.data;
   if (data) {
     for (const field of Object.keys(data)) {
-      if (!(field in out)) out[field] = { value: data[field], updatedAt: newest ?? opts.now };
+      if (!(field in out)) out[field] = { value: data[field], updatedAt: newest ?? now() };
     }
   }
   if (change.op === 'delete' && !(DELETED_AT_FIELD in out)) {
-    const at = change.deletedAt ? clamp(change.deletedAt, limit, opts.now) : opts.now;
+    const at = change.deletedAt ? clamp(change.deletedAt, limit, now) : now();
     out[DELETED_AT_FIELD] = { value: at, updatedAt: at };
   }
   return out;
 }
 
 /** A timestamp made canonical, and `now` when it is more than the allowed skew ahead. */
-function clamp(input: string, limitMicros: number, now: Canonical): Canonical {
+function clamp(input: string, limitMicros: number, now: () => Canonical): Canonical {
   const micros = parseMicros(input);
   if (micros === null) throw new TypeError(`not a timestamp: ${input}`);
-  return micros > limitMicros ? now : formatMicros(micros);
+  return micros > limitMicros ? now() : formatMicros(micros);
 }
 
 /** True when the merged state says the record is deleted. */

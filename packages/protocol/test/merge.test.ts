@@ -1,12 +1,12 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Change } from '../src/change.js';
-import { type Canonical, formatMicros } from '../src/cursor.js';
+import { type Canonical, formatMicros, parseMicros } from '../src/cursor.js';
 import { changeFields, isDeleted, mergeFields, type RecordState, type TimedValue } from '../src/merge.js';
 
 const t = (s: string) => s as Canonical;
 const now = t('2024-01-01T12:00:00.000000Z');
-const opts = { now, maxSkewMicros: 60_000_000 };
+const opts = { nowMicros: parseMicros(now)!, maxSkewMicros: 60_000_000 };
 
 function apply(state: RecordState | undefined, change: Change): RecordState {
   return mergeFields(state, changeFields(change, opts)).state;

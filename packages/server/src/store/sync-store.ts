@@ -36,8 +36,8 @@ export interface PushInput {
   clientId: string;
   since: Canonical;
   changes: Change[];
-  /** Server time: default timestamps and the clock-skew clamp. */
-  now: Canonical;
+  /** Server time (µs since the epoch): default timestamps and the clock-skew clamp. */
+  nowMicros: number;
   maxSkewMicros: number;
   /** Most server changes to return. */
   limit: number;
@@ -200,7 +200,7 @@ async function pushIn(tx: Db, input: PushInput): Promise<PushResult> {
       p.createdUs = Number(row.created_us);
     }
 
-    const normalize = { now: input.now, maxSkewMicros: input.maxSkewMicros };
+    const normalize = { nowMicros: input.nowMicros, maxSkewMicros: input.maxSkewMicros };
     input.changes.forEach((change, n) => {
       const p = records[n]!;
       const result = mergeFields(p.state, changeFields(change, normalize));

@@ -1,4 +1,4 @@
-import { type Change, EPOCH, fromDate } from '@mana/sync-protocol';
+import { type Change, EPOCH } from '@mana/sync-protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from '../../src/db/sql.js';
 import { type CompactProgress, compactLog } from '../../src/store/compact.js';
@@ -36,7 +36,7 @@ export function compactSuite(name: string, makeDb: () => Promise<TestDatabase>) 
         clientId: 'c1',
         since: EPOCH,
         changes,
-        now: fromDate(new Date()),
+        nowMicros: Date.now() * 1000,
         maxSkewMicros: 60_000_000,
         limit: 1000,
       });

@@ -1,4 +1,4 @@
-import { type Canonical, type Change, EPOCH, fromDate } from '@mana/sync-protocol';
+import { type Canonical, type Change, EPOCH } from '@mana/sync-protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from '../../src/db/sql.js';
 import { type PushInput, pageStatement, type SyncStore } from '../../src/store/sync-store.js';
@@ -31,7 +31,7 @@ export function storeSuite(name: string, makeDb: () => Promise<TestDatabase>) {
         clientId: 'c1',
         since: EPOCH,
         changes,
-        now: fromDate(new Date()),
+        nowMicros: Date.now() * 1000,
         maxSkewMicros: 60_000_000,
         limit: 1000,
         ...extra,

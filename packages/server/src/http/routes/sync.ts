@@ -3,7 +3,6 @@ import {
   canonicalize,
   clientIdSchema,
   EPOCH,
-  fromDate,
   HEADER,
   isAppId,
   LIMITS,
@@ -77,7 +76,7 @@ export async function runPush(
     clientId: body.clientId,
     since: body.since ? canonicalize(body.since)! : EPOCH,
     changes: body.changes,
-    now: fromDate(new Date()),
+    nowMicros: Date.now() * 1000,
     maxSkewMicros: ctx.config.maxClockSkewMs * 1000,
     limit: LIMITS.defaultPullLimit,
   });
