@@ -1,5 +1,5 @@
 import { SyncError } from '@mana/sync-protocol';
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import { isDbUnavailable } from './http/errors.js';
 import { KEY_SEPARATOR, type KeyedHistogram, keyedHistogram } from './keyed-histogram.js';
 import type { SyncStore } from './store/sync-store.js';
@@ -22,7 +22,8 @@ export interface Metrics {
   readonly fieldsAccepted: Counter<'app'>;
   readonly conflicts: Counter<'app'>;
   readonly recordsPulled: Counter<'app'>;
-  readonly pushBatchSize: Histogram;
+  /** Observed with the key '' (no labels). */
+  readonly pushBatchSize: KeyedHistogram<never>;
   /**
    * The WebSocket hub's numbers, read at scrape time (no work on the socket hot path): the
    * hub keeps its own counts for /health, and registers them here once at start-up.
@@ -78,6 +79,8 @@ export function createMetrics(opts: MetricsOptions): Metrics {
     },
   });
   const knownApps = new Set<string>();
+  /** httpDuration keys by method, route template and status (all bounded sets). */
+  const requestKeys = new Map<string, Map<string, string[]>>();
   let realtime: (() => RealtimeStats) | undefined;
   /** A gauge or counter whose value is read from the hub when scraped (none until it registers). */
   const fromRealtime = (kind: 'gauge' | 'counter', name: string, help: string, key: keyof RealtimeStats) => {
@@ -151,9 +154,10 @@ export function createMetrics(opts: MetricsOptions): Metrics {
       labelNames: ['app'] as const,
       registers,
     }),
-    pushBatchSize: new Histogram({
+    pushBatchSize: keyedHistogram({
       name: 'mana_sync_push_batch_size',
       help: 'Changes per push request',
+      labelNames: [] as const,
       buckets: [1, 5, 10, 50, 100, 500, 1000, 5000, 10_000],
       registers,
     }),
@@ -181,7 +185,16 @@ export function createMetrics(opts: MetricsOptions): Metrics {
     },
     observeRequest(method, route, status, seconds) {
       const m = METHODS.has(method) ? method : 'OTHER';
-      httpDuration.observe(`${m}${KEY_SEPARATOR}${route}${KEY_SEPARATOR}${status}`, seconds);
+      // The key string made once per label set: building it each time, then hashing the new
+      // string for the series lookup, cost more than the rest of the observation.
+      let byStatus = requestKeys.get(m)?.get(route);
+      if (!byStatus) {
+        byStatus = [];
+        const byRoute = requestKeys.get(m) ?? new Map<string, string[]>();
+        requestKeys.set(m, byRoute.set(route, byStatus));
+      }
+      byStatus[status] ??= `${m}${KEY_SEPARATOR}${route}${KEY_SEPARATOR}${status}`;
+      httpDuration.observe(byStatus[status], seconds);
     },
   };
 }

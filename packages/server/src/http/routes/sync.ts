@@ -69,7 +69,7 @@ export async function runPush(
   if (!parsed.success) throw zodToSyncError(parsed.error);
   const body = parsed.data;
   const appLabel = ctx.metrics.appLabel(appId);
-  ctx.metrics.pushBatchSize.observe(body.changes.length);
+  ctx.metrics.pushBatchSize.observe('', body.changes.length);
   const result = await ctx.store.push({
     userId,
     appId,
