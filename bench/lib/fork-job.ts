@@ -12,7 +12,7 @@ const TASKSET = '/usr/bin/taskset';
 export function runJob<R extends JobResult>(
   job: Job,
   timeoutMs: number,
-  opts: { cpu?: number } = {},
+  opts: { cpu?: number; onMark?: (mark: number) => void } = {},
 ): Promise<R> {
   return new Promise((resolve, reject) => {
     // Pinned (Linux taskset): the load process gets a core of its own (see cpu.ts).
@@ -36,8 +36,9 @@ export function runJob<R extends JobResult>(
       child.kill('SIGKILL');
       finish(() => reject(new Error(`${job.kind}: load process killed after ${timeoutMs + 5000} ms`)));
     }, timeoutMs + 5000);
-    child.on('message', (msg: { result?: R; error?: string }) => {
-      if (msg.error) finish(() => reject(new Error(`${job.kind}: ${msg.error}`)));
+    child.on('message', (msg: { result?: R; error?: string; mark?: number }) => {
+      if (msg.mark !== undefined) opts.onMark?.(msg.mark);
+      else if (msg.error) finish(() => reject(new Error(`${job.kind}: ${msg.error}`)));
       else finish(() => resolve(msg.result!));
     });
     child.on('exit', (code) =>

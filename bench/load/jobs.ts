@@ -34,6 +34,35 @@ export interface HttpPushJob extends Timing {
   runId: string;
 }
 
+/**
+ * The same small pushes to two servers in turn from one process: slice after slice, each
+ * slice closed-loop against one of them, in the order A B B A A B B A ... A slow drift of
+ * the machine's speed (other tenants, seconds long) then moves both alike, where two
+ * separate jobs seconds apart saw it as a difference between the servers. Before and after
+ * each slice the process sends `{ mark: slice }` over IPC, so the runner can read its own
+ * CPU time per slice.
+ */
+export interface AlternatingPushJob {
+  kind: 'http-push-alternating';
+  targets: [PushTarget, PushTarget];
+  workers: number;
+  appId: string;
+  batch: number;
+  slices: number;
+  /** Each slice's warm-up (connections are warm: the pipeline refills) and measured window. */
+  slice: Timing;
+  runId: string;
+}
+
+export interface PushTarget {
+  port: number;
+  tokens: string[];
+}
+
+export interface AlternatingResult {
+  slices: Array<LoadResult & { target: 0 | 1 }>;
+}
+
 /** Closed-loop raw multi-row INSERT of seed-shaped sync_changes rows, postgres.js. */
 export interface PgInsertJob extends Timing {
   kind: 'pg-insert';
@@ -70,7 +99,7 @@ export interface PgPullJob {
   maxMs: number;
 }
 
-export type Job = HttpPushJob | PgInsertJob | PullJob | PgPullJob;
+export type Job = HttpPushJob | AlternatingPushJob | PgInsertJob | PullJob | PgPullJob;
 
 export interface LoadResult {
   /** Units done in the measured window (changes or rows or requests). */
@@ -93,4 +122,4 @@ export interface PullResult {
   elapsedMs: number;
 }
 
-export type JobResult = LoadResult | PullResult;
+export type JobResult = LoadResult | PullResult | AlternatingResult;

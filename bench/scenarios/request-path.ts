@@ -4,14 +4,16 @@ import { runJob } from '../lib/fork-job.js';
 import { type BenchOptions, commandFor } from '../lib/options.js';
 import { type Figure, type Round, ratioOf, summarize } from '../lib/report.js';
 import { startEchoServer, startMana } from '../lib/servers.js';
-import type { HttpPushJob, LoadResult } from '../load/jobs.js';
+import { median } from '../lib/stats.js';
+import type { AlternatingPushJob, AlternatingResult, HttpPushJob, LoadResult } from '../load/jobs.js';
 import { assertClean, rate } from './push-ingest.js';
 
 /**
  * Small pushes (one change, three fields), closed loop, `workers` connections:
  *   - the request path without the database (mana-sync with a store that answers at once)
  *     against a bare node:http server that parses the same JSON and answers the same JSON,
- *     driven by the same bytes from the same load process;
+ *     driven by the same bytes from the same load process, in alternating slices
+ *     (AlternatingPushJob): each pair of adjacent slices, one on each server, is a round;
  *   - optionally the same small push on PostgreSQL, against the same echo (what the
  *     database adds to one request).
  * On Linux with 2+ cores the server side (this process) is pinned to core 0 and the load
@@ -26,13 +28,6 @@ export async function requestPath(
   const echo = await startEchoServer();
   const pin = pinServerSide();
   const load = pin ? { cpu: pin.loadCpu } : {};
-  /** Runs a load job and measures this process's CPU time per request it served. */
-  const measured = async (j: HttpPushJob) => {
-    const before = process.cpuUsage();
-    const result = await runJob<LoadResult>(j, timeout, load);
-    const used = process.cpuUsage(before);
-    return { result, cpuUsPerRequest: (used.user + used.system) / Math.max(1, result.total) };
-  };
   const run = randomBytes(3).toString('hex');
   const timeout = opts.warmupMs + opts.durationMs + 60_000;
   try {
@@ -42,31 +37,49 @@ export async function requestPath(
     const pgTokens = pg
       ? await Promise.all(Array.from({ length: opts.workers }, (_, i) => pg.token(`req-${run}-user-${i}`)))
       : [];
-    const job = (port: number, toks: string[], r: number, trackCursor: boolean): HttpPushJob => ({
-      kind: 'http-push',
-      port,
+
+    // Four pairs of slices a round; the first pair warms both servers up and is not counted.
+    const pairs = 4 * opts.rounds;
+    const slice = { warmupMs: opts.quick ? 100 : 200, durationMs: opts.quick ? 400 : 1000, maxRequests: 0 };
+    const cpuAt = new Map<number, NodeJS.CpuUsage[]>();
+    const alternating: AlternatingPushJob = {
+      kind: 'http-push-alternating',
+      targets: [
+        { port: echo.port, tokens },
+        { port: mana.port, tokens },
+      ],
       workers: opts.workers,
       appId: 'bench',
-      tokens: toks,
       batch: 1,
-      trackCursor,
-      runId: `${run}-small-${port}-${r}`,
-      warmupMs: opts.warmupMs,
-      durationMs: opts.durationMs,
-      maxRequests: opts.maxRequests,
-    });
+      slices: 2 * (pairs + 1),
+      slice,
+      runId: `${run}-small`,
+    };
+    const { slices } = await runJob<AlternatingResult>(
+      alternating,
+      alternating.slices * (slice.warmupMs + slice.durationMs) + 60_000,
+      { ...load, onMark: (n) => cpuAt.set(n, [...(cpuAt.get(n) ?? []), process.cpuUsage()]) },
+    );
+    /** This process's CPU time (µs) per request it served in slice n, its warm-up included. */
+    const cpuPerRequest = (n: number) => {
+      const [from, to] = cpuAt.get(n) ?? [];
+      if (!from || !to) throw new Error(`slice ${n}: no CPU reading`);
+      return (to.user - from.user + to.system - from.system) / Math.max(1, slices[n]!.total);
+    };
+
     const rps: Round[] = [];
     const p50: Round[] = [];
     const p99: Round[] = [];
-    const db: Round[] = [];
     const cpu: Round[] = [];
-    let cursors: Array<string | undefined> = [];
-    for (let r = 0; r < opts.rounds; r++) {
-      const { result: base, cpuUsPerRequest: baseCpu } = await measured(job(echo.port, tokens, r, false));
-      const { result: app, cpuUsPerRequest: appCpu } = await measured(job(mana.port, tokens, r, false));
-      cpu.push({ value: appCpu / 1000, baseline: baseCpu / 1000, ratio: ratioOf(appCpu, baseCpu, 'lower') });
+    for (let n = 2; n < slices.length; n += 2) {
+      const [e, m] = slices[n]!.target === 0 ? [n, n + 1] : [n + 1, n];
+      const base = slices[e]!;
+      const app = slices[m]!;
       assertClean(base, 'echo');
       assertClean(app, 'no-database push');
+      const appCpu = cpuPerRequest(m);
+      const baseCpu = cpuPerRequest(e);
+      cpu.push({ value: appCpu / 1000, baseline: baseCpu / 1000, ratio: ratioOf(appCpu, baseCpu, 'lower') });
       // One change per push: changes/s is requests/s.
       rps.push({ value: rate(app), baseline: rate(base), ratio: ratioOf(rate(app), rate(base), 'higher') });
       p50.push({
@@ -79,15 +92,35 @@ export async function requestPath(
         baseline: base.latency.p99,
         ratio: ratioOf(app.latency.p99, base.latency.p99, 'lower'),
       });
-      if (pg) {
-        // The same users each round: their cursors carry over (see HttpPushJob.cursors).
-        const real = await runJob<LoadResult>({ ...job(pg.port, pgTokens, r, true), cursors }, timeout, load);
+    }
+
+    const db: Round[] = [];
+    if (pg) {
+      const echoRate = median(rps.map((r) => r.baseline));
+      let cursors: Array<string | undefined> = [];
+      for (let r = 0; r < opts.rounds; r++) {
+        const job: HttpPushJob = {
+          kind: 'http-push',
+          port: pg.port,
+          workers: opts.workers,
+          appId: 'bench',
+          tokens: pgTokens,
+          batch: 1,
+          // The same users each round: their cursors carry over (see HttpPushJob.cursors).
+          trackCursor: true,
+          cursors,
+          runId: `${run}-small-pg-${r}`,
+          warmupMs: opts.warmupMs,
+          durationMs: opts.durationMs,
+          maxRequests: opts.maxRequests,
+        };
+        const real = await runJob<LoadResult>(job, timeout, load);
         assertClean(real, 'small push on PostgreSQL');
         cursors = real.cursors ?? [];
         db.push({
           value: rate(real),
-          baseline: rate(base),
-          ratio: ratioOf(rate(real), rate(base), 'higher'),
+          baseline: echoRate,
+          ratio: ratioOf(rate(real), echoRate, 'higher'),
           notes: { p50Ms: real.latency.p50, p99Ms: real.latency.p99 },
         });
       }
