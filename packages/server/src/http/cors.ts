@@ -14,8 +14,11 @@ const ALLOW_METHODS = 'GET,HEAD,PUT,POST,DELETE,PATCH,QUERY';
 export interface Cors {
   /** Preflights answered, and the headers below set on every other response. */
   middleware: MiddlewareHandler;
-  /** The CORS headers of a response (not a preflight) to a request from `origin`: a new object. */
-  headers(origin: string | undefined): Record<string, string>;
+  /**
+   * The CORS headers of a response (not a preflight) to a request from `origin`, as a new
+   * flat list (name, value, name, value...): the form node:http's writeHead takes fastest.
+   */
+  headers(origin: string | undefined): string[];
 }
 
 /**
@@ -31,18 +34,21 @@ export function createCors(opts: CorsOptions): Cors {
   const allowHeaders = opts.allowHeaders.join(',');
   const exposeHeaders = opts.exposeHeaders.join(',');
   const allowOrigin = (origin: string | undefined) => (origin && allowed.has(origin) ? origin : undefined);
-  const headers = (origin: string | undefined): Record<string, string> => {
+  const headers = (origin: string | undefined): string[] => {
     const allow = allowOrigin(origin);
     // Exposed headers only where a browser reads them, on a response it lets the page see:
     // one header less to build and validate on every other request (servers, the CLI).
     if (allow) {
-      return {
-        'Access-Control-Allow-Origin': allow,
-        'Access-Control-Expose-Headers': exposeHeaders,
-        Vary: 'Origin',
-      };
+      return [
+        'Access-Control-Allow-Origin',
+        allow,
+        'Access-Control-Expose-Headers',
+        exposeHeaders,
+        'Vary',
+        'Origin',
+      ];
     }
-    return { Vary: 'Origin' };
+    return ['Vary', 'Origin'];
   };
   const middleware: MiddlewareHandler = async (c, next) => {
     const origin = c.req.header('origin');
@@ -58,7 +64,8 @@ export function createCors(opts: CorsOptions): Cors {
       if (allow) preflight['Access-Control-Allow-Origin'] = allow;
       return c.body(null, 204, preflight);
     }
-    for (const [name, value] of Object.entries(headers(origin))) setResponseHeader(c, name, value);
+    const list = headers(origin);
+    for (let i = 0; i < list.length; i += 2) setResponseHeader(c, list[i]!, list[i + 1]!);
     await next();
   };
   return { middleware, headers };

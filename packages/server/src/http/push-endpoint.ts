@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
-import { isAppId, LIMITS, ROUTE, SyncError } from '@mana/sync-protocol';
+import { isAppId, LIMITS, type PushResponse, ROUTE, SyncError } from '@mana/sync-protocol';
 import type { Principal } from '../auth/auth.js';
 import type { ServerContext } from './context.js';
 import type { Cors } from './cors.js';
@@ -32,43 +32,29 @@ export function pushEndpoint(ctx: ServerContext, cors: Cors) {
     const appId = pushTarget(req.method, req.url, headers);
     if (appId === undefined) return false;
 
-    const startedAt = performance.now();
     const r: InFlight = {
+      req,
       res,
       headers,
-      startedAt,
       requestId: requestIdFrom(header(headers, 'x-request-id')),
+      startedAt: performance.now(),
+      rawAppId: appId,
     };
     // No 'error' listener on req: a client that goes away mid-body makes it emit 'aborted'
     // and 'close', never 'error' (Node emits it only to a listener), and 'end' never comes.
     if (Number(headers['content-length']) > LIMITS.maxBodyBytes) {
       // Judged by the header, as the Hono path does: the body is never read.
-      const tooLarge = new SyncError('PAYLOAD_TOO_LARGE', `body larger than ${LIMITS.maxBodyBytes} bytes`);
-      void answer(ctx, cors, r, () => Promise.reject(tooLarge));
+      void answer(
+        ctx,
+        cors,
+        r,
+        new SyncError('PAYLOAD_TOO_LARGE', `body larger than ${LIMITS.maxBodyBytes} bytes`),
+      );
       return true;
     }
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
-      void answer(ctx, cors, r, async () => {
-        const authorization = header(headers, 'authorization');
-        const serviceKey = header(headers, 'x-service-key');
-        const principal =
-          (serviceKey === undefined ? ctx.auth.cached(authorization, req.socket) : undefined) ??
-          (await authenticate(
-            ctx,
-            { authorization, serviceKey, userId: header(headers, 'x-user-id') },
-            r.requestId,
-          ));
-        r.principal = principal;
-        ctx.limiter.take(principal.userId);
-        // The app id, checked at this step on the Hono path (appIdOf): pushTarget took only
-        // one that appIdOf returns as it is.
-        r.appId = appId;
-        return JSON.stringify(await runPush(ctx, principal.userId, appId, parseJson(body)));
-      });
-    });
+    req.on('end', () => void answer(ctx, cors, r, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
     return true;
   };
 }
@@ -93,41 +79,41 @@ export function pushTarget(
 
 /** One request on this path, and what is known of it so far (for its metrics and log line). */
 interface InFlight {
+  req: IncomingMessage;
   res: ServerResponse;
   headers: IncomingHttpHeaders;
   requestId: string;
   startedAt: number;
+  /** From the path; valid (pushTarget), taken as the push's app id once the caller is known. */
+  rawAppId: string;
   principal?: Principal;
   appId?: string;
 }
 
 /**
- * Runs `serve` for the response body, or turns what it throws into the error answer.
- * Never rejects: a throw of its own (a bug) is logged and answered with a bare 500.
+ * Serves the push in `body`, or answers `refused`, or turns what the push throws into the
+ * error answer. Never rejects: a throw of its own (a bug) is logged and answered with a bare
+ * 500. The headers go to writeHead as one flat list, which node:http walks without the
+ * property lookups an object costs.
  */
-async function answer(
-  ctx: ServerContext,
-  cors: Cors,
-  r: InFlight,
-  serve: () => Promise<string>,
-): Promise<void> {
+async function answer(ctx: ServerContext, cors: Cors, r: InFlight, body: Buffer | SyncError): Promise<void> {
   try {
     const headers = cors.headers(header(r.headers, 'origin'));
-    headers['X-Request-Id'] = r.requestId;
+    headers.push('X-Request-Id', r.requestId);
     let status = 200;
     let out: string;
     try {
-      out = await serve();
+      if (body instanceof SyncError) throw body;
+      out = JSON.stringify(await push(ctx, r, body));
     } catch (err) {
       const e = requestError(ctx.logger, r.requestId, err);
       status = e.status;
-      Object.assign(headers, errorHeaders(e));
+      for (const [name, value] of Object.entries(errorHeaders(e))) headers.push(name, value);
       out = JSON.stringify(e.toBody());
     }
-    headers['Content-Type'] = 'application/json';
-    headers['Content-Length'] = String(Buffer.byteLength(out));
+    headers.push('Content-Type', 'application/json', 'Content-Length', String(Buffer.byteLength(out)));
     // Shutting down: this connection closes after the response, so the server drains quickly.
-    if (ctx.shuttingDown) headers.Connection = 'close';
+    if (ctx.shuttingDown) headers.push('Connection', 'close');
     if (!r.res.destroyed) r.res.writeHead(status, headers).end(out);
     finishRequest(ctx, {
       requestId: r.requestId,
@@ -142,6 +128,30 @@ async function answer(
     ctx.logger.error({ reqId: r.requestId, err: String((err as Error)?.stack ?? err) }, 'INTERNAL');
     if (!r.res.headersSent && !r.res.destroyed) r.res.writeHead(500).end();
   }
+}
+
+/**
+ * Auth, rate limit, app id, JSON and the push itself: the steps of the Hono route, in its
+ * order. Not async: a token verified before goes straight on, without a promise of its own.
+ */
+function push(ctx: ServerContext, r: InFlight, body: Buffer): Promise<PushResponse> {
+  const authorization = header(r.headers, 'authorization');
+  const serviceKey = header(r.headers, 'x-service-key');
+  const known = serviceKey === undefined ? ctx.auth.cached(authorization, r.req.socket) : undefined;
+  if (known) return pushAs(ctx, r, known, body);
+  const userId = header(r.headers, 'x-user-id');
+  return authenticate(ctx, { authorization, serviceKey, userId }, r.requestId).then((principal) =>
+    pushAs(ctx, r, principal, body),
+  );
+}
+
+function pushAs(ctx: ServerContext, r: InFlight, principal: Principal, body: Buffer): Promise<PushResponse> {
+  r.principal = principal;
+  ctx.limiter.take(principal.userId);
+  // The app id, checked at this step on the Hono path (appIdOf): pushTarget took only one
+  // that appIdOf returns as it is.
+  r.appId = r.rawAppId;
+  return runPush(ctx, principal.userId, r.appId, parseJson(body));
 }
 
 /** One request header as a string (Node joins repeated ones with ", ", as fetch's Headers does). */
