@@ -1,6 +1,6 @@
 import type { Change, ServerChange } from './change.js';
 import { DELETED_AT_FIELD } from './constants.js';
-import { type Canonical, canonicalize, formatMicros, parseMicros } from './cursor.js';
+import { type Canonical, canonicalize, canonicalText, formatMicros, parseMicros } from './cursor.js';
 import { jsonEqual } from './json-value.js';
 
 /**
@@ -153,7 +153,7 @@ export function changeFields(change: Change, opts: NormalizeOptions): Record<str
 function clamp(input: string, limitMicros: number, now: () => Canonical): Canonical {
   const micros = parseMicros(input);
   if (micros === null) throw new TypeError(`not a timestamp: ${input}`);
-  return micros > limitMicros ? now() : formatMicros(micros);
+  return micros > limitMicros ? now() : canonicalText(input, micros);
 }
 
 /** True when the merged state says the record is deleted. */

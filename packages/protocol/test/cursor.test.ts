@@ -139,4 +139,25 @@ describe('canonical timestamps', () => {
     // Both sides of the grammar were exercised, not just refusals.
     expect(accepted).toBeGreaterThan(inputs.length / 20);
   });
+
+  it('keeps a canonical text as it is, and formats every other spelling of the same instant', () => {
+    const canonical = '2024-03-04T05:06:07.123456Z';
+    expect(canonicalize(canonical)).toBe(canonical);
+    for (const other of [
+      '2024-03-04t05:06:07.123456Z',
+      '2024-03-04 05:06:07.123456Z',
+      '2024-03-04T05:06:07,123456Z',
+      '2024-03-04T05:06:07.123456z',
+      '2024-03-04T05:06:07.1234560Z',
+      '2024-03-04T06:06:07.123456+01:00',
+      '2024-03-04T07:06:07.123456+0200',
+    ]) {
+      expect(canonicalize(other), other).toBe(canonical);
+    }
+    // Random instants: the canonical text of each is its own canonical form.
+    for (let k = 0; k < 2000; k++) {
+      const text = formatMicros(Math.floor(Math.random() * 4_000_000_000_000_000));
+      expect(canonicalize(text)).toBe(text);
+    }
+  });
 });
