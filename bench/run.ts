@@ -1,10 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { BENCH_DATABASE_URL, type BenchSchema, freshSchema } from './lib/databases.js';
-import { runJob } from './lib/fork-job.js';
 import { type BenchOptions, commandFor, parseOptions } from './lib/options.js';
 import { type Figure, printTable, writeResults } from './lib/report.js';
 import { type ManaUnderTest, startMana } from './lib/servers.js';
-import type { LoadResult } from './load/jobs.js';
 import { initialSync } from './scenarios/initial-sync.js';
 import { pgliteIngest } from './scenarios/pglite.js';
 import { pushIngest } from './scenarios/push-ingest.js';
@@ -49,22 +47,20 @@ async function main(opts: BenchOptions): Promise<Figure[]> {
             label: 'PostgreSQL',
             idPrefix: 'pg',
             command: commandFor(opts, 'push'),
-            baseline: (batch, users) =>
-              runJob<LoadResult>(
-                {
-                  kind: 'pg-insert',
-                  url: rawSchema.url,
-                  schema: rawSchema.schema,
-                  workers: opts.workers,
-                  batch,
-                  users,
-                  runId: randomBytes(3).toString('hex'),
-                  warmupMs: opts.warmupMs,
-                  durationMs: opts.durationMs,
-                  maxRequests: opts.maxRequests,
-                },
-                opts.warmupMs + opts.durationMs + 60_000,
-              ),
+            baseline: {
+              job: (batch, users) => ({
+                kind: 'pg-insert',
+                url: rawSchema.url,
+                schema: rawSchema.schema,
+                workers: opts.workers,
+                batch,
+                users,
+                runId: randomBytes(3).toString('hex'),
+                warmupMs: opts.warmupMs,
+                durationMs: opts.durationMs,
+                maxRequests: opts.maxRequests,
+              }),
+            },
           })),
         );
       }

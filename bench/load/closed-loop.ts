@@ -1,6 +1,15 @@
 import { latencyOf } from '../lib/stats.js';
 import type { LoadResult, Timing } from './jobs.js';
 
+/** A load with its connections open: one operation at a time per worker. */
+export interface OpenLoad {
+  /** One operation of worker `w`; resolves with the units it did (changes, rows). */
+  step(w: number): Promise<number>;
+  /** A push load's cursors (each worker's last syncedUntil), when it tracks them. */
+  cursors(): Array<string | undefined> | undefined;
+  close(): Promise<void>;
+}
+
 /**
  * Runs `workers` loops, each with one operation in flight, for warm-up plus the measured
  * window; no operation starts after the window. Each operation's units count in proportion

@@ -35,32 +35,29 @@ export interface HttpPushJob extends Timing {
 }
 
 /**
- * The same small pushes to two servers in turn from one process: slice after slice, each
- * slice closed-loop against one of them, in the order A B B A A B B A ... A slow drift of
- * the machine's speed (other tenants, seconds long) then moves both alike, where two
- * separate jobs seconds apart saw it as a difference between the servers. Before and after
- * each slice the process sends `{ mark: slice }` over IPC, so the runner can read its own
- * CPU time per slice.
+ * Two closed-loop jobs in turn from one process: slice after slice, each slice one of them,
+ * in the order A B B A A B B A ... A slow drift of the machine's speed (other tenants,
+ * seconds long) then moves both alike, where two jobs run seconds apart saw it as a
+ * difference between them. Each job opens its connections once and keeps its state (a push
+ * job its cursors) across its slices; its own warm-up and duration are not used. Before and
+ * after each slice the process sends `{ mark: slice }` over IPC, so the runner can read its
+ * own CPU time per slice.
  */
-export interface AlternatingPushJob {
-  kind: 'http-push-alternating';
-  targets: [PushTarget, PushTarget];
-  workers: number;
-  appId: string;
-  batch: number;
+export interface AlternatingJob {
+  kind: 'alternating';
+  jobs: [SliceableJob, SliceableJob];
   slices: number;
-  /** Each slice's warm-up (connections are warm: the pipeline refills) and measured window. */
+  /** Each slice's warm-up (connections stay open: only the pipeline refills) and window. */
   slice: Timing;
-  runId: string;
 }
 
-export interface PushTarget {
-  port: number;
-  tokens: string[];
-}
+export type SliceableJob = HttpPushJob | PgInsertJob;
 
 export interface AlternatingResult {
-  slices: Array<LoadResult & { target: 0 | 1 }>;
+  /** Slice n ran jobs[slices[n].job]. */
+  slices: Array<LoadResult & { job: 0 | 1 }>;
+  /** Each job's cursors at the end (push jobs that track them). */
+  cursors: [Array<string | undefined> | undefined, Array<string | undefined> | undefined];
 }
 
 /** Closed-loop raw multi-row INSERT of seed-shaped sync_changes rows, postgres.js. */
@@ -99,7 +96,7 @@ export interface PgPullJob {
   maxMs: number;
 }
 
-export type Job = HttpPushJob | AlternatingPushJob | PgInsertJob | PullJob | PgPullJob;
+export type Job = HttpPushJob | AlternatingJob | PgInsertJob | PullJob | PgPullJob;
 
 export interface LoadResult {
   /** Units done in the measured window (changes or rows or requests). */

@@ -1,7 +1,8 @@
+import { runAlternating } from './alternating.js';
 import type { Job, JobResult } from './jobs.js';
 import { runPgInsert, runPgPull } from './pg-load.js';
 import { runPull } from './pull-load.js';
-import { runAlternatingPushLoad, runPushLoad } from './push-load.js';
+import { runPushLoad } from './push-load.js';
 
 /**
  * Entry of a load process (forked by the runner): receives one job over IPC, runs it,
@@ -12,8 +13,8 @@ function run(job: Job): Promise<JobResult> {
   switch (job.kind) {
     case 'http-push':
       return runPushLoad(job);
-    case 'http-push-alternating':
-      return runAlternatingPushLoad(job);
+    case 'alternating':
+      return runAlternating(job);
     case 'pg-insert':
       return runPgInsert(job);
     case 'pull':

@@ -1,5 +1,5 @@
 import postgres from 'postgres';
-import { closedLoop } from './closed-loop.js';
+import { closedLoop, type OpenLoad } from './closed-loop.js';
 import type { LoadResult, PgInsertJob, PgPullJob, PullResult } from './jobs.js';
 
 /**
@@ -12,12 +12,12 @@ function connect(url: string, schema: string, max: number) {
 }
 
 /** One multi-row INSERT of `batch` seed-shaped sync_changes rows per round trip, autocommit. */
-export async function runPgInsert(job: PgInsertJob): Promise<LoadResult> {
+export async function openPgInsert(job: PgInsertJob): Promise<OpenLoad> {
   const sql = connect(job.url, job.schema, job.workers);
   const seqs = new Array<number>(job.workers).fill(0);
-  try {
-    await sql`SELECT 1`;
-    return await closedLoop(job.workers, job, async (w) => {
+  await sql`SELECT 1`;
+  return {
+    async step(w) {
       const seq = seqs[w]!;
       seqs[w] = seq + 1;
       const updatedAt = new Date().toISOString();
@@ -36,9 +36,18 @@ export async function runPgInsert(job: PgInsertJob): Promise<LoadResult> {
       }
       await sql`INSERT INTO sync_changes ${sql(rows, 'app_id', 'table_name', 'record_id', 'user_id', 'op', 'data', 'field_timestamps', 'client_id')}`;
       return job.batch;
-    });
+    },
+    cursors: () => undefined,
+    close: () => sql.end({ timeout: 5 }),
+  };
+}
+
+export async function runPgInsert(job: PgInsertJob): Promise<LoadResult> {
+  const load = await openPgInsert(job);
+  try {
+    return await closedLoop(job.workers, job, (w) => load.step(w));
   } finally {
-    await sql.end({ timeout: 5 });
+    await load.close();
   }
 }
 

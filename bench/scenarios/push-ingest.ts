@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
+import { alternate } from '../lib/alternate.js';
 import { busyShare, machineTicks } from '../lib/cpu.js';
 import { runJob } from '../lib/fork-job.js';
 import type { BenchOptions } from '../lib/options.js';
 import { type Figure, type Round, ratioOf, summarize } from '../lib/report.js';
-import type { LoadResult } from '../load/jobs.js';
+import type { HttpPushJob, LoadResult, PgInsertJob } from '../load/jobs.js';
 
 /**
  * Push ingest on PostgreSQL: changes/s through `POST /sync/{appId}` against the raw insert
@@ -17,8 +18,15 @@ import type { LoadResult } from '../load/jobs.js';
 export interface PushIngestTarget {
   port: number;
   token(userId: string): Promise<string>;
-  /** Raw insert rate of `batch` rows, same concurrency; the store's same-driver baseline. */
-  baseline(batch: number, users: number): Promise<LoadResult>;
+  /**
+   * The store's same-driver baseline, the raw insert of `batch` rows at the same concurrency:
+   * a load job, run with the push in alternating slices (lib/alternate.ts), each pair of
+   * slices a round; or, where it cannot run from another process (PGlite lives in this one),
+   * a function run here before each round's push.
+   */
+  baseline:
+    | { job(batch: number, users: number): PgInsertJob }
+    | { inProcess(batch: number, users: number): Promise<LoadResult> };
   baselineLabel: string;
   label: string;
   idPrefix: string;
@@ -40,30 +48,51 @@ export async function pushIngest(opts: BenchOptions, t: PushIngestTarget): Promi
     for (const mode of ['many', 'heavy'] as const) {
       if (mode === 'heavy' && !opts.heavyBatches.includes(batch)) continue;
       const rounds: Round[] = [];
-      for (let r = 0; r < opts.rounds; r++) {
+      const pushJob = (r: number | string): HttpPushJob => ({
+        kind: 'http-push',
+        port: t.port,
+        workers: opts.workers,
+        appId: 'bench',
+        tokens: mode === 'many' ? manyTokens : [heavyToken],
+        batch,
+        trackCursor: true,
+        cursors: cursors.get(mode),
+        runId: `${run}-${mode}-${batch}-${r}`,
+        warmupMs: opts.warmupMs,
+        durationMs: opts.durationMs,
+        maxRequests: opts.maxRequests,
+      });
+      const users = mode === 'many' ? opts.workers : 1;
+      const source = t.baseline;
+      if ('job' in source) {
+        const { pairs, cursors: after } = await alternate(opts, source.job(batch, users), pushJob('alt'));
+        cursors.set(mode, after[1] ?? []);
+        for (const { a: base, b: push, bCpuUs } of pairs) {
+          assertClean(base, `baseline batch ${batch}`);
+          assertClean(push, `push ${mode} batch ${batch}`);
+          const value = rate(push);
+          const baseline = rate(base);
+          rounds.push({
+            value,
+            baseline,
+            ratio: ratioOf(value, baseline, 'higher'),
+            notes: {
+              pushP50Ms: push.latency.p50,
+              pushP99Ms: push.latency.p99,
+              pushes: push.requests,
+              serverCpuUsPerChange: Math.round((bCpuUs / batch) * 10) / 10,
+            },
+          });
+        }
+      }
+      for (let r = 0; 'inProcess' in source && r < opts.rounds; r++) {
         const b0 = machineTicks();
-        const base = await t.baseline(batch, mode === 'many' ? opts.workers : 1);
+        const base = await source.inProcess(batch, users);
         const b1 = machineTicks();
         // The server runs in this process: its event loop's busy share says whether the
         // server's JavaScript or the database (the rest of the machine) was the limit.
         const elu0 = performance.eventLoopUtilization();
-        const push = await runJob<LoadResult>(
-          {
-            kind: 'http-push',
-            port: t.port,
-            workers: opts.workers,
-            appId: 'bench',
-            tokens: mode === 'many' ? manyTokens : [heavyToken],
-            batch,
-            trackCursor: true,
-            cursors: cursors.get(mode),
-            runId: `${run}-${mode}-${batch}-${r}`,
-            warmupMs: opts.warmupMs,
-            durationMs: opts.durationMs,
-            maxRequests: opts.maxRequests,
-          },
-          opts.warmupMs + opts.durationMs + 60_000,
-        );
+        const push = await runJob<LoadResult>(pushJob(r), opts.warmupMs + opts.durationMs + 60_000);
         const serverLoopBusy = Math.round(performance.eventLoopUtilization(elu0).utilization * 100) / 100;
         const b2 = machineTicks();
         assertClean(push, `push ${mode} batch ${batch}`);

@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
+import { alternate } from '../lib/alternate.js';
 import { pinServerSide, unpin } from '../lib/cpu.js';
 import { runJob } from '../lib/fork-job.js';
 import { type BenchOptions, commandFor } from '../lib/options.js';
 import { type Figure, type Round, ratioOf, summarize } from '../lib/report.js';
 import { startEchoServer, startMana } from '../lib/servers.js';
 import { median } from '../lib/stats.js';
-import type { AlternatingPushJob, AlternatingResult, HttpPushJob, LoadResult } from '../load/jobs.js';
+import type { HttpPushJob, LoadResult } from '../load/jobs.js';
 import { assertClean, rate } from './push-ingest.js';
 
 /**
@@ -13,7 +14,7 @@ import { assertClean, rate } from './push-ingest.js';
  *   - the request path without the database (mana-sync with a store that answers at once)
  *     against a bare node:http server that parses the same JSON and answers the same JSON,
  *     driven by the same bytes from the same load process, in alternating slices
- *     (AlternatingPushJob): each pair of adjacent slices, one on each server, is a round;
+ *     (lib/alternate.ts): each pair of adjacent slices, one on each server, is a round;
  *   - optionally the same small push on PostgreSQL, against the same echo (what the
  *     database adds to one request).
  * On Linux with 2+ cores the server side (this process) is pinned to core 0 and the load
@@ -38,47 +39,28 @@ export async function requestPath(
       ? await Promise.all(Array.from({ length: opts.workers }, (_, i) => pg.token(`req-${run}-user-${i}`)))
       : [];
 
-    // Four pairs of slices a round; the first pair warms both servers up and is not counted.
-    const pairs = 4 * opts.rounds;
-    const slice = { warmupMs: opts.quick ? 100 : 200, durationMs: opts.quick ? 400 : 1000, maxRequests: 0 };
-    const cpuAt = new Map<number, NodeJS.CpuUsage[]>();
-    const alternating: AlternatingPushJob = {
-      kind: 'http-push-alternating',
-      targets: [
-        { port: echo.port, tokens },
-        { port: mana.port, tokens },
-      ],
+    const small = (port: number): HttpPushJob => ({
+      kind: 'http-push',
+      port,
       workers: opts.workers,
       appId: 'bench',
+      tokens,
       batch: 1,
-      slices: 2 * (pairs + 1),
-      slice,
-      runId: `${run}-small`,
-    };
-    const { slices } = await runJob<AlternatingResult>(
-      alternating,
-      alternating.slices * (slice.warmupMs + slice.durationMs) + 60_000,
-      { ...load, onMark: (n) => cpuAt.set(n, [...(cpuAt.get(n) ?? []), process.cpuUsage()]) },
-    );
-    /** This process's CPU time (µs) per request it served in slice n, its warm-up included. */
-    const cpuPerRequest = (n: number) => {
-      const [from, to] = cpuAt.get(n) ?? [];
-      if (!from || !to) throw new Error(`slice ${n}: no CPU reading`);
-      return (to.user - from.user + to.system - from.system) / Math.max(1, slices[n]!.total);
-    };
+      trackCursor: false,
+      runId: `${run}-small-${port}`,
+      warmupMs: 0,
+      durationMs: 0,
+      maxRequests: 0,
+    });
+    const { pairs } = await alternate(opts, small(echo.port), small(mana.port), load);
 
     const rps: Round[] = [];
     const p50: Round[] = [];
     const p99: Round[] = [];
     const cpu: Round[] = [];
-    for (let n = 2; n < slices.length; n += 2) {
-      const [e, m] = slices[n]!.target === 0 ? [n, n + 1] : [n + 1, n];
-      const base = slices[e]!;
-      const app = slices[m]!;
+    for (const { a: base, b: app, aCpuUs: baseCpu, bCpuUs: appCpu } of pairs) {
       assertClean(base, 'echo');
       assertClean(app, 'no-database push');
-      const appCpu = cpuPerRequest(m);
-      const baseCpu = cpuPerRequest(e);
       cpu.push({ value: appCpu / 1000, baseline: baseCpu / 1000, ratio: ratioOf(appCpu, baseCpu, 'lower') });
       // One change per push: changes/s is requests/s.
       rps.push({ value: rate(app), baseline: rate(base), ratio: ratioOf(rate(app), rate(base), 'higher') });
