@@ -122,8 +122,9 @@ export interface NormalizeOptions {
  */
 export function changeFields(change: Change, opts: NormalizeOptions): Record<string, TimedValue> {
   const limit = opts.nowMicros + opts.maxSkewMicros;
-  let nowText: Canonical | undefined;
-  const now = () => (nowText ??= formatMicros(opts.nowMicros));
+  // `now` as text only where a timestamp needs it (formatMicros is cheap within a second).
+  // No closure for it: the server runs under tsx, which names every function expression it
+  // makes (an Object.defineProperty each time), and this runs for every change.
   const out = bare<TimedValue>();
   let newest: Canonical | undefined;
   // Object.keys, not Object.entries: no array per field on the push's hot path.
@@ -131,7 +132,7 @@ export function changeFields(change: Change, opts: NormalizeOptions): Record<str
   if (fields) {
     for (const field of Object.keys(fields)) {
       const f = fields[field]!;
-      const updatedAt = clamp(f.updatedAt, limit, now);
+      const updatedAt = clamp(f.updatedAt, limit) ?? formatMicros(opts.nowMicros);
       out[field] = { value: f.value, updatedAt };
       if (newest === undefined || updatedAt > newest) newest = updatedAt;
     }
@@ -139,21 +140,24 @@ export function changeFields(change: Change, opts: NormalizeOptions): Record<str
   const data = change.data;
   if (data) {
     for (const field of Object.keys(data)) {
-      if (!(field in out)) out[field] = { value: data[field], updatedAt: newest ?? now() };
+      if (!(field in out)) {
+        out[field] = { value: data[field], updatedAt: newest ?? formatMicros(opts.nowMicros) };
+      }
     }
   }
   if (change.op === 'delete' && !(DELETED_AT_FIELD in out)) {
-    const at = change.deletedAt ? clamp(change.deletedAt, limit, now) : now();
+    const at =
+      (change.deletedAt ? clamp(change.deletedAt, limit) : undefined) ?? formatMicros(opts.nowMicros);
     out[DELETED_AT_FIELD] = { value: at, updatedAt: at };
   }
   return out;
 }
 
-/** A timestamp made canonical, and `now` when it is more than the allowed skew ahead. */
-function clamp(input: string, limitMicros: number, now: () => Canonical): Canonical {
+/** A timestamp made canonical; undefined when it is more than the allowed skew ahead (take `now`). */
+function clamp(input: string, limitMicros: number): Canonical | undefined {
   const micros = parseMicros(input);
   if (micros === null) throw new TypeError(`not a timestamp: ${input}`);
-  return micros > limitMicros ? now() : canonicalText(input, micros);
+  return micros > limitMicros ? undefined : canonicalText(input, micros);
 }
 
 /** True when the merged state says the record is deleted. */

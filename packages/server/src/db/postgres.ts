@@ -141,8 +141,12 @@ function wrap(tx: postgres.TransactionSql): Db {
     },
     // Issued together, postgres.js writes them back to back on the transaction's connection
     // (pipelining: one round trip) and they run in order.
-    queryAll: (qs: Query[]) => Promise.all(qs.map((q) => statement(tx, q))),
-    transaction: (fn) => fn(wrap(tx)),
+    queryAll(qs: Query[]) {
+      return Promise.all(qs.map((q) => statement(tx, q)));
+    },
+    transaction(fn) {
+      return fn(wrap(tx));
+    },
     async exec(script: string) {
       await tx.unsafe(script);
     },
