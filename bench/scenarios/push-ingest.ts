@@ -70,19 +70,9 @@ export async function pushIngest(opts: BenchOptions, t: PushIngestTarget): Promi
         for (const { a: base, b: push, bCpuUs } of pairs) {
           assertClean(base, `baseline batch ${batch}`);
           assertClean(push, `push ${mode} batch ${batch}`);
-          const value = rate(push);
-          const baseline = rate(base);
-          rounds.push({
-            value,
-            baseline,
-            ratio: ratioOf(value, baseline, 'higher'),
-            notes: {
-              pushP50Ms: push.latency.p50,
-              pushP99Ms: push.latency.p99,
-              pushes: push.requests,
-              serverCpuUsPerChange: Math.round((bCpuUs / batch) * 10) / 10,
-            },
-          });
+          rounds.push(
+            pushRound(base, push, { serverCpuUsPerChange: Math.round((bCpuUs / batch) * 10) / 10 }),
+          );
         }
       }
       for (let r = 0; 'inProcess' in source && r < opts.rounds; r++) {
@@ -98,22 +88,14 @@ export async function pushIngest(opts: BenchOptions, t: PushIngestTarget): Promi
         assertClean(push, `push ${mode} batch ${batch}`);
         cursors.set(mode, push.cursors ?? []);
         assertClean(base, `baseline batch ${batch}`);
-        const value = rate(push);
-        const baseline = rate(base);
-        rounds.push({
-          value,
-          baseline,
-          ratio: ratioOf(value, baseline, 'higher'),
-          notes: {
-            pushP50Ms: push.latency.p50,
-            pushP99Ms: push.latency.p99,
-            pushes: push.requests,
+        rounds.push(
+          pushRound(base, push, {
             // Busy share of all cores while each ran (1 = both cores busy).
             machineBusy: busyShare(b1, b2),
             baselineMachineBusy: busyShare(b0, b1),
             serverLoopBusy,
-          },
-        });
+          }),
+        );
       }
       const targeted = mode === 'many' && batch === 100 && t.idPrefix === 'pg';
       figures.push(
@@ -133,6 +115,18 @@ export async function pushIngest(opts: BenchOptions, t: PushIngestTarget): Promi
     }
   }
   return figures;
+}
+
+/** A round: the push against its baseline, with the push's latency and what `notes` adds. */
+function pushRound(base: LoadResult, push: LoadResult, notes: Record<string, unknown>): Round {
+  const value = rate(push);
+  const baseline = rate(base);
+  return {
+    value,
+    baseline,
+    ratio: ratioOf(value, baseline, 'higher'),
+    notes: { pushP50Ms: push.latency.p50, pushP99Ms: push.latency.p99, pushes: push.requests, ...notes },
+  };
 }
 
 export function rate(r: LoadResult): number {
