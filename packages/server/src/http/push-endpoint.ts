@@ -91,9 +91,9 @@ interface InFlight {
 }
 
 /**
- * Serves the push in `body`, or answers `refused`, or turns what the push throws into the
- * error answer. Never rejects: a throw of its own (a bug) is logged and answered with a bare
- * 500. The headers go to writeHead as one flat list, which node:http walks without the
+ * Serves the push in `body` (or answers the refusal it is), turning what the push throws into
+ * the error answer. Never rejects: a throw of its own (a bug) is logged and answered with a
+ * bare 500. The headers go to writeHead as one flat list, which node:http walks without the
  * property lookups an object costs.
  */
 async function answer(ctx: ServerContext, cors: Cors, r: InFlight, body: Buffer | SyncError): Promise<void> {
