@@ -93,7 +93,7 @@ export function createAuth(opts: AuthOptions): Auth {
    * The last cache hit of each connection, by its exact Authorization header. Why: a client
    * sends the same header on every request of a keep-alive connection, and comparing it with
    * the last one costs far less than the regex that extracts the token and the hash of a
-   * ~250-character key (together about 6 % of a small push's CPU). It keeps the entry's
+   * ~250-character key (together about 5 % of a small push's instructions). It keeps the entry's
    * `until`, so it never outlives the token's `exp` nor the TTL. A WeakMap: a closed
    * connection takes its entry along.
    */
