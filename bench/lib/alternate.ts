@@ -27,7 +27,9 @@ export async function alternate(
   const cpuAt = new Map<number, NodeJS.CpuUsage[]>();
   const { slices, cursors } = await runJob<AlternatingResult>(
     job,
-    job.slices * (slice.warmupMs + slice.durationMs) + 60_000,
+    // A slice ends when its last operation does: a slow machine's 1,000-change pushes, which
+    // one heavy user's connections take in turn, can stretch each slice by seconds.
+    job.slices * 3 * (slice.warmupMs + slice.durationMs) + 120_000,
     { ...load, onMark: (n) => cpuAt.set(n, [...(cpuAt.get(n) ?? []), process.cpuUsage()]) },
   );
   const cpuUs = (n: number) => {
