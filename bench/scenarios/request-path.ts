@@ -5,6 +5,7 @@ import { runJob } from '../lib/fork-job.js';
 import { type BenchOptions, commandFor } from '../lib/options.js';
 import { type Figure, type Round, ratioOf, summarize } from '../lib/report.js';
 import { startEchoServer, startMana } from '../lib/servers.js';
+import { smallPushJob } from '../lib/small-push.js';
 import { median } from '../lib/stats.js';
 import type { HttpPushJob, LoadResult } from '../load/jobs.js';
 import { assertClean, rate } from './push-ingest.js';
@@ -39,19 +40,14 @@ export async function requestPath(
       ? await Promise.all(Array.from({ length: opts.workers }, (_, i) => pg.token(`req-${run}-user-${i}`)))
       : [];
 
-    const small = (port: number): HttpPushJob => ({
-      kind: 'http-push',
-      port,
-      workers: opts.workers,
-      appId: 'bench',
-      tokens,
-      batch: 1,
-      trackCursor: false,
-      runId: `${run}-small-${port}`,
-      warmupMs: 0,
-      durationMs: 0,
-      maxRequests: 0,
-    });
+    const small = (port: number) =>
+      smallPushJob(
+        port,
+        tokens,
+        `${run}-small-${port}`,
+        { warmupMs: 0, durationMs: 0, maxRequests: 0 },
+        opts.workers,
+      );
     const { pairs } = await alternate(opts, small(echo.port), small(mana.port), load);
 
     const rps: Round[] = [];

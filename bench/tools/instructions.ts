@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runJob } from '../lib/fork-job.js';
-import type { HttpPushJob, LoadResult } from '../load/jobs.js';
+import { smallPushJob } from '../lib/small-push.js';
+import type { LoadResult } from '../load/jobs.js';
 
 /**
  * Instructions per small push on the server's main thread, for mana-sync without a database
@@ -49,19 +50,11 @@ async function count(target: 'mana' | 'echo'): Promise<number> {
     const { port, tokens } = JSON.parse(readFileSync(info, 'utf8')) as { port: number; tokens: string[] };
     const load = (n: number, label: string) =>
       runJob<LoadResult>(
-        {
-          kind: 'http-push',
-          port,
-          workers: 8,
-          appId: 'bench',
-          tokens,
-          batch: 1,
-          trackCursor: false,
-          runId: `instr-${target}-${label}`,
+        smallPushJob(port, tokens, `instr-${target}-${label}`, {
           warmupMs: 0,
           durationMs: 600_000,
           maxRequests: n,
-        } satisfies HttpPushJob,
+        }),
         700_000,
       );
     const control = (...args: string[]) =>

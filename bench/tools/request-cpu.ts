@@ -3,7 +3,8 @@ import { Session } from 'node:inspector/promises';
 import { pinServerSide } from '../lib/cpu.js';
 import { runJob } from '../lib/fork-job.js';
 import { startEchoServer, startMana } from '../lib/servers.js';
-import type { HttpPushJob, LoadResult } from '../load/jobs.js';
+import { smallPushJob } from '../lib/small-push.js';
+import type { LoadResult } from '../load/jobs.js';
 
 /**
  * CPU time per small push in the server process, for mana-sync without a database and for
@@ -25,19 +26,8 @@ const echo = await startEchoServer();
 const session = new Session();
 session.connect();
 await session.post('Profiler.enable');
-const job = (port: number, tokens: string[], r: number): HttpPushJob => ({
-  kind: 'http-push',
-  port,
-  workers: 8,
-  appId: 'bench',
-  tokens,
-  batch: 1,
-  trackCursor: false,
-  runId: `cpu-${port}-${r}`,
-  warmupMs: 500,
-  durationMs: 2000,
-  maxRequests: 0,
-});
+const job = (port: number, tokens: string[], r: number) =>
+  smallPushJob(port, tokens, `cpu-${port}-${r}`, { warmupMs: 500, durationMs: 2000, maxRequests: 0 });
 async function measure(port: number, tokens: string[], r: number, profile: boolean) {
   if (profile) await session.post('Profiler.start');
   const c0 = process.cpuUsage();
