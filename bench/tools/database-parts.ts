@@ -8,7 +8,7 @@ import { type WrittenRecord, writeStatement } from '../../packages/server/src/st
 import { BENCH_DATABASE_URL, freshSchema } from '../lib/databases.js';
 
 /**
- * PostgreSQL's CPU per change for the parts of a 100-change push of new records, read from
+ * PostgreSQL's CPU per change for the parts of a push of `batch` new records, read from
  * the backend's /proc entry (this machine's PostgreSQL only), one connection, pushes in turn:
  *
  * - push: the store's push (lock, page, stored read, write, in one transaction);
@@ -17,10 +17,9 @@ import { BENCH_DATABASE_URL, freshSchema } from '../lib/databases.js';
  *
  * push − write is what the reads cost; write − raw what keeping the merged records costs.
  *
- *   npx tsx bench/tools/database-parts.ts [rounds=4] [pushes=400]
+ *   npx tsx bench/tools/database-parts.ts [rounds=4] [pushes=400] [batch=100]
  */
-const [rounds = 4, pushes = 400] = process.argv.slice(2).map(Number);
-const BATCH = 100;
+const [rounds = 4, pushes = 400, BATCH = 100] = process.argv.slice(2).map(Number);
 if (!BENCH_DATABASE_URL) throw new Error('set TEST_DATABASE_URL or BENCH_DATABASE_URL');
 
 const schema = await freshSchema(BENCH_DATABASE_URL, 'parts');
