@@ -71,6 +71,7 @@ async function noDatabaseStore(): Promise<SyncStore> {
         changesAccepted: 0,
         fieldsAccepted: 0,
         recordsWritten: 0,
+        overtaken: false,
       };
     },
     async pull(input) {

@@ -65,7 +65,7 @@ async function once(part: Part): Promise<void> {
       log: [{ op: 'insert', fields: {} }],
     }));
     await db.transaction((tx) =>
-      tx.query(writeStatement(userId, 'bench', 'c', Date.now() * 1000 + n * BATCH, written)),
+      tx.query(writeStatement(userId, 'bench', 'c', { baseUs: Date.now() * 1000 + n * BATCH }, written)),
     );
   } else {
     const changes: Change[] = ids.map((id, k) => ({

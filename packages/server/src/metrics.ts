@@ -22,6 +22,7 @@ export interface Metrics {
   readonly fieldsAccepted: Counter<'app'>;
   readonly conflicts: Counter<'app'>;
   readonly recordsPulled: Counter<'app'>;
+  readonly pushesOvertaken: Counter<never>;
   /** Observed with the key '' (no labels). */
   readonly pushBatchSize: KeyedHistogram<never>;
   /**
@@ -154,6 +155,11 @@ export function createMetrics(opts: MetricsOptions): Metrics {
       labelNames: ['app'] as const,
       registers,
     }),
+    pushesOvertaken: new Counter({
+      name: 'mana_sync_pushes_overtaken_total',
+      help: "Pushes merged a second time under the user's lock: another push of the same user wrote between their read and their write",
+      registers,
+    }),
     pushBatchSize: keyedHistogram({
       name: 'mana_sync_push_batch_size',
       help: 'Changes per push request',
@@ -172,7 +178,7 @@ export function createMetrics(opts: MetricsOptions): Metrics {
     }),
     dbDuration: keyedHistogram({
       name: 'mana_sync_db_transaction_duration_seconds',
-      help: 'Store operation latency (a push is one transaction), by operation',
+      help: 'Store operation latency (a push: its read and its write, or its locked transaction), by operation',
       labelNames: ['operation'] as const,
       buckets: SECONDS,
       registers,

@@ -13,7 +13,7 @@ export interface Query {
 }
 
 const QUERY = Symbol('sql.query');
-type Fragment = Query & { [QUERY]: true };
+export type Fragment = Query & { [QUERY]: true };
 
 export function sql(strings: TemplateStringsArray, ...params: Array<SqlValue | Fragment>): Fragment {
   let text = strings[0]!;

@@ -19,16 +19,27 @@ export interface WrittenRecord {
 }
 
 /**
+ * Where the written records' positions come from: `{ baseUs }`, reserved already by the
+ * push's transaction (it holds the user's row); or `{ observedUs }`, the user's
+ * `last_position` as read before the merge (null: the user had no row), in which case the
+ * statement takes the user's row itself and writes only if that position is unchanged.
+ */
+export type WriteBase = { baseUs: number } | { observedUs: string | null };
+
+/**
  * The written records and their log rows, as one statement: the batch goes out as one JSON
  * document that PostgreSQL parses once, and each record's position is computed there from its
  * place in the batch (base, base + 1 µs, …). Parsing the input was a large part of a write
- * (about 7 µs a row), and the two inserts used to parse it twice.
+ * (about 7 µs a row), and the two inserts used to parse it twice. Returns one row, the base
+ * position in integer microseconds, or, for an `observedUs` base whose user has moved on
+ * (another push of the user wrote since it was read), no row and no write at all: every
+ * insert takes its rows joined with the user's row, so an empty `lock` writes nothing.
  *
  * - New records are a plain INSERT: the stored read already told them apart, and no other
- *   push of this user can add a record in between (the user's row lock), so the speculative
- *   insertion an upsert makes for a new row is wasted work. Stored ones are upserted: its
- *   conflict check is one primary-key probe per row whatever the planner thinks of the user's
- *   size (an UPDATE … FROM join may hash all their records).
+ *   push of this user can add a record in between (the user's row lock, or an unchanged
+ *   position), so the speculative insertion an upsert makes for a new row is wasted work.
+ *   Stored ones are upserted: its conflict check is one primary-key probe per row whatever
+ *   the planner thinks of the user's size (an UPDATE … FROM join may hash all their records).
  * - A new record written by one change (the common case) logs exactly its merged state, so
  *   its log row reuses the record's columns (`l` null); any other record carries its log
  *   entries in `l`.
@@ -37,7 +48,7 @@ export function writeStatement(
   userId: string,
   appId: string,
   clientId: string,
-  base: number,
+  base: WriteBase,
   written: WrittenRecord[],
 ): Query {
   const rows = written.map((p) => {
@@ -52,11 +63,30 @@ export function writeStatement(
       l: logIsState ? null : p.log.map(logEntry),
     };
   });
-  // A scalar subquery is computed once per statement; the cast alone ran per row and column.
-  const position = sql`(SELECT ${formatMicros(base)}::text::timestamptz) + (x.n - 1) * interval '1 microsecond'`;
+  const last = written.length - 1;
+  // A reserved base is cast once here; the cast in each row's position ran per row and column.
+  // Otherwise the user's row is taken here: updated only if its position is the one read, or
+  // inserted only if there was none (a user's row is never deleted).
+  const next = sql`greatest(clock_timestamp(), u.last_position + interval '1 microsecond') + ${last} * interval '1 microsecond'`;
+  const lock =
+    'baseUs' in base
+      ? sql`SELECT ${formatMicros(base.baseUs)}::text::timestamptz AS base`
+      : base.observedUs === null
+        ? sql`
+      INSERT INTO sync_users (user_id, last_position)
+      VALUES (${userId}, clock_timestamp() + ${last} * interval '1 microsecond')
+      ON CONFLICT (user_id) DO NOTHING
+      RETURNING last_position - ${last} * interval '1 microsecond' AS base`
+        : sql`
+      UPDATE sync_users AS u SET last_position = ${next}
+      WHERE u.user_id = ${userId}
+        AND (extract(epoch FROM u.last_position) * 1000000)::int8 = ${base.observedUs}::int8
+      RETURNING u.last_position - ${last} * interval '1 microsecond' AS base`;
+  const position = sql`lock.base + (x.n - 1) * interval '1 microsecond'`;
   const record = sql`${userId}, ${appId}, x.t, x.i, x.d, x.f, ${position}, ${position}, ${clientId}`;
   return sql`
-    WITH x AS MATERIALIZED (
+    WITH lock AS (${lock}),
+    x AS MATERIALIZED (
       SELECT * FROM ROWS FROM (
         jsonb_to_recordset(${JSON.stringify(rows)}::text::jsonb)
           AS (t text, i text, d jsonb, f jsonb, s boolean, o text, l jsonb)
@@ -65,23 +95,26 @@ export function writeStatement(
     fresh AS (
       INSERT INTO sync_records
         (user_id, app_id, table_name, record_id, data, field_timestamps, created_at, updated_at, last_client_id)
-      SELECT ${record} FROM x WHERE NOT x.s
+      SELECT ${record} FROM x CROSS JOIN lock WHERE NOT x.s
     ),
     stored AS (
       INSERT INTO sync_records AS r
         (user_id, app_id, table_name, record_id, data, field_timestamps, created_at, updated_at, last_client_id)
-      SELECT ${record} FROM x WHERE x.s
+      SELECT ${record} FROM x CROSS JOIN lock WHERE x.s
       ON CONFLICT (user_id, app_id, table_name, record_id) DO UPDATE
         SET data = excluded.data, field_timestamps = excluded.field_timestamps,
             updated_at = excluded.updated_at, last_client_id = excluded.last_client_id
         WHERE r.user_id = ${userId}
+    ),
+    log AS (
+      INSERT INTO sync_changes (user_id, app_id, table_name, record_id, op, data, field_timestamps, client_id)
+      SELECT ${userId}, ${appId}, x.t, x.i, x.o, x.d, x.f, ${clientId} FROM x CROSS JOIN lock WHERE x.l IS NULL
+      UNION ALL
+      SELECT ${userId}, ${appId}, x.t, x.i, e.o, e.d, e.f, ${clientId}
+      FROM x CROSS JOIN lock CROSS JOIN LATERAL jsonb_to_recordset(x.l) AS e(o text, d jsonb, f jsonb)
+      WHERE x.l IS NOT NULL
     )
-    INSERT INTO sync_changes (user_id, app_id, table_name, record_id, op, data, field_timestamps, client_id)
-    SELECT ${userId}, ${appId}, x.t, x.i, x.o, x.d, x.f, ${clientId} FROM x WHERE x.l IS NULL
-    UNION ALL
-    SELECT ${userId}, ${appId}, x.t, x.i, e.o, e.d, e.f, ${clientId}
-    FROM x CROSS JOIN LATERAL jsonb_to_recordset(x.l) AS e(o text, d jsonb, f jsonb)
-    WHERE x.l IS NOT NULL`;
+    SELECT (extract(epoch FROM lock.base) * 1000000)::int8 AS base_us FROM lock`;
 }
 
 /** One log row: the change's accepted fields, values and timestamps apart (the seed's columns). */

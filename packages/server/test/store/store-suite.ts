@@ -1,7 +1,13 @@
 import { type Canonical, type Change, EPOCH } from '@mana/sync-protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Db } from '../../src/db/sql.js';
 import { sql } from '../../src/db/sql.js';
-import { type PushInput, pageStatement, type SyncStore } from '../../src/store/sync-store.js';
+import {
+  createSyncStore,
+  type PushInput,
+  pageStatement,
+  type SyncStore,
+} from '../../src/store/sync-store.js';
 import { openTestStore, type TestDatabase } from '../helpers/databases.js';
 
 /**
@@ -272,6 +278,75 @@ export function storeSuite(name: string, makeDb: () => Promise<TestDatabase>) {
       expect(pull.serverChanges).toHaveLength(1);
       expect(Object.keys(pull.serverChanges[0]!.fields).sort()).toEqual([...fields].sort());
     });
+
+    // A push reads, merges, then writes only if no other push of the user wrote in between
+    // (sync-store.ts). Here another push always does: it runs to its end right after the
+    // first push's read, through a store whose database runs it at that moment.
+    for (const userExisted of [false, true]) {
+      it(`merges a push again under the lock when another push of the user wrote after its read (user ${userExisted ? 'known' : 'new'})`, async () => {
+        const u = user();
+        if (userExisted) await push(u, [upd('seed', { v: [0, '2024-01-01T09:00:00Z'] })]);
+        let overtake: (() => Promise<unknown>) | undefined = () =>
+          push(
+            u,
+            [
+              upd('shared', { b: ['B', '2024-01-01T10:00:01Z'] }),
+              upd('other', { x: ['B', '2024-01-01T10:00:01Z'] }),
+            ],
+            { clientId: 'c2' },
+          );
+        const racing: Db = {
+          ...store.db,
+          async query<Row>(q: { text: string; values: unknown[] }) {
+            const rows = await store.db.query<Row>(q as never);
+            const run = overtake;
+            if (run && q.text.includes(' AS kind')) {
+              overtake = undefined;
+              await run();
+            }
+            return rows;
+          },
+        };
+        const first = await createSyncStore(racing).push({
+          userId: u,
+          appId: 'todo',
+          clientId: 'c1',
+          since: EPOCH,
+          changes: [upd('shared', { a: ['A', '2024-01-01T10:00:00Z'] })],
+          nowMicros: Date.now() * 1000,
+          maxSkewMicros: 60_000_000,
+          limit: 1000,
+        });
+        expect(overtake).toBeUndefined(); // the other push did run in between
+        expect(first.overtaken).toBe(true);
+
+        // The response has the other push's records, then this push's, with both fields.
+        const ids = first.serverChanges.map((c) => c.id);
+        expect(ids.slice(-2)).toEqual(['other', 'shared']);
+        expect(first.serverChanges.at(-1)!.fields).toEqual({
+          a: { value: 'A', updatedAt: '2024-01-01T10:00:00.000000Z' },
+          b: { value: 'B', updatedAt: '2024-01-01T10:00:01.000000Z' },
+        });
+        const positions = first.serverChanges.map((c) => c.updatedAt);
+        expect([...positions].sort()).toEqual(positions);
+        expect(first.syncedUntil).toBe(positions.at(-1));
+
+        // The write that lost the race wrote nothing: one log row per change.
+        const log = await store.db.query<{ client_id: string; n: number }>(sql`
+          SELECT client_id, count(*)::int AS n FROM sync_changes
+          WHERE user_id = ${u} AND record_id IN ('shared', 'other') GROUP BY client_id ORDER BY client_id`);
+        expect(log).toEqual([
+          { client_id: 'c1', n: 1 },
+          { client_id: 'c2', n: 2 },
+        ]);
+        const pull = await store.pull({ userId: u, appId: 'todo', table: 'tasks', since: EPOCH, limit: 10 });
+        expect(pull.serverChanges.map((c) => c.id)).toEqual([
+          ...(userExisted ? ['seed'] : []),
+          'other',
+          'shared',
+        ]);
+      });
+    }
 
     it('writes new and stored records of one batch alike (insert for one, update for the other)', async () => {
       const u = user();

@@ -84,6 +84,7 @@ export async function runPush(
   if (result.changesAccepted > 0) ctx.metrics.changesPushed.inc({ app: appLabel }, result.changesAccepted);
   if (result.fieldsAccepted > 0) ctx.metrics.fieldsAccepted.inc({ app: appLabel }, result.fieldsAccepted);
   if (result.conflicts.length > 0) ctx.metrics.conflicts.inc({ app: appLabel }, result.conflicts.length);
+  if (result.overtaken) ctx.metrics.pushesOvertaken.inc();
   // Committed: now, and only now, tell the other clients.
   if (result.tablesChanged.length > 0) {
     const event = { userId, appId, tables: result.tablesChanged, clientId: body.clientId };
