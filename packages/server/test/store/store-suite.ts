@@ -366,6 +366,56 @@ export function storeSuite(name: string, makeDb: () => Promise<TestDatabase>) {
       });
     }
 
+    it("hands every pushing client every record when one user's clients push at once", async () => {
+      // Each client follows the user's records only through its push answers (pages of 3)
+      // and pulls after them; a page that skipped a record would leave it out for good, as
+      // records here are never written twice.
+      const u = user();
+      const clients = 6;
+      const pushes = 20;
+      const all = new Set<string>();
+      let pushing = clients;
+      let allPushed!: () => void;
+      const pushed = new Promise<void>((r) => (allPushed = r));
+      const follow = async (c: number) => {
+        const seen = new Set<string>();
+        let since = EPOCH as Canonical;
+        const take = (page: { serverChanges: Array<{ id: string }>; syncedUntil: string }) => {
+          for (const change of page.serverChanges) seen.add(change.id);
+          since = page.syncedUntil as Canonical;
+        };
+        const catchUp = async () => {
+          for (;;) {
+            const page = await store.pull({ userId: u, appId: 'todo', table: 'tasks', since, limit: 3 });
+            take(page);
+            if (!page.hasMore) return;
+          }
+        };
+        for (let n = 0; n < pushes; n++) {
+          const ids = [`c${c}-${n}-a`, `c${c}-${n}-b`];
+          for (const id of ids) all.add(id);
+          const answer = await push(
+            u,
+            ids.map((id) => upd(id, { v: [n, '2024-01-01T10:00:00Z'] })),
+            {
+              clientId: `c${c}`,
+              since,
+              limit: 3,
+            },
+          );
+          take(answer);
+          if (answer.hasMore) await catchUp();
+        }
+        if (--pushing === 0) allPushed();
+        await pushed;
+        await catchUp();
+        return seen;
+      };
+      const views = await Promise.all(Array.from({ length: clients }, (_, c) => follow(c)));
+      expect(all.size).toBe(clients * pushes * 2);
+      for (const seen of views) expect([...seen].sort()).toEqual([...all].sort());
+    });
+
     it('writes new and stored records of one batch alike (insert for one, update for the other)', async () => {
       const u = user();
       const first = await push(u, [upd('old', { title: ['first', '2024-01-01T10:00:00Z'] })]);
