@@ -67,7 +67,6 @@ export function writeStatement(
   // A reserved base is cast once here; the cast in each row's position ran per row and column.
   // Otherwise the user's row is taken here: updated only if its position is the one read, or
   // inserted only if there was none (a user's row is never deleted).
-  const next = sql`greatest(clock_timestamp(), u.last_position + interval '1 microsecond') + ${last} * interval '1 microsecond'`;
   const lock =
     'baseUs' in base
       ? sql`SELECT ${formatMicros(base.baseUs)}::text::timestamptz AS base`
@@ -78,7 +77,9 @@ export function writeStatement(
       ON CONFLICT (user_id) DO NOTHING
       RETURNING last_position - ${last} * interval '1 microsecond' AS base`
         : sql`
-      UPDATE sync_users AS u SET last_position = ${next}
+      UPDATE sync_users AS u
+      SET last_position = greatest(clock_timestamp(), u.last_position + interval '1 microsecond')
+        + ${last} * interval '1 microsecond'
       WHERE u.user_id = ${userId}
         AND (extract(epoch FROM u.last_position) * 1000000)::int8 = ${base.observedUs}::int8
       RETURNING u.last_position - ${last} * interval '1 microsecond' AS base`;

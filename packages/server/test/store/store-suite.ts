@@ -1,13 +1,8 @@
 import { type Canonical, type Change, EPOCH } from '@mana/sync-protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Db } from '../../src/db/sql.js';
-import { sql } from '../../src/db/sql.js';
-import {
-  createSyncStore,
-  type PushInput,
-  pageStatement,
-  type SyncStore,
-} from '../../src/store/sync-store.js';
+import { type Db, sql } from '../../src/db/sql.js';
+import { pageStatement } from '../../src/store/page.js';
+import { createSyncStore, type PushInput, type SyncStore } from '../../src/store/sync-store.js';
 import { openTestStore, type TestDatabase } from '../helpers/databases.js';
 
 /**
