@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { type Change, formatMicros } from '@mana/sync-protocol';
 import postgres from 'postgres';
@@ -61,8 +62,10 @@ async function once(part: Part): Promise<void> {
       table: 'todos',
       id,
       state: { data: values(k), fieldTimestamps: { title: updatedAt, done: updatedAt, priority: updatedAt } },
+      who: { writer: 'c', writers: {}, actors: null },
+      eventId: randomUUID(),
       createdUs: undefined,
-      log: [{ op: 'insert', fields: {} }],
+      log: [{ op: 'insert', fields: {}, actor: null, schemaVersion: 1 }],
     }));
     await db.transaction((tx) =>
       tx.query(writeStatement(userId, 'bench', 'c', { baseUs: Date.now() * 1000 + n * BATCH }, written)),

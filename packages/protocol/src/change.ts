@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { LIMITS } from './constants.js';
 import { canonicalize } from './cursor.js';
 import { fieldNameSchema, recordIdSchema, tableNameSchema } from './ids.js';
 import { jsonValueProblem } from './json-value.js';
@@ -44,6 +45,33 @@ export const opSchema = z.enum(['insert', 'update', 'delete']);
 export type Op = z.infer<typeof opSchema>;
 
 /**
+ * Who wrote a change (the user, an AI agent, the system): an opaque JSON object the server
+ * stores with every field the change wrote and sends back with them, so other devices can
+ * attribute it. At most `LIMITS.maxActorLength` characters of JSON.
+ */
+export const actorSchema = z.record(z.string(), z.unknown()).superRefine((value, ctx) => {
+  const problem = actorProblem(value);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
+export type Actor = Record<string, unknown>;
+
+/** Why a value cannot be an actor, or null. */
+export function actorProblem(value: unknown): string | null {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return 'an object';
+  const problem = jsonValueProblem(value);
+  if (problem) return problem;
+  if (JSON.stringify(value).length > LIMITS.maxActorLength)
+    return `at most ${LIMITS.maxActorLength} characters of JSON`;
+  return null;
+}
+
+/**
+ * The version of the change format a client writes (absent: 1). Accepted up to
+ * `SUPPORTED_SCHEMA_VERSION`; the push refuses newer ones with SCHEMA_VERSION_UNSUPPORTED.
+ */
+export const schemaVersionSchema = z.number().int().min(1).max(1_000_000);
+
+/**
  * A change to one record, as a client pushes it.
  * `fields` carry their own timestamps; `data` values without one take the change's newest
  * field timestamp (or the server time). A `delete` sets the `deletedAt` field under LWW.
@@ -55,21 +83,39 @@ export const changeSchema = z.object({
   fields: fieldsSchema.optional(),
   data: fieldRecord(jsonValueSchema).optional(),
   deletedAt: timestampSchema.nullable().optional(),
+  schemaVersion: schemaVersionSchema.optional(),
+  actor: actorSchema.nullable().optional(),
 });
 export type Change = z.infer<typeof changeSchema>;
 
+/** One field of a server change: its value, its LWW timestamp, and who wrote it (when known). */
+export const serverFieldSchema = z.object({
+  value: z.unknown(),
+  /** ISO-8601 UTC: milliseconds when the microseconds are zero, else six fractional digits. */
+  updatedAt: z.string(),
+  actor: z.record(z.string(), z.unknown()).optional(),
+});
+export type ServerField = z.infer<typeof serverFieldSchema>;
+
 /**
- * A record as the server sends it back: its merged state, every field with its timestamp.
- * `op` is `delete` when the merged `deletedAt` is set, `insert` when the record was created
- * after the requested cursor, `update` otherwise. Apply idempotently.
+ * A record as the server sends it back: `op: "update"` with the fields the caller does not
+ * hold already (every field but those whose stored value and timestamp the caller itself
+ * wrote), or `op: "delete"` with `deletedAt` for a deleted record. Never an `insert`: the
+ * fields may be a part of the record, and an insert means the whole record to some clients.
+ * Apply field by field under LWW; a record missing locally is created from its fields.
  */
 export const serverChangeSchema = z.object({
   table: tableNameSchema,
   id: recordIdSchema,
-  op: opSchema,
-  fields: z.record(z.string(), z.object({ value: z.unknown(), updatedAt: z.string() })),
-  deletedAt: z.string().nullable().optional(),
+  op: z.enum(['update', 'delete']),
+  fields: z.record(z.string(), serverFieldSchema),
+  /** Set (a timestamp) only when the record is deleted; never null. */
+  deletedAt: z.string().optional(),
   /** The record's cursor position. */
   updatedAt: z.string(),
+  /** The id of the log row of the record's latest accepted change: a key for de-duplication. */
+  eventId: z.string(),
+  /** The actor of the newest field sent, when it has one. */
+  actor: z.record(z.string(), z.unknown()).optional(),
 });
 export type ServerChange = z.infer<typeof serverChangeSchema>;

@@ -75,7 +75,16 @@ export const LIMITS = {
   maxRecordIdLength: 256,
   maxFieldNameLength: 128,
   maxClientIdLength: 128,
+  /** Largest `actor` of a change, as JSON text (UTF-16 code units). */
+  maxActorLength: 1024,
 } as const;
+
+/**
+ * The newest change `schemaVersion` this server understands. A changeset or change that
+ * declares a newer one is refused (400 SCHEMA_VERSION_UNSUPPORTED) rather than half-understood;
+ * an absent version is 1.
+ */
+export const SUPPORTED_SCHEMA_VERSION = 1;
 
 /** The field that carries a record's deletion under LWW (value: ISO timestamp or null). */
 export const DELETED_AT_FIELD = 'deletedAt';

@@ -199,6 +199,18 @@ export function isCanonical(input: string): input is Canonical {
   return canonicalize(input) === input;
 }
 
+/**
+ * A field timestamp as the server sends it: with milliseconds when the microseconds are zero
+ * ("2024-01-01T10:05:00.123Z"), else canonical. Why: the Mana web app compares timestamps as
+ * strings and writes its own with milliseconds; "…00.123000Z" sorts before "…00.123Z", so an
+ * equal time would look older to it. Cursors stay canonical.
+ */
+export function wireTime(c: Canonical): string {
+  return c.charCodeAt(23) === 0x30 && c.charCodeAt(24) === 0x30 && c.charCodeAt(25) === 0x30
+    ? `${c.slice(0, 23)}Z`
+    : c;
+}
+
 /** Canonical timestamp of a JavaScript Date (millisecond precision). */
 export function fromDate(date: Date): Canonical {
   return formatMicros(date.getTime() * 1000);

@@ -9,6 +9,8 @@ export const ERROR_CODES = {
   BAD_JSON: 400,
   /** The body, query or path does not match the schema; `path` names the offending part. */
   INVALID_REQUEST: 400,
+  /** The changeset or a change declares a `schemaVersion` newer than this server supports; `path` names it. */
+  SCHEMA_VERSION_UNSUPPORTED: 400,
   /** No credentials, or a token or service key that does not verify. */
   UNAUTHORIZED: 401,
   /** The token has expired: fetch a fresh one and retry. */

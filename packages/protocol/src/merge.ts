@@ -1,6 +1,13 @@
-import type { Change, ServerChange } from './change.js';
+import type { Actor, Change, ServerChange } from './change.js';
 import { DELETED_AT_FIELD } from './constants.js';
-import { type Canonical, canonicalize, canonicalText, formatMicros, parseMicros } from './cursor.js';
+import {
+  type Canonical,
+  canonicalize,
+  canonicalText,
+  formatMicros,
+  parseMicros,
+  wireTime,
+} from './cursor.js';
 import { jsonEqual } from './json-value.js';
 
 /**
@@ -116,9 +123,11 @@ export interface NormalizeOptions {
 
 /**
  * The fields a change sets, each with a canonical, skew-clamped timestamp.
- * `data` values without their own entry in `fields` take the change's newest field
- * timestamp, or `now`. A `delete` sets `deletedAt` (its value and timestamp are the change's
- * `deletedAt`, or `now`) unless `fields` already carries it.
+ * `data` values without their own entry in `fields` take the record's own time (its
+ * `updatedAt`, else `createdAt`, when that is a timestamp: what the Mana web app uses when it
+ * applies an insert), else the change's newest field timestamp, else `now`. A `deletedAt`
+ * timestamp on any change, or a `delete` (at `deletedAt`, else `now`), sets the `deletedAt`
+ * field unless `fields` already carries it.
  */
 export function changeFields(change: Change, opts: NormalizeOptions): Record<string, TimedValue> {
   const limit = opts.nowMicros + opts.maxSkewMicros;
@@ -139,19 +148,34 @@ export function changeFields(change: Change, opts: NormalizeOptions): Record<str
   }
   const data = change.data;
   if (data) {
+    const at = recordTime(data, opts) ?? newest ?? formatMicros(opts.nowMicros);
     for (const field of Object.keys(data)) {
-      if (!(field in out)) {
-        out[field] = { value: data[field], updatedAt: newest ?? formatMicros(opts.nowMicros) };
-      }
+      if (!(field in out)) out[field] = { value: data[field], updatedAt: at };
     }
   }
-  if (change.op === 'delete' && !(DELETED_AT_FIELD in out)) {
+  if ((change.op === 'delete' || change.deletedAt) && !(DELETED_AT_FIELD in out)) {
     const at =
       (change.deletedAt ? clamp(change.deletedAt, limit) : undefined) ?? formatMicros(opts.nowMicros);
     out[DELETED_AT_FIELD] = { value: at, updatedAt: at };
   }
   return out;
 }
+
+/** A record's own time from its data: `updatedAt`, else `createdAt`, when a timestamp (clamped). */
+function recordTime(data: Record<string, unknown>, opts: NormalizeOptions): Canonical | undefined {
+  for (const key of RECORD_TIME_FIELDS) {
+    const v = data[key];
+    if (typeof v !== 'string' || v.length > 64) continue;
+    const micros = parseMicros(v);
+    if (micros === null) continue;
+    return micros > opts.nowMicros + opts.maxSkewMicros
+      ? formatMicros(opts.nowMicros)
+      : canonicalText(v, micros);
+  }
+  return undefined;
+}
+
+const RECORD_TIME_FIELDS = ['updatedAt', 'createdAt'] as const;
 
 /** A timestamp made canonical; undefined when it is more than the allowed skew ahead (take `now`). */
 function clamp(input: string, limitMicros: number): Canonical | undefined {
@@ -167,30 +191,64 @@ export function isDeleted(state: RecordState): boolean {
 }
 
 /**
- * The wire form of a stored record. `createdAfterSince`: the record did not exist at the
- * client's cursor, so it is an `insert` for that client.
+ * Who wrote each field of a stored record: `writer` (the record's last writer) wrote every
+ * field not in `writers`; `actors` holds the actor of each field written with one.
+ */
+export interface FieldWriters {
+  writer: string;
+  writers: Record<string, string>;
+  actors: Record<string, Actor> | null;
+}
+
+/**
+ * The wire form of a stored record for a client, or null when there is nothing to send it.
+ *
+ * Echo rule: fields whose stored value and timestamp the asking client (`echo`) wrote itself
+ * are left out (what it holds is what the server holds); every other field goes out. A
+ * record left with no field is skipped (null), and the caller's cursor still moves past it.
+ * A live record is an `update` (the Mana web app applies it field by field and creates a
+ * missing record from it); a deleted one a `delete` with its `deletedAt`.
  */
 export function toServerChange(
   table: string,
   id: string,
   state: RecordState,
   position: Canonical,
-  createdAfterSince: boolean,
-): ServerChange {
+  eventId: string,
+  who: FieldWriters | undefined,
+  echo: string | null,
+): ServerChange | null {
   const fields = bare<ServerChange['fields'][string]>();
+  let sent = 0;
+  let newest: string | undefined;
+  let actor: Actor | undefined;
   for (const field of Object.keys(state.fieldTimestamps)) {
-    fields[field] = { value: state.data[field] ?? null, updatedAt: state.fieldTimestamps[field]! };
+    if (who !== undefined && echo !== null && (who.writers[field] ?? who.writer) === echo) continue;
+    const at = state.fieldTimestamps[field]!;
+    const value = state.data[field] ?? null;
+    const a = who?.actors?.[field];
+    fields[field] = a ? { value, updatedAt: wireTime(at), actor: a } : { value, updatedAt: wireTime(at) };
+    sent++;
+    if (newest === undefined || at > newest) {
+      newest = at;
+      actor = a;
+    }
   }
   const deleted = isDeleted(state);
+  if (sent === 0) return null;
   const change: ServerChange = {
     table,
     id,
-    op: deleted ? 'delete' : createdAfterSince ? 'insert' : 'update',
+    op: deleted ? 'delete' : 'update',
     fields,
     updatedAt: position,
+    eventId,
   };
-  if (deleted)
-    change.deletedAt =
-      canonicalize(String(state.data[DELETED_AT_FIELD])) ?? String(state.data[DELETED_AT_FIELD]);
+  if (deleted) {
+    const at = String(state.data[DELETED_AT_FIELD]);
+    const canonical = canonicalize(at);
+    change.deletedAt = canonical ? wireTime(canonical) : at;
+  }
+  if (actor) change.actor = actor;
   return change;
 }

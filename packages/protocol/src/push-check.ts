@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { actorProblem } from './change.js';
 import { LIMITS } from './constants.js';
 import { parseMicros } from './cursor.js';
 import { FORBIDDEN_FIELD_NAMES, ID_MATCHES } from './ids.js';
@@ -34,17 +35,25 @@ function isChangeKey(key: string): boolean {
     case 'fields':
     case 'data':
     case 'deletedAt':
+    case 'schemaVersion':
+    case 'actor':
       return true;
   }
   return false;
 }
 
-const isBodyKey = (key: string) => key === 'clientId' || key === 'since' || key === 'changes';
+const isBodyKey = (key: string) =>
+  key === 'clientId' || key === 'since' || key === 'changes' || key === 'schemaVersion';
+
+/** What schemaVersionSchema accepts. */
+const isSchemaVersion = (v: unknown) =>
+  typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 1_000_000;
 
 export function isPlainPushRequest(input: unknown): input is PushRequest {
   if (!isPlainObject(input) || !onlyKeys(input, isBodyKey)) return false;
   if (!isId(input.clientId, ID_MATCHES.id, LIMITS.maxClientIdLength)) return false;
   if (input.since !== undefined && input.since !== null && !isTimestamp(input.since)) return false;
+  if (input.schemaVersion !== undefined && !isSchemaVersion(input.schemaVersion)) return false;
   const changes = input.changes;
   if (!Array.isArray(changes) || changes.length > LIMITS.maxChangesPerPush) return false;
   for (const change of changes) if (!isPlainChange(change)) return false;
@@ -57,6 +66,13 @@ function isPlainChange(c: unknown): boolean {
   if (!isId(c.id, ID_MATCHES.id, LIMITS.maxRecordIdLength)) return false;
   if (typeof c.op !== 'string' || !isOp(c.op)) return false;
   if (c.deletedAt !== undefined && c.deletedAt !== null && !isTimestamp(c.deletedAt)) return false;
+  if (c.schemaVersion !== undefined && !isSchemaVersion(c.schemaVersion)) return false;
+  if (
+    c.actor !== undefined &&
+    c.actor !== null &&
+    (!isPlainObject(c.actor) || actorProblem(c.actor) !== null)
+  )
+    return false;
   if (c.fields !== undefined) {
     if (!isPlainObject(c.fields)) return false;
     for (const name in c.fields) {

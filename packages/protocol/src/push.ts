@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { changeSchema, serverChangeSchema, timestampSchema } from './change.js';
-import { LIMITS } from './constants.js';
+import { changeSchema, schemaVersionSchema, serverChangeSchema, timestampSchema } from './change.js';
+import { LIMITS, SUPPORTED_SCHEMA_VERSION } from './constants.js';
 import { clientIdSchema, fieldNameSchema, recordIdSchema, tableNameSchema } from './ids.js';
 
 /** `POST /sync/{appId}` body. */
@@ -9,6 +9,8 @@ export const pushRequestSchema = z.object({
   /** The client's cursor for this app: server changes after it come back. Absent: from the start. */
   since: timestampSchema.nullable().optional(),
   changes: z.array(changeSchema).max(LIMITS.maxChangesPerPush),
+  /** The change format of the whole changeset (absent: 1); a change may name its own. */
+  schemaVersion: schemaVersionSchema.optional(),
 });
 export type PushRequest = z.infer<typeof pushRequestSchema>;
 
@@ -33,3 +35,17 @@ export const pushResponseSchema = z.object({
   hasMore: z.boolean(),
 });
 export type PushResponse = z.infer<typeof pushResponseSchema>;
+
+/**
+ * The path of a `schemaVersion` newer than this server supports (the changeset's, else the
+ * first change's), or null. A push that has one is refused whole: its changes may mean
+ * something this server would store wrongly.
+ */
+export function unsupportedSchemaVersion(body: PushRequest): string | null {
+  if ((body.schemaVersion ?? 1) > SUPPORTED_SCHEMA_VERSION) return 'schemaVersion';
+  const changes = body.changes;
+  for (let n = 0; n < changes.length; n++) {
+    if ((changes[n]!.schemaVersion ?? 1) > SUPPORTED_SCHEMA_VERSION) return `changes.${n}.schemaVersion`;
+  }
+  return null;
+}

@@ -3,12 +3,18 @@
  * every wire message: a change to the wire fails it until this number is bumped and a line
  * is added to the history below.
  */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 export const PROTOCOL_HISTORY: ReadonlyArray<{ version: number; date: string; change: string }> = [
   {
     version: 1,
     date: '2026-11-26',
     change: 'First version: the seed wire format with DESIGN.md section 4 semantics.',
+  },
+  {
+    version: 2,
+    date: '2026-12-04',
+    change:
+      'The Mana web app contract (DESIGN.md section 12): server changes are op update (fields, possibly a part of the record) or delete (with deletedAt), never insert, and leave out the fields the asking client wrote; eventId and actors on server changes; field times with milliseconds when the microseconds are zero; schemaVersion and actor on pushes (SCHEMA_VERSION_UNSUPPORTED); the SSE stream GET /sync/{appId}/stream.',
   },
 ];

@@ -29,6 +29,7 @@ function wireHash(): string {
       protocol.WS_CLOSE,
       protocol.LIMITS,
       protocol.ERROR_CODES,
+      protocol.SUPPORTED_SCHEMA_VERSION,
     ],
   };
   return createHash('sha256').update(JSON.stringify(wire)).digest('hex').slice(0, 16);

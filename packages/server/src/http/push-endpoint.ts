@@ -151,7 +151,7 @@ function pushAs(ctx: ServerContext, r: InFlight, principal: Principal, body: Buf
   // The app id, checked at this step on the Hono path (appIdOf): pushTarget took only one
   // that appIdOf returns as it is.
   r.appId = r.rawAppId;
-  return runPush(ctx, principal.userId, r.appId, parseJson(body));
+  return runPush(ctx, principal.userId, r.appId, parseJson(body), header(r.headers, 'x-client-id'));
 }
 
 /** One request header as a string (Node joins repeated ones with ", ", as fetch's Headers does). */

@@ -7,10 +7,11 @@ import {
 } from '@mana/sync-protocol';
 import { type Db, type Fragment, sql } from '../db/sql.js';
 import type { PullResult } from './sync-store.js';
+import { type WritersRow, writersFrom } from './writers.js';
 
 /** Pages of merged records after a cursor: a pull's answer, and the page of a push's answer. */
 
-export interface RecordRow {
+export interface RecordRow extends WritersRow {
   table_name: string;
   record_id: string;
   data: Record<string, unknown>;
@@ -20,7 +21,8 @@ export interface RecordRow {
 export interface PageRow extends RecordRow {
   /** updated_at in integer microseconds since the epoch, as text (exact in both drivers). */
   position_us: string;
-  created_after: boolean;
+  /** The record's latest log row (null: written before migration 0006). */
+  event_id: string | null;
 }
 
 export interface PageQuery {
@@ -29,11 +31,13 @@ export interface PageQuery {
   table: string | null;
   since: Canonical;
   limit: number;
+  /** The asking client: the fields it wrote itself are left out (null: none are). */
+  echo?: string | null;
 }
 
 /** Merged records of the app (or one table) after `since`, oldest first, at most `limit`. */
 export async function readPage(db: Db, q: PageQuery): Promise<PullResult> {
-  return toPage(await db.query<PageRow>(pageStatement(q)), q.since, q.limit);
+  return toPage(await db.query<PageRow>(pageStatement(q)), q.since, q.limit, q.echo ?? null);
 }
 
 export function pageStatement(q: PageQuery): Fragment {
@@ -42,8 +46,8 @@ export function pageStatement(q: PageQuery): Fragment {
   // The position leaves as exact integer microseconds and is formatted here: to_char (in
   // mana_cursor) costs several microseconds a row, the largest part of a 1,000-record page.
   const columns = sql`page.table_name, page.record_id, page.data, page.field_timestamps,
-           (extract(epoch FROM page.updated_at) * 1000000)::int8::text AS position_us,
-           page.created_at > ${since} AS created_after`;
+           page.last_client_id, page.field_writers, page.field_actors, page.event_id,
+           (extract(epoch FROM page.updated_at) * 1000000)::int8::text AS position_us`;
   if (q.table !== null)
     return sql`
     SELECT ${columns}
@@ -69,7 +73,8 @@ export function pageStatement(q: PageQuery): Fragment {
     )
     SELECT ${columns}
     FROM tables CROSS JOIN LATERAL (
-      SELECT table_name, record_id, data, field_timestamps, created_at, updated_at
+      SELECT table_name, record_id, data, field_timestamps, last_client_id, field_writers,
+             field_actors, event_id, updated_at
       FROM sync_records
       WHERE user_id = ${q.userId} AND app_id = ${q.appId} AND table_name = tables.name AND ${range}
       ORDER BY updated_at
@@ -81,33 +86,51 @@ export function pageStatement(q: PageQuery): Fragment {
 /**
  * Rows of one page statement (at most limit + 1: the extra row only says there is more),
  * followed by `tail()` (entries after every row, already in position order) when it fits.
+ * Records with nothing to send to `echo` are skipped, and the cursor still moves past them:
+ * `syncedUntil` is the position of the last record read, sent or not.
  */
 export function toPage(
   rows: PageRow[],
   since: Canonical,
   limit: number,
-  tail: () => ServerChange[] = () => [],
+  echo: string | null,
+  tail: () => PageEntry[] = () => [],
 ): PullResult {
   let hasMore = rows.length > limit;
   if (hasMore) rows.length = limit;
-  const serverChanges = rows.map((r) =>
-    toServerChange(
+  const serverChanges: ServerChange[] = [];
+  let syncedUntil = since;
+  for (const r of rows) {
+    const position = formatMicros(Number(r.position_us));
+    const change = toServerChange(
       r.table_name,
       r.record_id,
       stateFrom(r.data, r.field_timestamps),
-      formatMicros(Number(r.position_us)),
-      r.created_after,
-    ),
-  );
+      position,
+      r.event_id ?? position,
+      writersFrom(r),
+      echo,
+    );
+    if (change) serverChanges.push(change);
+    syncedUntil = position;
+  }
   if (!hasMore) {
-    for (const change of tail()) {
-      if (serverChanges.length === limit) {
+    let read = rows.length;
+    for (const entry of tail()) {
+      if (read === limit) {
         hasMore = true;
         break;
       }
-      serverChanges.push(change);
+      read++;
+      if (entry.change) serverChanges.push(entry.change);
+      syncedUntil = entry.position;
     }
   }
-  const last = serverChanges.at(-1);
-  return { serverChanges, syncedUntil: last ? (last.updatedAt as Canonical) : since, hasMore };
+  return { serverChanges, syncedUntil, hasMore };
+}
+
+/** A record of a page built in memory (a push's own writes): its change, if any to send. */
+export interface PageEntry {
+  position: Canonical;
+  change: ServerChange | null;
 }

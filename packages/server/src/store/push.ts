@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import {
   type Canonical,
   type Change,
@@ -6,15 +7,15 @@ import {
   formatMicros,
   mergeFields,
   parseMicros,
-  type RecordState,
-  type ServerChange,
   stateFrom,
   toServerChange,
+  wireTime,
 } from '@mana/sync-protocol';
 import { type Db, type Fragment, sql } from '../db/sql.js';
-import { type PageRow, pageStatement, type RecordRow, toPage } from './page.js';
+import { type PageEntry, type PageRow, pageStatement, type RecordRow, toPage } from './page.js';
 import type { PushInput, PushResult } from './sync-store.js';
 import { type WrittenRecord, writeStatement } from './write-statement.js';
+import { markWritten, writersFrom } from './writers.js';
 
 /**
  * The push: merge a batch under field-level LWW into the user's records, atomically.
@@ -45,7 +46,6 @@ interface StoredRow extends RecordRow {
 
 /** One record's merge across the batch (a batch may touch a record more than once). */
 interface Pending extends WrittenRecord {
-  state: RecordState | undefined;
   written: boolean;
 }
 
@@ -105,6 +105,8 @@ function batchOf(changes: Change[]): Batch {
         table: change.table,
         id: change.id,
         state: undefined,
+        who: undefined,
+        eventId: '',
         createdUs: undefined,
         written: false,
         log: [],
@@ -129,6 +131,7 @@ const pageOf = (input: PushInput) =>
     table: null,
     since: input.since,
     limit: input.limit,
+    echo: input.clientId,
   });
 
 /**
@@ -141,6 +144,7 @@ function storedStatement(input: PushInput, batch: Batch): Fragment {
   const keys = JSON.stringify([...batch.pending.values()].map((p) => ({ t: p.table, i: p.id })));
   return sql`
       SELECT r.table_name, r.record_id, r.data, r.field_timestamps,
+             r.last_client_id, r.field_writers, r.field_actors,
              (extract(epoch FROM r.created_at) * 1000000)::int8::text AS created_us
       FROM jsonb_to_recordset(${keys}::text::jsonb) AS k(t text, i text)
       CROSS JOIN LATERAL (
@@ -165,6 +169,7 @@ function merge(input: PushInput, batch: Batch, rows: StoredRow[]): Merged {
   for (const row of rows) {
     const p = batch.pending.get(`${row.table_name}\u0000${row.record_id}`)!;
     p.state = stateFrom(row.data, row.field_timestamps);
+    p.who = writersFrom(row);
     p.createdUs = Number(row.created_us);
   }
   const out: Merged = { conflicts: [], written: [], changesAccepted: 0, fieldsAccepted: 0 };
@@ -172,15 +177,32 @@ function merge(input: PushInput, batch: Batch, rows: StoredRow[]): Merged {
   input.changes.forEach((change, n) => {
     const p = batch.records[n]!;
     const result = mergeFields(p.state, changeFields(change, normalize));
-    for (const l of result.lost) out.conflicts.push({ table: change.table, id: change.id, ...l });
+    for (const l of result.lost) {
+      out.conflicts.push({
+        table: change.table,
+        id: change.id,
+        field: l.field,
+        clientValue: l.clientValue,
+        clientUpdatedAt: wireTime(l.clientUpdatedAt),
+        serverValue: l.serverValue,
+        serverUpdatedAt: wireTime(l.serverUpdatedAt),
+      });
+    }
     const accepted = Object.keys(result.accepted).length;
     if (accepted === 0) return;
     p.state = result.state;
-    p.log.push({ op: change.op, fields: result.accepted });
+    p.who = markWritten(p.who, result.state.fieldTimestamps, result.accepted, input.clientId, change.actor);
+    p.log.push({
+      op: change.op,
+      fields: result.accepted,
+      actor: change.actor ?? null,
+      schemaVersion: change.schemaVersion ?? input.schemaVersion ?? 1,
+    });
     out.fieldsAccepted += accepted;
     out.changesAccepted++;
     if (!p.written) {
       p.written = true;
+      p.eventId = randomUUID();
       out.written.push(p);
     }
   });
@@ -188,8 +210,8 @@ function merge(input: PushInput, batch: Batch, rows: StoredRow[]): Merged {
 }
 
 function resultOf(input: PushInput, pageRows: PageRow[], merged: Merged, base: number): PushResult {
-  const page = toPage(pageRows, input.since, input.limit, () =>
-    writtenChanges(merged.written, base, input.since),
+  const page = toPage(pageRows, input.since, input.limit, input.clientId, () =>
+    writtenChanges(merged.written, base, input.since, input.clientId),
   );
   return {
     ...page,
@@ -213,15 +235,16 @@ async function pushUnlocked(db: Db, input: PushInput): Promise<PushResult | unde
   // One statement, so one snapshot: the last position is the one the page and states had.
   const rows = await db.query<ReadRow>(sql`
     SELECT 'u' AS kind, NULL::text AS table_name, NULL::text AS record_id, NULL::jsonb AS data,
-           NULL::jsonb AS field_timestamps,
+           NULL::jsonb AS field_timestamps, NULL::text AS last_client_id,
+           NULL::jsonb AS field_writers, NULL::jsonb AS field_actors, NULL::uuid AS event_id,
            (extract(epoch FROM last_position) * 1000000)::int8::text AS position_us,
-           NULL::boolean AS created_after, NULL::text AS created_us
+           NULL::text AS created_us
     FROM sync_users WHERE user_id = ${input.userId}
     UNION ALL
     SELECT 'p', p.*, NULL::text FROM (${pageOf(input)}) p
     UNION ALL
-    SELECT 's', s.table_name, s.record_id, s.data, s.field_timestamps,
-           NULL::text, NULL::boolean, s.created_us
+    SELECT 's', s.table_name, s.record_id, s.data, s.field_timestamps, s.last_client_id,
+           s.field_writers, s.field_actors, NULL::uuid, NULL::text, s.created_us
     FROM (${storedStatement(input, batch)}) s`);
   let observedUs: string | null = null;
   const pageRows: PageRow[] = [];
@@ -274,14 +297,14 @@ async function pushLocked(tx: Db, input: PushInput): Promise<PushResult> {
 }
 
 /** The written records as page entries, in position order, those after `since` only. */
-function writtenChanges(written: Pending[], base: number, since: Canonical): ServerChange[] {
+function writtenChanges(written: Pending[], base: number, since: Canonical, echo: string): PageEntry[] {
   const sinceUs = parseMicros(since)!;
-  const out: ServerChange[] = [];
+  const out: PageEntry[] = [];
   written.forEach((p, k) => {
-    const position = base + k * MICROSECOND;
-    if (position <= sinceUs) return;
-    const createdUs = p.createdUs ?? position;
-    out.push(toServerChange(p.table, p.id, p.state!, formatMicros(position), createdUs > sinceUs));
+    const at = base + k * MICROSECOND;
+    if (at <= sinceUs) return;
+    const position = formatMicros(at);
+    out.push({ position, change: toServerChange(p.table, p.id, p.state!, position, p.eventId, p.who, echo) });
   });
   return out;
 }

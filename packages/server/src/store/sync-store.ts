@@ -21,6 +21,8 @@ export interface PushInput {
   maxSkewMicros: number;
   /** Most server changes to return. */
   limit: number;
+  /** The changeset's schemaVersion (absent: 1), for changes that name none. */
+  schemaVersion?: number;
 }
 
 export interface PushResult {
@@ -43,6 +45,8 @@ export interface PullInput {
   table: string;
   since: Canonical;
   limit: number;
+  /** The asking client (X-Client-Id): the fields it wrote itself are left out. Null: none. */
+  clientId?: string | null;
 }
 
 export interface PullResult {
@@ -70,7 +74,7 @@ export function createSyncStore(db: Db): SyncStore {
       statistics.written(result.recordsWritten);
       return result;
     },
-    pull: (input) => readPage(db, input),
+    pull: (input) => readPage(db, { ...input, echo: input.clientId ?? null }),
     async ping() {
       await db.query(sql`SELECT 1`);
     },

@@ -1,7 +1,9 @@
 import {
+  type Actor,
   bare,
   type Canonical,
   type Change,
+  type FieldWriters,
   formatMicros,
   type RecordState,
   type TimedValue,
@@ -13,9 +15,18 @@ export interface WrittenRecord {
   table: string;
   id: string;
   state: RecordState | undefined;
+  /** Who wrote its fields (writers.ts). */
+  who: FieldWriters | undefined;
+  /** The id of its latest log row: the record's eventId. */
+  eventId: string;
   /** Stored created_at in microseconds; undefined: the record is new. */
   createdUs: number | undefined;
-  log: Array<{ op: Change['op']; fields: Record<string, TimedValue> }>;
+  log: Array<{
+    op: Change['op'];
+    fields: Record<string, TimedValue>;
+    actor: Actor | null;
+    schemaVersion: number;
+  }>;
 }
 
 /**
@@ -53,14 +64,22 @@ export function writeStatement(
 ): Query {
   const rows = written.map((p) => {
     const logIsState = p.createdUs === undefined && p.log.length === 1;
+    const only = p.log[0]!;
+    const last = p.log.length - 1;
     return {
       t: p.table,
       i: p.id,
       d: p.state!.data,
       f: p.state!.fieldTimestamps,
+      w: p.who!.writers,
+      a: p.who!.actors,
+      e: p.eventId,
       s: p.createdUs !== undefined,
-      o: logIsState ? p.log[0]!.op : null,
-      l: logIsState ? null : p.log.map(logEntry),
+      o: logIsState ? only.op : null,
+      la: logIsState ? only.actor : null,
+      lv: logIsState ? only.schemaVersion : null,
+      // The last log row is the record's event; the others get ids of their own.
+      l: logIsState ? null : p.log.map((entry, n) => logEntry(entry, n === last ? p.eventId : null)),
     };
   });
   const last = written.length - 1;
@@ -84,47 +103,56 @@ export function writeStatement(
         AND (extract(epoch FROM u.last_position) * 1000000)::int8 = ${base.observedUs}::int8
       RETURNING u.last_position - ${last} * interval '1 microsecond' AS base`;
   const position = sql`lock.base + (x.n - 1) * interval '1 microsecond'`;
-  const record = sql`${userId}, ${appId}, x.t, x.i, x.d, x.f, ${position}, ${position}, ${clientId}`;
+  const record = sql`${userId}, ${appId}, x.t, x.i, x.d, x.f, ${position}, ${position}, ${clientId},
+    x.w, x.a, x.e`;
+  const columns = sql`(user_id, app_id, table_name, record_id, data, field_timestamps, created_at,
+    updated_at, last_client_id, field_writers, field_actors, event_id)`;
   return sql`
     WITH lock AS (${lock}),
     x AS MATERIALIZED (
       SELECT * FROM ROWS FROM (
         jsonb_to_recordset(${JSON.stringify(rows)}::text::jsonb)
-          AS (t text, i text, d jsonb, f jsonb, s boolean, o text, l jsonb)
-      ) WITH ORDINALITY AS x(t, i, d, f, s, o, l, n)
+          AS (t text, i text, d jsonb, f jsonb, w jsonb, a jsonb, e uuid, s boolean, o text,
+              la jsonb, lv int, l jsonb)
+      ) WITH ORDINALITY AS x(t, i, d, f, w, a, e, s, o, la, lv, l, n)
     ),
     fresh AS (
-      INSERT INTO sync_records
-        (user_id, app_id, table_name, record_id, data, field_timestamps, created_at, updated_at, last_client_id)
+      INSERT INTO sync_records ${columns}
       SELECT ${record} FROM x CROSS JOIN lock WHERE NOT x.s
     ),
     stored AS (
-      INSERT INTO sync_records AS r
-        (user_id, app_id, table_name, record_id, data, field_timestamps, created_at, updated_at, last_client_id)
+      INSERT INTO sync_records AS r ${columns}
       SELECT ${record} FROM x CROSS JOIN lock WHERE x.s
       ON CONFLICT (user_id, app_id, table_name, record_id) DO UPDATE
         SET data = excluded.data, field_timestamps = excluded.field_timestamps,
-            updated_at = excluded.updated_at, last_client_id = excluded.last_client_id
+            updated_at = excluded.updated_at, last_client_id = excluded.last_client_id,
+            field_writers = excluded.field_writers, field_actors = excluded.field_actors,
+            event_id = excluded.event_id
         WHERE r.user_id = ${userId}
     ),
     log AS (
-      INSERT INTO sync_changes (user_id, app_id, table_name, record_id, op, data, field_timestamps, client_id)
-      SELECT ${userId}, ${appId}, x.t, x.i, x.o, x.d, x.f, ${clientId} FROM x CROSS JOIN lock WHERE x.l IS NULL
+      INSERT INTO sync_changes
+        (id, user_id, app_id, table_name, record_id, op, data, field_timestamps, client_id, actor,
+         schema_version, merged)
+      SELECT x.e, ${userId}, ${appId}, x.t, x.i, x.o, x.d, x.f, ${clientId}, x.la, x.lv, true
+      FROM x CROSS JOIN lock WHERE x.l IS NULL
       UNION ALL
-      SELECT ${userId}, ${appId}, x.t, x.i, e.o, e.d, e.f, ${clientId}
-      FROM x CROSS JOIN lock CROSS JOIN LATERAL jsonb_to_recordset(x.l) AS e(o text, d jsonb, f jsonb)
+      SELECT coalesce(e.id, gen_random_uuid()), ${userId}, ${appId}, x.t, x.i, e.o, e.d, e.f,
+             ${clientId}, e.a, e.v, true
+      FROM x CROSS JOIN lock
+        CROSS JOIN LATERAL jsonb_to_recordset(x.l) AS e(id uuid, o text, d jsonb, f jsonb, a jsonb, v int)
       WHERE x.l IS NOT NULL
     )
     SELECT (extract(epoch FROM lock.base) * 1000000)::int8 AS base_us FROM lock`;
 }
 
 /** One log row: the change's accepted fields, values and timestamps apart (the seed's columns). */
-function logEntry(l: WrittenRecord['log'][number]) {
+function logEntry(l: WrittenRecord['log'][number], id: string | null) {
   const d = bare<unknown>();
   const f = bare<Canonical>();
   for (const [field, v] of Object.entries(l.fields)) {
     d[field] = v.value;
     f[field] = v.updatedAt;
   }
-  return { o: l.op, d, f };
+  return { id, o: l.op, d, f, a: l.actor, v: l.schemaVersion };
 }

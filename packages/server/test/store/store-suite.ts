@@ -60,9 +60,11 @@ export function storeSuite(name: string, makeDb: () => Promise<TestDatabase>) {
       expect(pull.serverChanges[0]).toMatchObject({
         table: 'tasks',
         id: 'a',
-        op: 'insert',
-        fields: { title: { value: 'Buy milk', updatedAt: '2024-01-01T10:05:00.000000Z' } },
+        op: 'update',
+        // Field times with milliseconds when the microseconds are zero (wireTime).
+        fields: { title: { value: 'Buy milk', updatedAt: '2024-01-01T10:05:00.000Z' } },
       });
+      expect(pull.serverChanges[0]!.eventId).toMatch(/^[0-9a-f-]{36}$/);
       expect(pull.syncedUntil).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
       expect(pull.syncedUntil).toBe(pull.serverChanges[0]!.updatedAt);
     });
@@ -144,9 +146,9 @@ export function storeSuite(name: string, makeDb: () => Promise<TestDatabase>) {
           id: 'a',
           field: 'completed',
           clientValue: false,
-          clientUpdatedAt: '2024-01-01T10:05:59.000000Z',
+          clientUpdatedAt: '2024-01-01T10:05:59.000Z',
           serverValue: true,
-          serverUpdatedAt: '2024-01-01T10:06:00.000000Z',
+          serverUpdatedAt: '2024-01-01T10:06:00.000Z',
         },
       ]);
       const pull = await store.pull({ userId: u, appId: 'todo', table: 'tasks', since: EPOCH, limit: 10 });
@@ -175,8 +177,11 @@ export function storeSuite(name: string, makeDb: () => Promise<TestDatabase>) {
       ]);
       expect(r.changesAccepted).toBe(2);
       expect(r.conflicts.map((c) => c.clientValue)).toEqual(['stale']);
-      expect(r.serverChanges).toHaveLength(1);
-      expect(r.serverChanges[0]!.fields.title!.value).toBe('two');
+      // The pushing client's own writes are not echoed; another client gets the record once.
+      expect(r.serverChanges).toHaveLength(0);
+      const pull = await store.pull({ userId: u, appId: 'todo', table: 'tasks', since: EPOCH, limit: 10 });
+      expect(pull.serverChanges).toHaveLength(1);
+      expect(pull.serverChanges[0]!.fields.title!.value).toBe('two');
     });
 
     it('pages a pull by limit without losing or repeating a record', async () => {
@@ -213,7 +218,7 @@ export function storeSuite(name: string, makeDb: () => Promise<TestDatabase>) {
       let since: Canonical = EPOCH;
       for (let guard = 0; guard < 100; guard++) {
         // A push with nothing to write answers the app's page after `since`, like a pull.
-        const page = await push(u, [], { since, limit: 5 });
+        const page = await push(u, [], { since, limit: 5, clientId: 'reader' });
         const positions = page.serverChanges.map((c) => c.updatedAt);
         expect([...positions].sort()).toEqual(positions);
         expect(page.serverChanges.length).toBeLessThanOrEqual(5);
@@ -225,11 +230,22 @@ export function storeSuite(name: string, makeDb: () => Promise<TestDatabase>) {
       expect(seen).toEqual(expected);
 
       // A page whose own writes come after the stored records of every table.
+      // Its own record is left out of its answer, and the cursor still moves past it.
       const mixed = await push(u, [upd('tasks-new', { v: [1, '2024-01-01T10:00:00Z'] })], {
         since: at.at(-3) as Canonical,
+        clientId: 'c9',
       });
-      expect(mixed.serverChanges.map((c) => c.id)).toEqual([...expected.slice(-2), 'tasks-new']);
+      expect(mixed.serverChanges.map((c) => c.id)).toEqual(expected.slice(-2));
+      expect(mixed.syncedUntil > at.at(-1)!).toBe(true);
       expect(mixed.hasMore).toBe(false);
+      const after = await store.pull({
+        userId: u,
+        appId: 'todo',
+        table: 'tasks',
+        since: at.at(-1) as Canonical,
+        limit: 10,
+      });
+      expect(after.serverChanges.map((c) => [c.id, c.updatedAt])).toEqual([['tasks-new', mixed.syncedUntil]]);
     });
 
     it('gives each record write a strictly increasing position per user', async () => {
@@ -318,12 +334,12 @@ export function storeSuite(name: string, makeDb: () => Promise<TestDatabase>) {
         expect(overtake).toBeUndefined(); // the other push did run in between
         expect(first.overtaken).toBe(true);
 
-        // The response has the other push's records, then this push's, with both fields.
+        // The response has the other push's records, then this push's with the other push's
+        // field (its own, `a`, is what it sent: left out).
         const ids = first.serverChanges.map((c) => c.id);
         expect(ids.slice(-2)).toEqual(['other', 'shared']);
         expect(first.serverChanges.at(-1)!.fields).toEqual({
-          a: { value: 'A', updatedAt: '2024-01-01T10:00:00.000000Z' },
-          b: { value: 'B', updatedAt: '2024-01-01T10:00:01.000000Z' },
+          b: { value: 'B', updatedAt: '2024-01-01T10:00:01.000Z' },
         });
         const positions = first.serverChanges.map((c) => c.updatedAt);
         expect([...positions].sort()).toEqual(positions);
@@ -357,7 +373,7 @@ export function storeSuite(name: string, makeDb: () => Promise<TestDatabase>) {
         });
         expect(reads).toBe(1);
         expect(again.overtaken).toBe(false);
-        expect(again.serverChanges.map((c) => [c.id, c.fields.a!.value])).toEqual([['shared', 'A2']]);
+        expect(again.serverChanges.map((c) => [c.id, Object.keys(c.fields)])).toEqual([['shared', ['b']]]);
       });
     }
 
@@ -389,6 +405,8 @@ export function storeSuite(name: string, makeDb: () => Promise<TestDatabase>) {
         for (let n = 0; n < pushes; n++) {
           const ids = [`c${c}-${n}-a`, `c${c}-${n}-b`];
           for (const id of ids) all.add(id);
+          // A client holds what it writes: the server does not echo it back.
+          for (const id of ids) seen.add(id);
           const answer = await push(
             u,
             ids.map((id) => upd(id, { v: [n, '2024-01-01T10:00:00Z'] })),
@@ -420,20 +438,156 @@ export function storeSuite(name: string, makeDb: () => Promise<TestDatabase>) {
           upd('old', { done: [true, '2024-01-01T10:01:00Z'] }),
           upd('new', { title: ['new', '2024-01-01T10:01:00Z'] }),
         ],
-        { since: first.syncedUntil },
+        { since: first.syncedUntil, clientId: 'c2' },
       );
       expect(r.changesAccepted).toBe(2);
-      expect(r.serverChanges.map((c) => [c.id, c.op])).toEqual([
-        ['old', 'update'],
-        ['new', 'insert'],
+      // c2 gets what c1 wrote (old's title), never an insert, and nothing of its own.
+      expect(r.serverChanges.map((c) => [c.id, c.op, Object.keys(c.fields)])).toEqual([
+        ['old', 'update', ['title']],
       ]);
       const pull = await store.pull({ userId: u, appId: 'todo', table: 'tasks', since: EPOCH, limit: 10 });
       expect(Object.fromEntries(pull.serverChanges.map((c) => [c.id, c.fields]))).toEqual({
         old: {
-          title: { value: 'first', updatedAt: '2024-01-01T10:00:00.000000Z' },
-          done: { value: true, updatedAt: '2024-01-01T10:01:00.000000Z' },
+          title: { value: 'first', updatedAt: '2024-01-01T10:00:00.000Z' },
+          done: { value: true, updatedAt: '2024-01-01T10:01:00.000Z' },
         },
-        new: { title: { value: 'new', updatedAt: '2024-01-01T10:01:00.000000Z' } },
+        new: { title: { value: 'new', updatedAt: '2024-01-01T10:01:00.000Z' } },
+      });
+    });
+
+    describe('the Mana web app contract (echo, record time, actors, events)', () => {
+      it('leaves out exactly the fields the asking client wrote, and skips a record with none left', async () => {
+        const u = user();
+        await push(u, [upd('mine', { title: ['A', '2024-01-01T10:00:00Z'] })], { clientId: 'a' });
+        await push(u, [upd('both', { title: ['A', '2024-01-01T10:00:00Z'] })], { clientId: 'a' });
+        await push(u, [upd('both', { done: [true, '2024-01-01T10:00:01Z'] })], { clientId: 'b' });
+        // b's later edit of a's field makes it b's; a's remaining field stays a's.
+        await push(u, [upd('both', { note: ['n', '2024-01-01T10:00:02Z'] })], { clientId: 'a' });
+        await push(u, [upd('both', { title: ['B', '2024-01-01T10:00:03Z'] })], { clientId: 'b' });
+        const page = (clientId: string | null) =>
+          store.pull({ userId: u, appId: 'todo', table: 'tasks', since: EPOCH, limit: 10, clientId });
+        const all = await page(null);
+        const forA = await page('a');
+        const forB = await page('b');
+        const fields = (p: typeof all) =>
+          Object.fromEntries(p.serverChanges.map((c) => [c.id, Object.keys(c.fields).sort()]));
+        expect(fields(all)).toEqual({ mine: ['title'], both: ['done', 'note', 'title'] });
+        expect(fields(forA)).toEqual({ both: ['done', 'title'] });
+        expect(fields(forB)).toEqual({ mine: ['title'], both: ['note'] });
+        // A skipped record still moves the cursor: every page ends at the same position.
+        expect(forA.syncedUntil).toBe(all.syncedUntil);
+        expect(forB.syncedUntil).toBe(all.syncedUntil);
+        const onlyMine = await store.pull({
+          userId: u,
+          appId: 'todo',
+          table: 'tasks',
+          since: EPOCH,
+          limit: 1,
+          clientId: 'a',
+        });
+        expect(onlyMine.serverChanges).toEqual([]);
+        expect(onlyMine.hasMore).toBe(true);
+        expect(onlyMine.syncedUntil).toBe(all.serverChanges[0]!.updatedAt);
+      });
+
+      it("gives an insert's data fields the record's own time (updatedAt, else createdAt), clamped", async () => {
+        const u = user();
+        const now = Date.now() * 1000;
+        await push(u, [
+          {
+            table: 'tasks',
+            id: 'up',
+            op: 'insert',
+            data: {
+              title: 'x',
+              createdAt: '2024-01-01T09:00:00.000Z',
+              updatedAt: '2024-01-01T10:00:00.000Z',
+            },
+          },
+          {
+            table: 'tasks',
+            id: 'cr',
+            op: 'insert',
+            data: { title: 'y', createdAt: '2024-01-01T09:00:00.000Z' },
+          },
+          {
+            table: 'tasks',
+            id: 'future',
+            op: 'insert',
+            data: { title: 'z', updatedAt: '2999-01-01T00:00:00.000Z' },
+          },
+          { table: 'tasks', id: 'none', op: 'insert', data: { title: 'w' } },
+        ]);
+        const pull = await store.pull({ userId: u, appId: 'todo', table: 'tasks', since: EPOCH, limit: 10 });
+        const at = Object.fromEntries(pull.serverChanges.map((c) => [c.id, c.fields.title!.updatedAt]));
+        expect(at.up).toBe('2024-01-01T10:00:00.000Z');
+        expect(at.cr).toBe('2024-01-01T09:00:00.000Z');
+        for (const id of ['future', 'none']) {
+          const micros = Date.parse(at[id]!) * 1000;
+          expect(Math.abs(micros - now)).toBeLessThan(10_000_000);
+        }
+        // A later field edit elsewhere wins over the insert's time, as on the web app.
+        await push(u, [upd('up', { title: ['edited', '2024-01-01T10:00:00.001Z'] })], { clientId: 'c2' });
+        const again = await store.pull({ userId: u, appId: 'todo', table: 'tasks', since: EPOCH, limit: 10 });
+        expect(again.serverChanges.find((c) => c.id === 'up')!.fields.title!.value).toBe('edited');
+      });
+
+      it('soft-deletes on a deletedAt of any op and sends deletes as op delete with deletedAt', async () => {
+        const u = user();
+        await push(u, [upd('d', { title: ['t', '2024-01-01T10:00:00Z'] })]);
+        await push(u, [{ table: 'tasks', id: 'd', op: 'update', deletedAt: '2024-01-01T11:00:00.000Z' }]);
+        const pull = await store.pull({ userId: u, appId: 'todo', table: 'tasks', since: EPOCH, limit: 10 });
+        expect(pull.serverChanges[0]).toMatchObject({
+          op: 'delete',
+          deletedAt: '2024-01-01T11:00:00.000Z',
+          fields: { deletedAt: { updatedAt: '2024-01-01T11:00:00.000Z' } },
+        });
+        // Undeleted: an update whose deletedAt field is null, and no top-level deletedAt at all.
+        await push(u, [upd('d', { deletedAt: [null, '2024-01-01T12:00:00Z'] })]);
+        const live = await store.pull({ userId: u, appId: 'todo', table: 'tasks', since: EPOCH, limit: 10 });
+        expect(live.serverChanges[0]!.op).toBe('update');
+        expect('deletedAt' in live.serverChanges[0]!).toBe(false);
+      });
+
+      it('stores actors per field and the schema version per log row; eventId names the latest log row', async () => {
+        const u = user();
+        const agent = { kind: 'ai', name: 'planner' };
+        const person = { kind: 'user' };
+        await push(u, [
+          {
+            ...upd('r', { title: ['t', '2024-01-01T10:00:00Z'], done: [false, '2024-01-01T10:00:00Z'] }),
+            actor: person,
+          },
+        ]);
+        await push(
+          u,
+          [{ ...upd('r', { done: [true, '2024-01-01T10:00:05Z'] }), actor: agent, schemaVersion: 1 }],
+          {
+            clientId: 'c2',
+          },
+        );
+        const pull = await store.pull({ userId: u, appId: 'todo', table: 'tasks', since: EPOCH, limit: 10 });
+        const change = pull.serverChanges[0]!;
+        expect(change.fields.title!.actor).toEqual(person);
+        expect(change.fields.done!.actor).toEqual(agent);
+        expect(change.actor).toEqual(agent); // the newest field's
+        const log = await store.db.query<{
+          id: string;
+          actor: unknown;
+          schema_version: number;
+          merged: boolean;
+        }>(sql`
+          SELECT id::text, actor, schema_version, merged FROM sync_changes WHERE user_id = ${u} ORDER BY created_at, client_id`);
+        expect(log.map((r) => [r.actor, r.schema_version, r.merged])).toEqual([
+          [person, 1, true],
+          [agent, 1, true],
+        ]);
+        expect(change.eventId).toBe(log[1]!.id);
+        // A field written again without an actor loses its old one.
+        await push(u, [upd('r', { title: ['t2', '2024-01-01T10:00:06Z'] })], { clientId: 'c2' });
+        const after = await store.pull({ userId: u, appId: 'todo', table: 'tasks', since: EPOCH, limit: 10 });
+        expect(after.serverChanges[0]!.fields.title!.actor).toBeUndefined();
+        expect(after.serverChanges[0]!.actor).toBeUndefined();
       });
     });
 

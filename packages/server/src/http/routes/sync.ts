@@ -10,7 +10,9 @@ import {
   parsePushRequest,
   pullQuerySchema,
   ROUTE,
+  SUPPORTED_SCHEMA_VERSION,
   SyncError,
+  unsupportedSchemaVersion,
 } from '@mana/sync-protocol';
 import { type Context, Hono } from 'hono';
 import type { Principal } from '../../auth/auth.js';
@@ -58,27 +60,51 @@ export async function authenticate(
   return principal;
 }
 
+/** An X-Client-Id header's value, or a 400 naming it. */
+export function checkedClientId(value: string): string {
+  if (!clientIdSchema.safeParse(value).success) {
+    throw new SyncError('INVALID_REQUEST', 'X-Client-Id: letters, digits and _ . : @ + = ~ -', 'X-Client-Id');
+  }
+  return value;
+}
+
 /** A push body (parsed JSON, not yet checked) merged into the user's data: the response body. */
 export async function runPush(
   ctx: ServerContext,
   userId: string,
   appId: string,
   json: unknown,
+  headerClientId: string | undefined,
 ): Promise<PushResponse> {
   const parsed = parsePushRequest(json);
   if (!parsed.success) throw zodToSyncError(parsed.error);
   const body = parsed.data;
+  const newer = unsupportedSchemaVersion(body);
+  if (newer !== null) {
+    throw new SyncError(
+      'SCHEMA_VERSION_UNSUPPORTED',
+      `this server supports change schema versions up to ${SUPPORTED_SCHEMA_VERSION}`,
+      newer,
+    );
+  }
+  // Whose writes the answer leaves out: X-Client-Id, else the body's clientId (as the Go
+  // service did). A header that is not a client id is refused like the body's would be.
+  const clientId =
+    headerClientId === undefined || headerClientId === body.clientId
+      ? body.clientId
+      : checkedClientId(headerClientId);
   const appLabel = ctx.metrics.appLabel(appId);
   ctx.metrics.pushBatchSize.observe('', body.changes.length);
   const result = await ctx.store.push({
     userId,
     appId,
-    clientId: body.clientId,
+    clientId,
     since: body.since ? canonicalize(body.since)! : EPOCH,
     changes: body.changes,
     nowMicros: Date.now() * 1000,
     maxSkewMicros: ctx.config.maxClockSkewMs * 1000,
     limit: LIMITS.defaultPullLimit,
+    ...(body.schemaVersion !== undefined ? { schemaVersion: body.schemaVersion } : {}),
   });
   // Only what moved: each label lookup costs about a microsecond on the small-push path.
   if (result.changesAccepted > 0) ctx.metrics.changesPushed.inc({ app: appLabel }, result.changesAccepted);
@@ -87,7 +113,7 @@ export async function runPush(
   if (result.overtaken) ctx.metrics.pushesOvertaken.inc();
   // Committed: now, and only now, tell the other clients.
   if (result.tablesChanged.length > 0) {
-    const event = { userId, appId, tables: result.tablesChanged, clientId: body.clientId };
+    const event = { userId, appId, tables: result.tablesChanged, clientId };
     for (const listener of ctx.onPushed) listener(event);
   }
   return {
@@ -122,19 +148,13 @@ export function syncRoutes(ctx: ServerContext): Hono<AppEnv> {
 
   app.post(ROUTE.push, async (c) => {
     const { userId, appId } = await begin(c);
-    return c.json(await runPush(ctx, userId, appId, await readJson(c)));
+    return c.json(await runPush(ctx, userId, appId, await readJson(c), c.req.header(HEADER.clientId)));
   });
 
   app.get(ROUTE.pull, async (c) => {
     const { userId, appId } = await begin(c);
-    const clientId = c.req.header(HEADER.clientId);
-    if (clientId !== undefined && !clientIdSchema.safeParse(clientId).success) {
-      throw new SyncError(
-        'INVALID_REQUEST',
-        'X-Client-Id: letters, digits and _ . : @ + = ~ -',
-        'X-Client-Id',
-      );
-    }
+    const header = c.req.header(HEADER.clientId);
+    const clientId = header === undefined ? undefined : checkedClientId(header);
     const parsed = pullQuerySchema.safeParse(c.req.query());
     if (!parsed.success) throw zodToSyncError(parsed.error);
     const q = parsed.data;
@@ -144,6 +164,7 @@ export function syncRoutes(ctx: ServerContext): Hono<AppEnv> {
       table: q.collection,
       since: q.since ? canonicalize(q.since)! : EPOCH,
       limit: q.limit ?? LIMITS.defaultPullLimit,
+      clientId: clientId ?? null,
     });
     ctx.metrics.recordsPulled.inc({ app: ctx.metrics.appLabel(appId) }, result.serverChanges.length);
     return c.json(result);
