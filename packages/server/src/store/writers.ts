@@ -48,10 +48,12 @@ export function markWritten(
     }
     who.writer = clientId;
   }
+  if (actor && who.actors === null) who.actors = bare();
   for (const field of Object.keys(accepted)) {
     delete who.writers[field];
-    if (actor) (who.actors ??= bare())[field] = actor;
-    else if (who.actors !== null) delete who.actors[field];
+    if (who.actors === null) continue;
+    if (actor) who.actors[field] = actor;
+    else delete who.actors[field];
   }
   if (who.actors !== null && isEmpty(who.actors)) who.actors = null;
   return who;
