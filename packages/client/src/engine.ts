@@ -3,7 +3,7 @@ import type { Dexie } from 'dexie';
 import { type ApplyContext, applyServerChanges } from './apply.js';
 import { AuthRefusedError } from './auth.js';
 import type { Backoff } from './backoff.js';
-import { coalesce } from './outbox.js';
+import { coalesce, recordKey } from './outbox.js';
 import {
   ADOPTION_TIMESTAMP,
   OUTBOX_TABLE,
@@ -90,17 +90,21 @@ export function createEngine(o: EngineOptions): Engine {
     o.tableList.forEach((table, i) => {
       if (until > cursors[i]!) moved.push({ key: stateKey.cursor(o.user(), table), value: until });
     });
+    const sent = new Set(rows.map((r) => recordKey(r.table, r.id)));
+    const conflicts = res.conflicts.filter((c) => sent.has(recordKey(c.table, c.id)));
     await applyServerChanges(o, {
       changes: res.serverChanges,
+      conflicts,
       acknowledged: rows.map((r) => r.seq!),
       state: moved,
     });
-    const sent = new Map(rows.map((r) => [`${r.table}\u0000${r.id}`, r]));
-    for (const c of res.conflicts) {
+    for (const c of conflicts) {
+      // Servers write these with 3 or 6 fractional digits: the app sees one form.
+      const clientUpdatedAt = canonicalize(c.clientUpdatedAt) ?? c.clientUpdatedAt;
+      const serverUpdatedAt = canonicalize(c.serverUpdatedAt) ?? c.serverUpdatedAt;
       // Records that existed before sync was attached merge under the server's data by design.
-      if (c.clientUpdatedAt === ADOPTION_TIMESTAMP) continue;
-      if (!sent.has(`${c.table}\u0000${c.id}`)) continue;
-      o.onConflict({ ...c, localValue: c.clientValue });
+      if (clientUpdatedAt === ADOPTION_TIMESTAMP) continue;
+      o.onConflict({ ...c, clientUpdatedAt, serverUpdatedAt, localValue: c.clientValue });
     }
   }
 
