@@ -3,6 +3,7 @@ import type { Dexie } from 'dexie';
 import { type ApplyContext, applyServerChanges } from './apply.js';
 import { AuthRefusedError } from './auth.js';
 import type { Backoff } from './backoff.js';
+import { ensureClientId } from './client-id.js';
 import { coalesce, recordKey } from './outbox.js';
 import {
   ADOPTION_TIMESTAMP,
@@ -26,7 +27,6 @@ import { type Transport, TransportError } from './transport.js';
 export interface EngineOptions extends ApplyContext {
   db: Dexie;
   tableList: readonly string[];
-  clientId: string;
   user: () => string;
   transport: Transport;
   backoff: Backoff;
@@ -62,6 +62,8 @@ export function createEngine(o: EngineOptions): Engine {
   let retryTimer: ReturnType<typeof setTimeout> | undefined;
   let disposed = false;
   let lastPushOkAt = 0;
+  /** This device's id for the current run (client-id.ts): the server's echo key. */
+  let clientId = '';
   /** A push answered `hasMore` during a pull: every table needs a pull afterwards. */
   let needPullAll = false;
 
@@ -77,7 +79,7 @@ export function createEngine(o: EngineOptions): Engine {
       // The response holds every record after `since`, so every table is caught up to its
       // syncedUntil once it is applied: since = the oldest cursor keeps that true for all.
       const since = [...cursors].sort()[0] ?? EPOCH;
-      const res = await o.transport.push({ clientId: o.clientId, since, changes: coalesce(rows) }, signal);
+      const res = await o.transport.push({ clientId, since, changes: coalesce(rows) }, signal);
       await applyPushResponse(rows, cursors, res);
       lastPushOkAt = Date.now();
       if (res.hasMore) needPull = true;
@@ -111,7 +113,7 @@ export function createEngine(o: EngineOptions): Engine {
   async function pullTable(table: string, signal: AbortSignal) {
     let since = await cursorOf(table);
     for (;;) {
-      const res = await o.transport.pull(table, since, o.pullLimit, signal);
+      const res = await o.transport.pull(table, since, o.pullLimit, clientId, signal);
       const until = (canonicalize(res.syncedUntil) ?? res.syncedUntil) as Canonical;
       await applyServerChanges(o, {
         changes: res.serverChanges,
@@ -140,6 +142,7 @@ export function createEngine(o: EngineOptions): Engine {
       abortReason = null;
       o.send('syncStarted');
       try {
+        clientId = await ensureClientId(o.db);
         const tables = (await pushAll(controller.signal)) ? o.tableList : [...pull];
         needPullAll = false;
         for (const table of tables) await pullTable(table, controller.signal);
