@@ -48,7 +48,11 @@ export interface StopOptions {
   /** Try to push pending changes first (default true, up to `flushTimeoutMs`). */
   flush?: boolean;
   flushTimeoutMs?: number;
-  /** Delete the synced tables' records, the outbox and the cursors (sign-out on a shared device). */
+  /**
+   * Delete the synced tables' records, the outbox, the cursors and this device's clientId
+   * (sign-out on a shared device). The next `start()` syncs under a new clientId, so the
+   * server sends back everything, the device's own earlier writes included.
+   */
   clearLocalData?: boolean;
 }
 

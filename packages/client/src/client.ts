@@ -4,6 +4,7 @@ import { adoptExistingRecords } from './adopt.js';
 import { createTokenSource } from './auth.js';
 import { createBackoff } from './backoff.js';
 import { captureMiddleware } from './capture.js';
+import { ensureClientId } from './client-id.js';
 import type {
   PendingChange,
   StopOptions,
@@ -40,6 +41,7 @@ export function createSyncClient(db: Dexie, opts: SyncClientOptions): SyncClient
   const clock = createClock();
   db.use(captureMiddleware({ tables, clock, untracked }));
 
+  /** For the WebSocket's auth message; the sync loop reads its own per run (client-id.ts). */
   let clientId = '';
   db.on(
     'ready',
@@ -56,10 +58,6 @@ export function createSyncClient(db: Dexie, opts: SyncClientOptions): SyncClient
           throw new TypeError(`mana-sync: table ${name} must have the primary key "id"`);
         }
       }
-      const state = db.table<StateRow, string>(STATE_TABLE);
-      const stored = (await state.get(stateKey.clientId))?.value;
-      clientId = typeof stored === 'string' ? stored : `c-${crypto.randomUUID()}`;
-      if (stored !== clientId) await state.put({ key: stateKey.clientId, value: clientId });
       await adoptExistingRecords(db, opts.tables);
     },
     true,
@@ -152,12 +150,10 @@ export function createSyncClient(db: Dexie, opts: SyncClientOptions): SyncClient
       tables,
       tableList: opts.tables,
       untracked,
-      clientId,
       user: () => tokens.subject(),
       transport: createTransport({
         url: opts.url,
         appId: opts.appId,
-        clientId,
         tokens,
         fetch: opts.fetch ?? globalThis.fetch.bind(globalThis),
         timeoutMs: opts.requestTimeoutMs ?? 30_000,
@@ -271,6 +267,7 @@ export function createSyncClient(db: Dexie, opts: SyncClientOptions): SyncClient
       if (started) return;
       started = true;
       await db.open();
+      clientId = await ensureClientId(db);
       subscriptions.push(
         liveQuery(() => db.table(OUTBOX_TABLE).count()).subscribe({
           next: (n) => {
@@ -336,8 +333,15 @@ export function createSyncClient(db: Dexie, opts: SyncClientOptions): SyncClient
           for (const t of opts.tables) await db.table(t).clear();
           await db.table(OUTBOX_TABLE).clear();
           const state = db.table<StateRow, string>(STATE_TABLE);
-          await state.filter((r) => r.key.startsWith('cursor:') || r.key === stateKey.status).delete();
+          // The clientId goes with the data: the server leaves out of its answers what this id
+          // wrote, so keeping it would hide the user's own records from the emptied device.
+          await state
+            .filter(
+              (r) => r.key.startsWith('cursor:') || r.key === stateKey.status || r.key === stateKey.clientId,
+            )
+            .delete();
         });
+        clientId = '';
       }
       status.isLeader = false;
       send('stop');

@@ -3,7 +3,8 @@ import type { Dexie } from 'dexie';
 import { type ApplyContext, applyServerChanges } from './apply.js';
 import { AuthRefusedError } from './auth.js';
 import type { Backoff } from './backoff.js';
-import { coalesce } from './outbox.js';
+import { ensureClientId } from './client-id.js';
+import { coalesce, recordKey } from './outbox.js';
 import {
   ADOPTION_TIMESTAMP,
   OUTBOX_TABLE,
@@ -26,7 +27,6 @@ import { type Transport, TransportError } from './transport.js';
 export interface EngineOptions extends ApplyContext {
   db: Dexie;
   tableList: readonly string[];
-  clientId: string;
   user: () => string;
   transport: Transport;
   backoff: Backoff;
@@ -62,6 +62,8 @@ export function createEngine(o: EngineOptions): Engine {
   let retryTimer: ReturnType<typeof setTimeout> | undefined;
   let disposed = false;
   let lastPushOkAt = 0;
+  /** This device's id for the current run (client-id.ts): the server's echo key. */
+  let clientId = '';
   /** A push answered `hasMore` during a pull: every table needs a pull afterwards. */
   let needPullAll = false;
 
@@ -77,7 +79,7 @@ export function createEngine(o: EngineOptions): Engine {
       // The response holds every record after `since`, so every table is caught up to its
       // syncedUntil once it is applied: since = the oldest cursor keeps that true for all.
       const since = [...cursors].sort()[0] ?? EPOCH;
-      const res = await o.transport.push({ clientId: o.clientId, since, changes: coalesce(rows) }, signal);
+      const res = await o.transport.push({ clientId, since, changes: coalesce(rows) }, signal);
       await applyPushResponse(rows, cursors, res);
       lastPushOkAt = Date.now();
       if (res.hasMore) needPull = true;
@@ -90,24 +92,28 @@ export function createEngine(o: EngineOptions): Engine {
     o.tableList.forEach((table, i) => {
       if (until > cursors[i]!) moved.push({ key: stateKey.cursor(o.user(), table), value: until });
     });
+    const sent = new Set(rows.map((r) => recordKey(r.table, r.id)));
+    const conflicts = res.conflicts.filter((c) => sent.has(recordKey(c.table, c.id)));
     await applyServerChanges(o, {
       changes: res.serverChanges,
+      conflicts,
       acknowledged: rows.map((r) => r.seq!),
       state: moved,
     });
-    const sent = new Map(rows.map((r) => [`${r.table}\u0000${r.id}`, r]));
-    for (const c of res.conflicts) {
+    for (const c of conflicts) {
+      // Servers write these with 3 or 6 fractional digits: the app sees one form.
+      const clientUpdatedAt = canonicalize(c.clientUpdatedAt) ?? c.clientUpdatedAt;
+      const serverUpdatedAt = canonicalize(c.serverUpdatedAt) ?? c.serverUpdatedAt;
       // Records that existed before sync was attached merge under the server's data by design.
-      if (c.clientUpdatedAt === ADOPTION_TIMESTAMP) continue;
-      if (!sent.has(`${c.table}\u0000${c.id}`)) continue;
-      o.onConflict({ ...c, localValue: c.clientValue });
+      if (clientUpdatedAt === ADOPTION_TIMESTAMP) continue;
+      o.onConflict({ ...c, clientUpdatedAt, serverUpdatedAt, localValue: c.clientValue });
     }
   }
 
   async function pullTable(table: string, signal: AbortSignal) {
     let since = await cursorOf(table);
     for (;;) {
-      const res = await o.transport.pull(table, since, o.pullLimit, signal);
+      const res = await o.transport.pull(table, since, o.pullLimit, clientId, signal);
       const until = (canonicalize(res.syncedUntil) ?? res.syncedUntil) as Canonical;
       await applyServerChanges(o, {
         changes: res.serverChanges,
@@ -136,6 +142,7 @@ export function createEngine(o: EngineOptions): Engine {
       abortReason = null;
       o.send('syncStarted');
       try {
+        clientId = await ensureClientId(o.db);
         const tables = (await pushAll(controller.signal)) ? o.tableList : [...pull];
         needPullAll = false;
         for (const table of tables) await pullTable(table, controller.signal);

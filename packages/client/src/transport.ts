@@ -35,7 +35,6 @@ export class TransportError extends Error {
 export interface TransportOptions {
   url: string;
   appId: string;
-  clientId: string;
   tokens: TokenSource;
   fetch: typeof fetch;
   /** Aborts a request that has not answered after this long. */
@@ -43,8 +42,16 @@ export interface TransportOptions {
 }
 
 export interface Transport {
+  /** Sent with `body.clientId` as the echo key. */
   push(body: PushRequest, signal?: AbortSignal): Promise<PushResponse>;
-  pull(table: string, since: string, limit: number, signal?: AbortSignal): Promise<PullResponse>;
+  /** `clientId`: the echo key; the server leaves out the fields written under it. */
+  pull(
+    table: string,
+    since: string,
+    limit: number,
+    clientId: string,
+    signal?: AbortSignal,
+  ): Promise<PullResponse>;
 }
 
 export function createTransport(opts: TransportOptions): Transport {
@@ -53,12 +60,13 @@ export function createTransport(opts: TransportOptions): Transport {
   async function send<S extends z.ZodType>(
     path: string,
     init: RequestInit,
+    clientId: string,
     schema: S,
     signal?: AbortSignal,
   ): Promise<z.infer<S>> {
     let token = await opts.tokens.current();
     for (let attempt = 0; ; attempt++) {
-      const res = await fetchOnce(path, init, token, signal);
+      const res = await fetchOnce(path, init, token, clientId, signal);
       if (res.status === 401 && attempt === 0) {
         // Once: the token may have expired between our check and the server's.
         token = await opts.tokens.refresh();
@@ -86,11 +94,17 @@ export function createTransport(opts: TransportOptions): Transport {
     }
   }
 
-  async function fetchOnce(path: string, init: RequestInit, token: string, signal?: AbortSignal) {
+  async function fetchOnce(
+    path: string,
+    init: RequestInit,
+    token: string,
+    clientId: string,
+    signal?: AbortSignal,
+  ) {
     const timeout = AbortSignal.timeout(opts.timeoutMs);
     const headers = new Headers(init.headers);
     headers.set('authorization', `Bearer ${token}`);
-    headers.set(HEADER.clientId, opts.clientId);
+    headers.set(HEADER.clientId, clientId);
     try {
       return await opts.fetch(`${base}${path}`, {
         ...init,
@@ -108,13 +122,15 @@ export function createTransport(opts: TransportOptions): Transport {
       send(
         '',
         { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } },
+        body.clientId,
         pushResponseSchema,
         signal,
       ),
-    pull: (table, since, limit, signal) =>
+    pull: (table, since, limit, clientId, signal) =>
       send(
         `/pull?${new URLSearchParams({ [QUERY.collection]: table, [QUERY.since]: since, [QUERY.limit]: String(limit) })}`,
         { method: 'GET' },
+        clientId,
         pullResponseSchema,
         signal,
       ),
