@@ -74,17 +74,26 @@ export async function applyServerChanges(ctx: ApplyContext, input: ApplyInput): 
   await db.transaction('rw', scope, async (tx) => {
     ctx.untracked.add(tx.idbtrans);
     const outbox = db.table<OutboxRow, number>(OUTBOX_TABLE);
-    if (input.acknowledged && input.acknowledged.length > 0) await outbox.bulkDelete([...input.acknowledged]);
-    if (incoming.length > 0) {
-      const pending =
-        (await outbox.count()) === 0
-          ? new Map<string, RecordState>()
-          : pendingStates(
+    // The rows just acknowledged count as pending for this page: a push's answer is read
+    // before its own write, so it may hold an older state of a record this client has just
+    // written, and the server leaves the newer fields (its own) out of the answer. Fields of
+    // those rows that lost (conflicts) do not: the server's value wins them, ties included.
+    const acknowledged = input.acknowledged ?? [];
+    const pending =
+      incoming.length === 0 || (await outbox.count()) === 0
+        ? new Map<string, RecordState>()
+        : pendingStates(
+            withoutLost(
               await outbox
                 .where('[table+id]')
                 .anyOf(incoming.map((c) => [c.table, c.id]))
                 .sortBy('seq'),
-            );
+              new Set(acknowledged),
+              input.conflicts ?? [],
+            ),
+          );
+    if (acknowledged.length > 0) await outbox.bulkDelete([...acknowledged]);
+    if (incoming.length > 0) {
       for (const [table, records] of byTable(incoming)) {
         const local = await db.table<Row, string>(table).bulkGet(records.map((r) => r.id));
         const puts: Row[] = [];
@@ -109,6 +118,21 @@ export async function applyServerChanges(ctx: ApplyContext, input: ApplyInput): 
       }
     }
     if (input.state && input.state.length > 0) await db.table(STATE_TABLE).bulkPut([...input.state]);
+  });
+}
+
+/** Outbox rows with the fields of acknowledged rows that lost on the server taken out. */
+function withoutLost(rows: OutboxRow[], acknowledged: Set<number>, lost: readonly Conflict[]): OutboxRow[] {
+  if (lost.length === 0) return rows;
+  const lostFields = new Set(lost.map((c) => `${recordKey(c.table, c.id)}\u0000${c.field}`));
+  return rows.map((row) => {
+    if (row.seq === undefined || !acknowledged.has(row.seq)) return row;
+    const key = recordKey(row.table, row.id);
+    const fields = bare<OutboxRow['fields'][string]>();
+    for (const [field, f] of Object.entries(row.fields)) {
+      if (!lostFields.has(`${key}\u0000${field}`)) fields[field] = f;
+    }
+    return { ...row, fields };
   });
 }
 
