@@ -17,11 +17,13 @@ export const QUERY = {
   collection: 'collection',
   since: 'since',
   limit: 'limit',
+  collections: 'collections',
 } as const;
 
 export const ROUTE = {
   push: '/sync/:appId',
   pull: '/sync/:appId/pull',
+  stream: '/sync/:appId/stream',
   wsUnified: '/ws',
   wsLegacy: '/ws/:appId',
   health: '/health',
@@ -75,6 +77,8 @@ export const LIMITS = {
   maxRecordIdLength: 256,
   maxFieldNameLength: 128,
   maxClientIdLength: 128,
+  /** Most tables one SSE stream follows. */
+  maxStreamCollections: 200,
 } as const;
 
 /** The field that carries a record's deletion under LWW (value: ISO timestamp or null). */
