@@ -10,6 +10,7 @@ import { createRateLimiter } from './http/rate-limit.js';
 import { createLogger, type Logger, wantsPrettyLogs } from './logger.js';
 import { createMetrics, instrumentStore } from './metrics.js';
 import { attachRealtime } from './realtime/attach.js';
+import { PushedEvents } from './realtime/pushed-events.js';
 import { openStore } from './store/open.js';
 import type { SyncStore } from './store/sync-store.js';
 import { VERSION } from './version.js';
@@ -74,6 +75,9 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     metrics,
     limiter: createRateLimiter(config.rateLimitPerSecond, config.rateLimitBurst),
     onPushed: [],
+    pushedEvents: new PushedEvents((err) =>
+      logger.error({ err: String(err) }, 'pushed-event listener failed'),
+    ),
     healthSections: [],
     startedAt: Date.now(),
     version: VERSION,

@@ -3,6 +3,7 @@ import type { DevIssuer } from '../auth/dev-issuer.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
+import type { PushedEvents } from '../realtime/pushed-events.js';
 import type { SyncStore } from '../store/sync-store.js';
 import type { RateLimiter } from './rate-limit.js';
 
@@ -26,6 +27,8 @@ export interface ServerContext {
   limiter: RateLimiter;
   /** Called after a push that changed records has committed. */
   onPushed: Array<(event: PushedEvent) => void>;
+  /** Pushed events of every instance (fed by the fan-out): the WebSocket hub and SSE streams listen here. */
+  pushedEvents: PushedEvents;
   /** Extra sections for /health (the WebSocket hub adds its counts). */
   healthSections: Array<() => Record<string, unknown>>;
   startedAt: number;
