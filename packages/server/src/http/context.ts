@@ -5,6 +5,7 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { PushedEvents } from '../realtime/pushed-events.js';
 import type { SyncStore } from '../store/sync-store.js';
+import type { Streams } from '../stream/streams.js';
 import type { RateLimiter } from './rate-limit.js';
 
 /** What a push announces after it commits: fan-out turns it into `sync-available`. */
@@ -29,6 +30,8 @@ export interface ServerContext {
   onPushed: Array<(event: PushedEvent) => void>;
   /** Pushed events of every instance (fed by the fan-out): the WebSocket hub and SSE streams listen here. */
   pushedEvents: PushedEvents;
+  /** Open SSE streams of this instance. */
+  streams: Streams;
   /** Extra sections for /health (the WebSocket hub adds its counts). */
   healthSections: Array<() => Record<string, unknown>>;
   startedAt: number;
