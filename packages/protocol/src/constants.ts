@@ -17,11 +17,13 @@ export const QUERY = {
   collection: 'collection',
   since: 'since',
   limit: 'limit',
+  collections: 'collections',
 } as const;
 
 export const ROUTE = {
   push: '/sync/:appId',
   pull: '/sync/:appId/pull',
+  stream: '/sync/:appId/stream',
   wsUnified: '/ws',
   wsLegacy: '/ws/:appId',
   health: '/health',
@@ -77,6 +79,8 @@ export const LIMITS = {
   maxClientIdLength: 128,
   /** Largest `actor` of a change, as JSON text (UTF-16 code units). */
   maxActorLength: 1024,
+  /** Most tables one SSE stream follows. */
+  maxStreamCollections: 200,
 } as const;
 
 /**

@@ -23,6 +23,8 @@ export const ERROR_CODES = {
   PAYLOAD_TOO_LARGE: 413,
   /** The user sent too many requests; wait `Retry-After` seconds. */
   RATE_LIMITED: 429,
+  /** The user has too many SSE streams open on this server instance; close one (or retry later). */
+  TOO_MANY_STREAMS: 429,
   /** An unexpected server fault; logged with the request id. */
   INTERNAL: 500,
   /** The database cannot be reached right now; retry after `Retry-After` seconds. Nothing was written. */

@@ -8,5 +8,6 @@ export * from './merge.js';
 export * from './pull.js';
 export * from './push.js';
 export * from './push-check.js';
+export * from './stream.js';
 export * from './version.js';
 export * from './ws-messages.js';

@@ -9,6 +9,7 @@ import * as protocol from '../src/index.js';
  */
 const PINNED: Record<number, string> = {
   1: '569b1635e3968551',
+  2: '65153d7b4f6c097d',
 };
 
 function wireHash(): string {

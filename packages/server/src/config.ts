@@ -181,6 +181,18 @@ export const SETTINGS = {
     int(10, 3_600_000),
     'WebSocket ping interval; a socket silent for two is dropped',
   ),
+  sseHeartbeatMs: setting(
+    'SSE_HEARTBEAT_MS',
+    '30000',
+    int(10, 3_600_000),
+    'Heartbeat interval of GET /sync/{appId}/stream',
+  ),
+  sseMaxStreamsPerUser: setting(
+    'SSE_MAX_STREAMS_PER_USER',
+    '50',
+    int(1, 100_000),
+    'Open SSE streams one user may have on one instance',
+  ),
   fanout: setting(
     'FANOUT',
     'auto',

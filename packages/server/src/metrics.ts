@@ -25,6 +25,12 @@ export interface Metrics {
   readonly pushesOvertaken: Counter<never>;
   /** Observed with the key '' (no labels). */
   readonly pushBatchSize: KeyedHistogram<never>;
+  /** Open `GET /sync/{appId}/stream` responses. */
+  readonly sseStreams: Gauge<never>;
+  /** Streams refused because their user was at SSE_MAX_STREAMS_PER_USER. */
+  readonly sseStreamsRefused: Counter<never>;
+  readonly sseBlocksSent: Counter<never>;
+  readonly sseChangesSent: Counter<'app'>;
   /**
    * The WebSocket hub's numbers, read at scrape time (no work on the socket hot path): the
    * hub keeps its own counts for /health, and registers them here once at start-up.
@@ -165,6 +171,27 @@ export function createMetrics(opts: MetricsOptions): Metrics {
       help: 'Changes per push request',
       labelNames: [] as const,
       buckets: [1, 5, 10, 50, 100, 500, 1000, 5000, 10_000],
+      registers,
+    }),
+    sseStreams: new Gauge({
+      name: 'mana_sync_sse_streams',
+      help: 'Open SSE streams (GET /sync/{appId}/stream)',
+      registers,
+    }),
+    sseStreamsRefused: new Counter({
+      name: 'mana_sync_sse_streams_refused_total',
+      help: 'SSE streams refused with 429 TOO_MANY_STREAMS (user at SSE_MAX_STREAMS_PER_USER)',
+      registers,
+    }),
+    sseBlocksSent: new Counter({
+      name: 'mana_sync_sse_blocks_sent_total',
+      help: 'changes blocks (one page of one table) written to SSE streams',
+      registers,
+    }),
+    sseChangesSent: new Counter({
+      name: 'mana_sync_sse_changes_sent_total',
+      help: 'Server changes written to SSE streams, by app',
+      labelNames: ['app'] as const,
       registers,
     }),
     setRealtimeSource(source) {

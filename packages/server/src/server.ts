@@ -10,8 +10,10 @@ import { createRateLimiter } from './http/rate-limit.js';
 import { createLogger, type Logger, wantsPrettyLogs } from './logger.js';
 import { createMetrics, instrumentStore } from './metrics.js';
 import { attachRealtime } from './realtime/attach.js';
+import { PushedEvents } from './realtime/pushed-events.js';
 import { openStore } from './store/open.js';
 import type { SyncStore } from './store/sync-store.js';
+import { Streams } from './stream/streams.js';
 import { VERSION } from './version.js';
 
 export interface StartOptions {
@@ -74,7 +76,11 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     metrics,
     limiter: createRateLimiter(config.rateLimitPerSecond, config.rateLimitBurst),
     onPushed: [],
-    healthSections: [],
+    pushedEvents: new PushedEvents((err) =>
+      logger.error({ err: String(err) }, 'pushed-event listener failed'),
+    ),
+    streams: new Streams(config.sseMaxStreamsPerUser),
+    healthSections: [() => ({ streams: context.streams.counts() })],
     startedAt: Date.now(),
     version: VERSION,
     shuttingDown: false,
@@ -109,6 +115,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     async close(graceMs = config.shutdownGraceMs) {
       context.shuttingDown = true;
       realtime.closeSockets(); // upgraded sockets would otherwise hold httpServer.close() open
+      context.streams.endAll(); // so would SSE responses, which never end by themselves
       await new Promise<void>((resolve) => {
         const force = setTimeout(() => {
           httpServer.closeAllConnections();

@@ -3,7 +3,9 @@ import type { DevIssuer } from '../auth/dev-issuer.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
+import type { PushedEvents } from '../realtime/pushed-events.js';
 import type { SyncStore } from '../store/sync-store.js';
+import type { Streams } from '../stream/streams.js';
 import type { RateLimiter } from './rate-limit.js';
 
 /** What a push announces after it commits: fan-out turns it into `sync-available`. */
@@ -26,6 +28,10 @@ export interface ServerContext {
   limiter: RateLimiter;
   /** Called after a push that changed records has committed. */
   onPushed: Array<(event: PushedEvent) => void>;
+  /** Pushed events of every instance (fed by the fan-out): the WebSocket hub and SSE streams listen here. */
+  pushedEvents: PushedEvents;
+  /** Open SSE streams of this instance. */
+  streams: Streams;
   /** Extra sections for /health (the WebSocket hub adds its counts). */
   healthSections: Array<() => Record<string, unknown>>;
   startedAt: number;

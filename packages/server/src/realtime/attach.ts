@@ -42,7 +42,9 @@ export async function attachRealtime(opts: {
     heartbeatMs: config.wsHeartbeatMs,
     listUserTables: (userId) => userTables(context.store.db, userId),
   });
-  fanout.subscribe({ event: (e) => hub.deliver(e), resync: () => void hub.resync() });
+  // The hub and the SSE streams hear pushes through one service, fed by the fan-out.
+  fanout.subscribe(context.pushedEvents.feed);
+  context.pushedEvents.subscribeAll({ event: (e) => hub.deliver(e), resync: () => void hub.resync() });
   context.onPushed.push((e) => fanout.publish(e));
   context.metrics.setRealtimeSource(() => ({ ...hub.counts(), ...hub.stats }));
   context.healthSections.push(() => ({

@@ -19,6 +19,7 @@ import type { Principal } from '../../auth/auth.js';
 import { readJson } from '../body.js';
 import type { AppEnv, ServerContext } from '../context.js';
 import { zodToSyncError } from '../errors.js';
+import { openStream } from './stream.js';
 
 /** The app id from the path; zod only when the quick check refuses it, to name the problem. */
 export function appIdOf(raw: string | undefined): string {
@@ -125,9 +126,10 @@ export async function runPush(
 }
 
 /**
- * `POST /sync/{appId}` (push) and `GET /sync/{appId}/pull`. Most pushes are served by
- * push-endpoint.ts before Hono sees them; the push route here serves the rest (a chunked
- * body, a percent-encoded or invalid app id) with the same code.
+ * `POST /sync/{appId}` (push), `GET /sync/{appId}/pull` and `GET /sync/{appId}/stream` (SSE:
+ * stream.ts). Most pushes are served by push-endpoint.ts before Hono sees them; the push
+ * route here serves the rest (a chunked body, a percent-encoded or invalid app id) with the
+ * same code.
  */
 export function syncRoutes(ctx: ServerContext): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
@@ -170,6 +172,8 @@ export function syncRoutes(ctx: ServerContext): Hono<AppEnv> {
     return c.json(result);
   });
 
+  app.get(ROUTE.stream, async (c) => openStream(ctx, c, await begin(c)));
+
   const methodNotAllowed = (allowed: string) => (c: Context<AppEnv>) => {
     c.header('Allow', allowed);
     return c.json(
@@ -178,6 +182,7 @@ export function syncRoutes(ctx: ServerContext): Hono<AppEnv> {
     );
   };
   app.all(ROUTE.pull, methodNotAllowed('GET'));
+  app.all(ROUTE.stream, methodNotAllowed('GET'));
   app.all(ROUTE.push, methodNotAllowed('POST'));
 
   return app;

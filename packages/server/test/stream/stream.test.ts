@@ -1,0 +1,4 @@
+import { memoryPglite } from '../helpers/databases.js';
+import { streamSuite } from './stream-suite.js';
+
+streamSuite('PGlite', memoryPglite);
