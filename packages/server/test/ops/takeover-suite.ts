@@ -242,8 +242,15 @@ export function takeoverSuite(name: string, makeDb: () => Promise<TestDatabase>)
         expect(await serverMismatches(a, done, fold(done))).toEqual([]);
       });
 
-      const { ts, takeoverLines } = await start(db, { batchSize: 300 });
+      const { ts, takeoverLines } = await start(db, { batchSize: 300, progressEveryMs: 0 });
       expect(takeoverLines().at(-1)).toMatchObject({ rows: rows.length - 600 });
+      // Progress lines as it goes: users done of all, rows, rate.
+      const progress = takeoverLines().filter((l) => l.msg === 'takeover: progress');
+      expect(progress.length).toBeGreaterThanOrEqual(4);
+      expect(progress.at(-1)).toMatchObject({ usersDone: 2, usersTotal: 2, rowsTotal: rows.length - 600 });
+      expect(progress.every((l) => typeof l.rowsPerSecond === 'number' && typeof l.rows === 'number')).toBe(
+        true,
+      );
       await withDb(db, ts, async (a) => {
         expect(await serverMismatches(a, rows, fold(rows))).toEqual([]);
         expect(await logCounts(a)).toEqual({ total: rows.length, unmerged: 0 });
