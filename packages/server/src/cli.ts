@@ -4,6 +4,7 @@ import type { Command } from './commands/command.js';
 import { OptionError } from './commands/command.js';
 import { compactCommand } from './commands/compact.js';
 import { statsCommand } from './commands/stats.js';
+import { takeoverCommand } from './commands/takeover.js';
 import { ConfigError, loadConfig, settingsTable } from './config.js';
 import { DataDirBusyError } from './db/data-dir-lock.js';
 import { devKeyFile, startServer } from './server.js';
@@ -100,6 +101,7 @@ const COMMANDS: Record<string, Command> = {
   },
   compact: compactCommand,
   stats: statsCommand,
+  takeover: takeoverCommand,
 };
 
 export function help(name?: string): string {

@@ -13,6 +13,7 @@ import { attachRealtime } from './realtime/attach.js';
 import { PushedEvents } from './realtime/pushed-events.js';
 import { openStore } from './store/open.js';
 import type { SyncStore } from './store/sync-store.js';
+import { type TakeoverOptions, takeOver } from './store/takeover.js';
 import { Streams } from './stream/streams.js';
 import { VERSION } from './version.js';
 
@@ -25,6 +26,8 @@ export interface StartOptions {
   logger?: Logger;
   /** Use this store instead of opening one (benchmarks measure the request path without a database). */
   store?: SyncStore;
+  /** Options of the takeover of the Go service's rows at start (tests: batch size, a crash). */
+  takeover?: Omit<TakeoverOptions, 'logger'>;
 }
 
 export interface RunningServer {
@@ -55,6 +58,13 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
       dataDir: opts.inMemory ? undefined : config.dataDir,
       ...(schema ? { schema } : {}),
     }));
+  if (!opts.store) {
+    // Before serving: a device of the Go service that pulls must find every record it had.
+    await takeOver(opened.db, { ...opts.takeover, logger }).catch(async (err) => {
+      await opened.close().catch(() => {});
+      throw err;
+    });
+  }
   const store = instrumentStore(opened, metrics);
 
   let devIssuer: DevIssuer | undefined;

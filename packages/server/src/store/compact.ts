@@ -8,7 +8,8 @@ import { type Db, sql } from '../db/sql.js';
  * Safe while serving: users are walked in pages of `sync_users`, and each user's old rows go
  * in small batches, one short transaction each, every statement filtering by user_id. Pushes
  * only ever insert log rows stamped now(), which the cutoff never reaches, so compaction and
- * pushes do not wait on each other's rows.
+ * pushes do not wait on each other's rows. Rows of the Go service not merged yet (takeover.ts)
+ * are kept whatever their age: until merged, they are the only copy of those changes.
  */
 
 export interface CompactOptions {
@@ -51,7 +52,7 @@ export async function compactLog(db: Db, opts: CompactOptions): Promise<CompactR
           DELETE FROM sync_changes
           WHERE user_id = ${userId} AND id IN (
             SELECT id FROM sync_changes
-            WHERE user_id = ${userId} AND created_at < ${cutoff}::timestamptz
+            WHERE user_id = ${userId} AND created_at < ${cutoff}::timestamptz AND merged
             LIMIT ${batchSize})
           RETURNING id`);
         progress.rowsDeleted += deleted.length;

@@ -1,4 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import postgres from 'postgres';
 import { openStore } from '../../src/store/open.js';
 import type { SyncStore } from '../../src/store/sync-store.js';
@@ -9,7 +12,7 @@ export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL ?? process.env.DA
 export interface TestDatabase {
   kind: 'pglite' | 'postgres';
   /** Options for openStore / startServer that point at this database. */
-  options: { databaseUrl?: string; schema?: string };
+  options: { databaseUrl?: string; schema?: string; dataDir?: string };
   drop(): Promise<void>;
 }
 
@@ -33,6 +36,16 @@ export async function freshPgSchema(): Promise<TestDatabase> {
 
 export async function memoryPglite(): Promise<TestDatabase> {
   return { kind: 'pglite', options: {}, drop: async () => {} };
+}
+
+/** PGlite in a temporary directory: what a test prepares there outlives a server's restart. */
+export async function diskPglite(): Promise<TestDatabase> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'mana-sync-pglite-'));
+  return {
+    kind: 'pglite',
+    options: { dataDir },
+    drop: async () => rmSync(dataDir, { recursive: true, force: true }),
+  };
 }
 
 export async function openTestStore(db: TestDatabase): Promise<SyncStore> {

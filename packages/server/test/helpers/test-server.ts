@@ -1,6 +1,6 @@
 import type { Config } from '../../src/config.js';
 import { createLogger, type Logger } from '../../src/logger.js';
-import { type RunningServer, startServer } from '../../src/server.js';
+import { type RunningServer, type StartOptions, startServer } from '../../src/server.js';
 import { type AuthService, startAuthService } from './auth-service.js';
 import type { TestDatabase } from './databases.js';
 
@@ -28,7 +28,7 @@ export interface TestServer {
 export async function startTestServer(
   db: TestDatabase,
   config: Partial<Config> = {},
-  opts: { logger?: Logger } = {},
+  opts: { logger?: Logger; takeover?: StartOptions['takeover'] } = {},
 ): Promise<TestServer> {
   const auth = await startAuthService();
   const server = await startServer({
@@ -40,11 +40,16 @@ export async function startTestServer(
       devAuth: false,
       rateLimitPerSecond: 0,
       logLevel: 'silent',
+      ...(db.options.dataDir ? { dataDir: db.options.dataDir } : {}),
       ...config,
     },
-    inMemory: true,
+    inMemory: !db.options.dataDir,
+    ...(opts.takeover ? { takeover: opts.takeover } : {}),
     ...(db.options.schema ? { schema: db.options.schema } : {}),
     logger: opts.logger ?? createLogger(config.logLevel ?? 'silent'),
+  }).catch(async (err) => {
+    await auth.close();
+    throw err;
   });
   const tokens = new Map<string, string>();
   const token = async (userId: string) => {

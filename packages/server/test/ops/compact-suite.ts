@@ -114,6 +114,18 @@ export function compactSuite(name: string, makeDb: () => Promise<TestDatabase>) 
       expect((await pullAll(carol)).serverChanges).toHaveLength(50);
     });
 
+    it("keeps the Go service's rows not merged yet, however old (a takeover still needs them)", async () => {
+      const fay = `fay-${tag}`;
+      await push(fay, [put('f1', 'ours', '2026-01-01T00:00:00Z')]);
+      await store.db.query(sql`
+        INSERT INTO sync_changes (app_id, table_name, record_id, user_id, op, data, client_id)
+        VALUES ('todo', 'todos', 'f2', ${fay}, 'insert', '{"title": "go"}', 'go-client')`);
+      await age(fay);
+      const result = await compactLog(store.db, { before: new Date(Date.now() - 30 * 86_400_000) });
+      expect(result.rowsDeleted).toBeGreaterThanOrEqual(1);
+      expect(await logRows(fay)).toEqual(['f2:go']);
+    });
+
     it('stats counts records, deleted records, log rows and users per app', async () => {
       const dave = `dave-${tag}`;
       const erin = `erin-${tag}`;

@@ -11,9 +11,21 @@ CREATE TABLE IF NOT EXISTS sync_changes (
   client_id TEXT NOT NULL,
   created_at TIMESTAMPTZ DEFAULT now()
 );
-CREATE INDEX IF NOT EXISTS sync_changes_user_app_created ON sync_changes (user_id, app_id, created_at);
-CREATE INDEX IF NOT EXISTS sync_changes_table_record_created ON sync_changes (table_name, record_id, created_at);
-CREATE INDEX IF NOT EXISTS sync_changes_user_app_table_created ON sync_changes (user_id, app_id, table_name, created_at);
+-- On a database the Go mana-sync service created, the table is its own, and so are these three
+-- indexes under other names (idx_sync_changes_user_app, _table_record, _since): they are kept,
+-- and not built a second time (store/takeover.ts merges its rows).
+DO $$
+BEGIN
+  IF to_regclass('idx_sync_changes_user_app') IS NULL THEN
+    CREATE INDEX IF NOT EXISTS sync_changes_user_app_created ON sync_changes (user_id, app_id, created_at);
+  END IF;
+  IF to_regclass('idx_sync_changes_table_record') IS NULL THEN
+    CREATE INDEX IF NOT EXISTS sync_changes_table_record_created ON sync_changes (table_name, record_id, created_at);
+  END IF;
+  IF to_regclass('idx_sync_changes_since') IS NULL THEN
+    CREATE INDEX IF NOT EXISTS sync_changes_user_app_table_created ON sync_changes (user_id, app_id, table_name, created_at);
+  END IF;
+END $$;
 
 -- The merged state: one row per record. Pull and conflict detection read this, never the log.
 -- updated_at is the record's cursor position: strictly increasing per user in commit order.
