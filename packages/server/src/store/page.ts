@@ -7,6 +7,7 @@ import {
 } from '@mana/sync-protocol';
 import { type Db, type Fragment, sql } from '../db/sql.js';
 import type { PullResult } from './sync-store.js';
+import type { WrittenRecord } from './write-statement.js';
 import { type WritersRow, writersFrom } from './writers.js';
 
 /** Pages of merged records after a cursor: a pull's answer, and the page of a push's answer. */
@@ -95,6 +96,7 @@ export function toPage(
   limit: number,
   echo: string | null,
   tail: () => PageEntry[] = () => [],
+  current?: Current,
 ): PullResult {
   let hasMore = rows.length > limit;
   if (hasMore) rows.length = limit;
@@ -102,15 +104,19 @@ export function toPage(
   let syncedUntil = since;
   for (const r of rows) {
     const position = formatMicros(Number(r.position_us));
-    const change = toServerChange(
-      r.table_name,
-      r.record_id,
-      stateFrom(r.data, r.field_timestamps),
-      position,
-      r.event_id ?? position,
-      writersFrom(r),
-      echo,
-    );
+    const now = current?.records.get(`${r.table_name}\u0000${r.record_id}`);
+    if (now) current!.sent.add(now);
+    const change = now
+      ? toServerChange(r.table_name, r.record_id, now.state!, position, now.eventId, now.who, echo)
+      : toServerChange(
+          r.table_name,
+          r.record_id,
+          stateFrom(r.data, r.field_timestamps),
+          position,
+          r.event_id ?? position,
+          writersFrom(r),
+          echo,
+        );
     if (change) serverChanges.push(change);
     syncedUntil = position;
   }
@@ -127,6 +133,17 @@ export function toPage(
     }
   }
   return { serverChanges, syncedUntil, hasMore };
+}
+
+/**
+ * A push's answer: the records it has just written (key: table NUL id). Their page rows were
+ * read before the write, so the page sends their state as written instead (never an older
+ * value of a field the client has just set), and notes them in `sent` so the tail of the
+ * same answer does not send them twice.
+ */
+export interface Current {
+  records: Map<string, WrittenRecord>;
+  sent: Set<WrittenRecord>;
 }
 
 /** A record of a page built in memory (a push's own writes): its change, if any to send. */

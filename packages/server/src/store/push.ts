@@ -12,7 +12,7 @@ import {
   wireTime,
 } from '@mana/sync-protocol';
 import { type Db, type Fragment, sql } from '../db/sql.js';
-import { type PageEntry, type PageRow, pageStatement, type RecordRow, toPage } from './page.js';
+import { type Current, type PageEntry, type PageRow, pageStatement, type RecordRow, toPage } from './page.js';
 import type { PushInput, PushResult } from './sync-store.js';
 import { type WrittenRecord, writeStatement } from './write-statement.js';
 import { markWritten, writersFrom } from './writers.js';
@@ -210,8 +210,17 @@ function merge(input: PushInput, batch: Batch, rows: StoredRow[]): Merged {
 }
 
 function resultOf(input: PushInput, pageRows: PageRow[], merged: Merged, base: number): PushResult {
-  const page = toPage(pageRows, input.since, input.limit, input.clientId, () =>
-    writtenChanges(merged.written, base, input.since, input.clientId),
+  const current: Current | undefined =
+    pageRows.length > 0 && merged.written.length > 0
+      ? { records: new Map(merged.written.map((p) => [`${p.table}\u0000${p.id}`, p])), sent: new Set() }
+      : undefined;
+  const page = toPage(
+    pageRows,
+    input.since,
+    input.limit,
+    input.clientId,
+    () => writtenChanges(merged.written, base, input.since, input.clientId, current?.sent),
+    current,
   );
   return {
     ...page,
@@ -297,14 +306,24 @@ async function pushLocked(tx: Db, input: PushInput): Promise<PushResult> {
 }
 
 /** The written records as page entries, in position order, those after `since` only. */
-function writtenChanges(written: Pending[], base: number, since: Canonical, echo: string): PageEntry[] {
+function writtenChanges(
+  written: Pending[],
+  base: number,
+  since: Canonical,
+  echo: string,
+  sent: ReadonlySet<WrittenRecord> | undefined,
+): PageEntry[] {
   const sinceUs = parseMicros(since)!;
   const out: PageEntry[] = [];
   written.forEach((p, k) => {
     const at = base + k * MICROSECOND;
     if (at <= sinceUs) return;
     const position = formatMicros(at);
-    out.push({ position, change: toServerChange(p.table, p.id, p.state!, position, p.eventId, p.who, echo) });
+    // Sent already, as written, in place of its page row: the cursor still moves past it.
+    const change = sent?.has(p)
+      ? null
+      : toServerChange(p.table, p.id, p.state!, position, p.eventId, p.who, echo);
+    out.push({ position, change });
   });
   return out;
 }
