@@ -15,7 +15,8 @@ export interface TestServer {
   token(userId: string): Promise<string>;
   /** fetch against the server with a bearer token for `userId` (null: no Authorization). */
   request(userId: string | null, path: string, init?: RequestInit): Promise<Response>;
-  push(userId: string, appId: string, body: unknown): Promise<Response>;
+  /** POST /sync/{appId}; `headers` add to (or replace) the JSON content type, e.g. X-Client-Id. */
+  push(userId: string, appId: string, body: unknown, headers?: Record<string, string>): Promise<Response>;
   pull(
     userId: string,
     appId: string,
@@ -70,11 +71,11 @@ export async function startTestServer(
     auth,
     token,
     request,
-    push: (userId, appId, body) =>
+    push: (userId, appId, body, headers = {}) =>
       request(userId, `/sync/${appId}`, {
         method: 'POST',
         body: typeof body === 'string' ? body : JSON.stringify(body),
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', ...headers },
       }),
     pull: (userId, appId, query, headers = {}) =>
       request(userId, `/sync/${appId}/pull?${new URLSearchParams(query)}`, { headers }),

@@ -24,8 +24,13 @@ describe('push: the node:http path and the Hono path answer alike', () => {
   const user = () => `paths-${++n}`;
 
   /** The same request with a Content-Length body, then with a chunked one. */
-  async function both(userId: string | null, body: string, path = '/sync/todo') {
-    const headers = { origin: 'http://app.example', 'content-type': 'application/json' };
+  async function both(
+    userId: string | null,
+    body: string,
+    path = '/sync/todo',
+    extra: Record<string, string> = {},
+  ) {
+    const headers = { origin: 'http://app.example', 'content-type': 'application/json', ...extra };
     const sized = await s.request(userId, path, { method: 'POST', headers, body });
     const chunked = await s.request(userId, path, {
       method: 'POST',
@@ -53,7 +58,28 @@ describe('push: the node:http path and the Hono path answer alike', () => {
     };
   }
 
+  /** Another client (c0) of `userId` writes record t0; then waits for the rate limit's next token. */
+  async function otherClientWrites(userId: string) {
+    const res = await s.push(userId, 'todo', {
+      clientId: 'c0',
+      changes: [
+        {
+          table: 'todos',
+          id: 't0',
+          op: 'update',
+          fields: { title: { value: 'by c0', updatedAt: '2024-01-01T00:00:00Z' } },
+          actor: { type: 'user' },
+        },
+      ],
+    });
+    expect(res.status).toBe(200);
+    await new Promise((r) => setTimeout(r, 1100));
+  }
+
   it('a valid push (the second is an idempotent retry of the first)', async () => {
+    // The answers carry another client's record (a client's own are left out of its answers).
+    const u = user();
+    await otherClientWrites(u);
     const body = JSON.stringify({
       clientId: 'c1',
       changes: [
@@ -65,9 +91,10 @@ describe('push: the node:http path and the Hono path answer alike', () => {
         },
       ],
     });
-    const [sized, chunked] = await both(user(), body);
+    const [sized, chunked] = await both(u, body);
     expect(sized.status).toBe(200);
     expect(sized.body.serverChanges).toHaveLength(1);
+    expect(sized.body.serverChanges[0]).toMatchObject({ id: 't0', op: 'update', actor: { type: 'user' } });
     expect(chunked).toEqual({ ...sized, requestId: chunked.requestId });
     expect(sized.headers['access-control-allow-origin']).toBe('http://app.example');
     expect(sized.headers['content-type']).toBe('application/json');
@@ -83,6 +110,56 @@ describe('push: the node:http path and the Hono path answer alike', () => {
     const [sized, chunked] = await both(who === null ? null : user(), body);
     expect(sized.status).toBe(status);
     expect(sized.body.error.code).toBe(code);
+    expect(chunked).toEqual({ ...sized, requestId: chunked.requestId });
+  });
+
+  it('X-Client-Id names the asking client over the body’s clientId on both', async () => {
+    const u = user();
+    await otherClientWrites(u);
+    // The body says c0, the header c1: c0's record comes back, c1's own write does not.
+    const body = JSON.stringify({
+      clientId: 'c0',
+      changes: [
+        {
+          table: 'todos',
+          id: 't1',
+          op: 'update',
+          fields: { title: { value: 'by c1', updatedAt: '2024-01-01T00:00:00Z' } },
+        },
+      ],
+    });
+    const [sized, chunked] = await both(u, body, '/sync/todo', { 'x-client-id': 'c1' });
+    expect(sized.status).toBe(200);
+    expect(sized.body.serverChanges.map((c: { id: string }) => c.id)).toEqual(['t0']);
+    expect(chunked).toEqual({ ...sized, requestId: chunked.requestId });
+  });
+
+  it.each([
+    [
+      'an X-Client-Id that is not a client id',
+      '{"clientId":"c1","changes":[]}',
+      { 'x-client-id': 'not a client id!' },
+      'INVALID_REQUEST',
+      'X-Client-Id',
+    ],
+    [
+      'a changeset schemaVersion newer than supported',
+      '{"clientId":"c1","schemaVersion":2,"changes":[]}',
+      {},
+      'SCHEMA_VERSION_UNSUPPORTED',
+      'schemaVersion',
+    ],
+    [
+      'a change schemaVersion newer than supported',
+      '{"clientId":"c1","changes":[{"table":"t","id":"r","op":"delete","schemaVersion":2}]}',
+      {},
+      'SCHEMA_VERSION_UNSUPPORTED',
+      'changes.0.schemaVersion',
+    ],
+  ])('%s: 400 on both', async (_, body, headers, code, path) => {
+    const [sized, chunked] = await both(user(), body, '/sync/todo', headers);
+    expect(sized.status).toBe(400);
+    expect(sized.body.error).toMatchObject({ code, path });
     expect(chunked).toEqual({ ...sized, requestId: chunked.requestId });
   });
 

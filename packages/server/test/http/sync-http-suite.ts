@@ -63,6 +63,19 @@ export function syncHttpSuite(name: string, makeDb: () => Promise<TestDatabase>)
     }
     const valuesOf = (c: ServerChange | undefined) =>
       Object.fromEntries(Object.entries(c?.fields ?? {}).map(([k, f]) => [k, f.value]));
+    /** One page of todos from the start, as client `clientId` (X-Client-Id; null: none). */
+    async function pullAs(userId: string, clientId: string | null, query: Record<string, string> = {}) {
+      const headers: Record<string, string> = clientId === null ? {} : { 'x-client-id': clientId };
+      const res = await s.pull(userId, 'todo', { collection: 'todos', ...query }, headers);
+      expect(res.status, await res.clone().text()).toBe(200);
+      return (await res.json()) as { serverChanges: ServerChange[]; syncedUntil: string; hasMore: boolean };
+    }
+    /** A push expected to be refused: its error. */
+    async function refused(userId: string, body: unknown, headers: Record<string, string> = {}) {
+      const res = await s.push(userId, 'todo', body, headers);
+      expect(res.status, await res.clone().text()).toBe(400);
+      return ((await res.json()) as { error: { code: string; path?: string } }).error;
+    }
 
     it('seed example 1: the later timestamp wins', async () => {
       const u = user();
@@ -98,7 +111,8 @@ export function syncHttpSuite(name: string, makeDb: () => Promise<TestDatabase>)
       expect(earlier.conflicts).toHaveLength(1);
       let [rec] = await pullAll(u);
       expect(rec!.op).toBe('delete');
-      expect(rec!.deletedAt).toBe('2024-01-01T10:10:00.000000Z');
+      // A field time (and deletedAt) goes out with milliseconds when its microseconds are zero.
+      expect(rec!.deletedAt).toBe('2024-01-01T10:10:00.000Z');
       // An edit of another field does not undelete; a later deletedAt: null does.
       await push(u, [update('x', { title: field('edited', '2024-01-01T10:20:00Z') })], 'A');
       expect((await pullAll(u))[0]!.op).toBe('delete');
@@ -128,9 +142,9 @@ export function syncHttpSuite(name: string, makeDb: () => Promise<TestDatabase>)
           id: 't',
           field: 'title',
           clientValue: 'second',
-          clientUpdatedAt: '2024-01-01T10:00:00.000000Z',
+          clientUpdatedAt: '2024-01-01T10:00:00.000Z',
           serverValue: 'first',
-          serverUpdatedAt: '2024-01-01T10:00:00.000000Z',
+          serverUpdatedAt: '2024-01-01T10:00:00.000Z',
         },
       ]);
       expect(valuesOf((await pullAll(u))[0])).toEqual({ title: 'first' });
@@ -249,7 +263,9 @@ export function syncHttpSuite(name: string, makeDb: () => Promise<TestDatabase>)
       await push(a, [update('shared-id', { secret: field('A', '2024-01-01T10:00:00Z') })]);
       const rb = await push(b, [update('shared-id', { secret: field('B', '2024-01-01T09:00:00Z') })]);
       expect(rb.conflicts).toEqual([]);
-      expect(rb.serverChanges.map(valuesOf)).toEqual([{ secret: 'B' }]);
+      expect(rb.serverChanges).toEqual([]); // B's own write is not sent back to the client that wrote it
+      const other = await push(b, [], 'client-b2');
+      expect(other.serverChanges.map(valuesOf)).toEqual([{ secret: 'B' }]);
       expect((await pullAll(a)).map(valuesOf)).toEqual([{ secret: 'A' }]);
       expect((await pullAll(b)).map(valuesOf)).toEqual([{ secret: 'B' }]);
     });
@@ -259,8 +275,170 @@ export function syncHttpSuite(name: string, makeDb: () => Promise<TestDatabase>)
       const a1 = await push(u, [update('m1', { v: field(1, '2024-01-01T10:00:00Z') })], 'A');
       await push(u, [update('m2', { v: field(2, '2024-01-01T10:00:00Z') }, 'notes')], 'B');
       const a2 = await push(u, [], 'A', a1.syncedUntil);
-      expect(a2.serverChanges.map((c) => [c.table, c.id, c.op])).toEqual([['notes', 'm2', 'insert']]);
+      // An update (never an insert, even for a record new to A); A's own m1 is left out.
+      expect(a2.serverChanges.map((c) => [c.table, c.id, c.op])).toEqual([['notes', 'm2', 'update']]);
       expect(a2.syncedUntil > a1.syncedUntil).toBe(true);
+    });
+    it('sends field times with milliseconds when their microseconds are zero, else six digits; cursors with six', async () => {
+      const u = user();
+      await push(u, [
+        update('w', {
+          a: field(1, '2024-01-01T10:00:00.123456Z'),
+          b: field(2, '2024-01-01T12:30:00.5+02:30'),
+          c: field(3, '2024-01-01T10:00:00.123456789Z'),
+        }),
+      ]);
+      const page = await pullAs(u, null);
+      const rec = page.serverChanges[0]!;
+      expect(Object.fromEntries(Object.entries(rec.fields).map(([k, f]) => [k, f.updatedAt]))).toEqual({
+        a: '2024-01-01T10:00:00.123456Z',
+        b: '2024-01-01T10:00:00.500Z',
+        c: '2024-01-01T10:00:00.123456Z',
+      });
+      expect(rec.updatedAt).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/);
+      expect(page.syncedUntil).toBe(rec.updatedAt);
+    });
+
+    it('refuses a schemaVersion newer than supported, on the changeset or on a change, and writes nothing', async () => {
+      const u = user();
+      const ok = update('v1', { title: field('never stored', '2024-01-01T10:00:00Z') });
+      const newer = { ...update('v2', { title: field('x', '2024-01-01T10:00:00Z') }), schemaVersion: 2 };
+      expect(await refused(u, { clientId: 'A', schemaVersion: 2, changes: [ok] })).toMatchObject({
+        code: 'SCHEMA_VERSION_UNSUPPORTED',
+        path: 'schemaVersion',
+      });
+      expect(await refused(u, { clientId: 'A', schemaVersion: 1, changes: [ok, newer] })).toMatchObject({
+        code: 'SCHEMA_VERSION_UNSUPPORTED',
+        path: 'changes.1.schemaVersion',
+      });
+      expect(await pullAll(u)).toEqual([]);
+    });
+
+    it('accepts schemaVersion 1 and an actor, and sends the actor back per field and on the change', async () => {
+      const u = user();
+      const person = { type: 'user', id: 'user-1' };
+      const agent = { type: 'ai', agent: 'planner', run: 7, tools: ['calendar'] };
+      const res = await s.push(u, 'todo', {
+        clientId: 'A',
+        schemaVersion: 1,
+        changes: [
+          {
+            ...update('act', { title: field('plan', '2024-01-01T10:00:00Z') }),
+            schemaVersion: 1,
+            actor: person,
+          },
+        ],
+      });
+      expect(res.status, await res.clone().text()).toBe(200);
+      const { syncedUntil } = (await res.json()) as { syncedUntil: string };
+      // C's push answer (C has seen up to A's push) carries A's field with A's actor, and not
+      // C's own field.
+      const c = await push(
+        u,
+        [{ ...update('act', { done: field(true, '2024-01-01T10:05:00Z') }), actor: agent }],
+        'C',
+        syncedUntil,
+      );
+      expect(c.serverChanges.map((sc) => sc.fields)).toEqual([
+        { title: { value: 'plan', updatedAt: '2024-01-01T10:00:00.000Z', actor: person } },
+      ]);
+      // Another client's pull: every field with its actor; the change's actor is the newest field's.
+      const [rec] = (await pullAs(u, 'B')).serverChanges;
+      expect(rec!.fields).toEqual({
+        title: { value: 'plan', updatedAt: '2024-01-01T10:00:00.000Z', actor: person },
+        done: { value: true, updatedAt: '2024-01-01T10:05:00.000Z', actor: agent },
+      });
+      expect(rec!.actor).toEqual(agent);
+      // A newer field written without an actor carries none, and neither does the change.
+      await push(u, [update('act', { note: field('n', '2024-01-01T10:10:00Z') })], 'D');
+      const [later] = (await pullAs(u, 'B')).serverChanges;
+      expect(later!.fields.note).toEqual({ value: 'n', updatedAt: '2024-01-01T10:10:00.000Z' });
+      expect(later!.fields.title!.actor).toEqual(person);
+      expect(later).not.toHaveProperty('actor');
+    });
+
+    it('refuses an actor of more than 1 KiB of JSON, and stores one of exactly 1 KiB', async () => {
+      const u = user();
+      // {"note":"…"}: 11 characters around the note.
+      const withActor = (length: number) => ({
+        ...update('big', { title: field('t', '2024-01-01T10:00:00Z') }),
+        actor: { note: 'x'.repeat(length - 11) },
+      });
+      expect(JSON.stringify(withActor(1025).actor)).toHaveLength(1025);
+      expect(await refused(u, { clientId: 'A', changes: [withActor(1025)] })).toMatchObject({
+        code: 'INVALID_REQUEST',
+        path: 'changes.0.actor',
+      });
+      expect(await pullAll(u)).toEqual([]);
+      await push(u, [withActor(1024)], 'A');
+      expect((await pullAll(u))[0]!.fields.title!.actor).toEqual(withActor(1024).actor);
+    });
+
+    it('leaves out of a pull the fields the pulling client (X-Client-Id) wrote itself; others get them', async () => {
+      const u = user();
+      await push(u, [update('shared', { title: field('by A', '2024-01-01T10:00:00Z') })], 'A');
+      await push(u, [update('shared', { done: field(true, '2024-01-01T10:01:00Z') })], 'B');
+      await push(u, [update('only-a', { title: field('all A', '2024-01-01T10:00:00Z') })], 'A');
+      const rows = (page: { serverChanges: ServerChange[] }) =>
+        page.serverChanges.map((c) => [c.id, valuesOf(c)]);
+      const none = await pullAs(u, null);
+      expect(rows(none)).toEqual([
+        ['shared', { title: 'by A', done: true }],
+        ['only-a', { title: 'all A' }],
+      ]);
+      expect(await pullAs(u, 'C')).toEqual(none);
+      expect(rows(await pullAs(u, 'B'))).toEqual([
+        ['shared', { title: 'by A' }],
+        ['only-a', { title: 'all A' }],
+      ]);
+      // A gets only B's field; its own record is skipped, and its cursor moves past it all the same.
+      const a = await pullAs(u, 'A');
+      expect(rows(a)).toEqual([['shared', { done: true }]]);
+      expect(a.serverChanges[0]!.op).toBe('update');
+      expect([a.syncedUntil, a.hasMore]).toEqual([none.syncedUntil, false]);
+      // Paged: the skipped record still counts toward the page, which comes back empty but moves on.
+      const first = await pullAs(u, 'A', { limit: '1' });
+      expect([rows(first), first.hasMore]).toEqual([[['shared', { done: true }]], true]);
+      const second = await pullAs(u, 'A', { limit: '1', since: first.syncedUntil });
+      expect([second.serverChanges, second.syncedUntil, second.hasMore]).toEqual([
+        [],
+        none.syncedUntil,
+        false,
+      ]);
+    });
+
+    it('leaves the pushing client’s own records out of its push answer; X-Client-Id names it over the body’s clientId', async () => {
+      const u = user();
+      await push(u, [update('by-a', { v: field('a', '2024-01-01T10:00:00Z') })], 'A');
+      await push(u, [update('by-b', { v: field('b', '2024-01-01T10:00:00Z') })], 'B');
+      const ids = (answer: { serverChanges: ServerChange[] }) => answer.serverChanges.map((c) => c.id);
+      expect(ids(await push(u, [], 'A'))).toEqual(['by-b']);
+      expect(ids(await push(u, [], 'C'))).toEqual(['by-a', 'by-b']);
+      // The body says A, the header B: the answer is B's.
+      const asB = await s.push(u, 'todo', { clientId: 'A', changes: [] }, { 'x-client-id': 'B' });
+      expect(asB.status).toBe(200);
+      expect(ids((await asB.json()) as { serverChanges: ServerChange[] })).toEqual(['by-a']);
+      // And so is the write: B's pulls leave it out, A's do not.
+      const written = await s.push(
+        u,
+        'todo',
+        { clientId: 'A', changes: [update('by-header', { v: field('h', '2024-01-01T10:00:00Z') })] },
+        { 'x-client-id': 'B' },
+      );
+      expect(written.status).toBe(200);
+      expect(ids((await written.json()) as { serverChanges: ServerChange[] })).toEqual(['by-a']);
+      expect(ids(await pullAs(u, 'B'))).toEqual(['by-a']);
+      expect(ids(await pullAs(u, 'A'))).toEqual(['by-b', 'by-header']);
+    });
+
+    it('refuses a push whose X-Client-Id is not a client id, and writes nothing', async () => {
+      const u = user();
+      const body = { clientId: 'A', changes: [update('h', { v: field(1, '2024-01-01T10:00:00Z') })] };
+      expect(await refused(u, body, { 'x-client-id': 'not a client id!' })).toMatchObject({
+        code: 'INVALID_REQUEST',
+        path: 'X-Client-Id',
+      });
+      expect(await pullAll(u)).toEqual([]);
     });
   });
 }

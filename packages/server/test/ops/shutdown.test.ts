@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { WS_CLOSE } from '@mana/sync-protocol';
+import { parseMicros, WS_CLOSE } from '@mana/sync-protocol';
 import { afterAll, describe, expect, it } from 'vitest';
 import { pgliteDb } from '../../src/db/pglite.js';
 import { sql } from '../../src/db/sql.js';
@@ -94,7 +94,11 @@ describe('graceful shutdown of mana-sync serve', () => {
 
     const res = await response;
     expect(res.status).toBe(200);
-    expect(JSON.parse(res.body).serverChanges).toHaveLength(1000); // capped page; all 2000 committed
+    // A full answer: its page capped at 1000 of the 2000 records it wrote (all committed), each
+    // left out as the pushing client's own, the cursor moved past them.
+    const answer = JSON.parse(res.body);
+    expect([answer.serverChanges, answer.conflicts, answer.hasMore]).toEqual([[], [], true]);
+    expect(answer.syncedUntil).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/);
     expect((await socket.closed).code).toBe(WS_CLOSE.goingAway);
     const code = await exited;
     expect(code).toBe(0);
@@ -107,6 +111,12 @@ describe('graceful shutdown of mana-sync serve', () => {
         sql`SELECT count(*)::int AS n FROM sync_records WHERE user_id = ${'dev-user'} AND app_id = ${'todo'}`,
       );
       expect(row!.n).toBe(2000);
+      // The answer's cursor is the 1000th record's position: the page read 1000 of them.
+      const [nth] = await db.query<{ us: string }>(
+        sql`SELECT (extract(epoch FROM updated_at) * 1000000)::int8::text AS us FROM sync_records
+            WHERE user_id = ${'dev-user'} AND app_id = ${'todo'} ORDER BY updated_at OFFSET 999 LIMIT 1`,
+      );
+      expect(String(parseMicros(answer.syncedUntil))).toBe(nth!.us);
     } finally {
       await db.close();
     }

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { memoryPglite } from '../helpers/databases.js';
 import { startTestServer, type TestServer } from '../helpers/test-server.js';
-import { canonical, parseCanonical } from './model/time.js';
+import { canonical, parseCanonical, parseWire } from './model/time.js';
 import { fcParams, report, timeoutFor } from './proof-runs.js';
 
 /**
@@ -41,7 +41,11 @@ describe('clock-skew clamp', () => {
     expect(res.status).toBe(200);
     const pull = await ts.pull(user, 'todo', { collection: 't' });
     const body = (await pull.json()) as {
-      serverChanges: Array<{ id: string; fields: Record<string, { value: unknown; updatedAt: string }> }>;
+      serverChanges: Array<{
+        id: string;
+        deletedAt?: string;
+        fields: Record<string, { value: unknown; updatedAt: string }>;
+      }>;
     };
     const rec = body.serverChanges.find((c) => c.id === id)!;
     checked++;
@@ -51,7 +55,7 @@ describe('clock-skew clamp', () => {
   it('clamps a far-future field to the server clock, and a later honest edit beats it', async () => {
     const future = Date.now() * 1000 + 86_400_000_000;
     const { rec, before, after } = await write('clamp-1', 'r', 'fast-device', future);
-    const stored = parseCanonical(rec.fields.f!.updatedAt);
+    const stored = parseWire(rec.fields.f!.updatedAt);
     expect(stored).toBeGreaterThanOrEqual(before);
     expect(stored).toBeLessThanOrEqual(after);
     // An honest device edits a moment later (its own clock, after the clamp): it wins.
@@ -63,10 +67,13 @@ describe('clock-skew clamp', () => {
   it('clamps a far-future delete: value and timestamp', async () => {
     const future = Date.now() * 1000 + 3_600_000_000;
     const { rec, before, after } = await write('clamp-2', 'r', null, future, 'delete');
-    const at = parseCanonical(rec.fields.deletedAt!.updatedAt);
+    const at = parseWire(rec.fields.deletedAt!.updatedAt);
     expect(at).toBeGreaterThanOrEqual(before);
     expect(at).toBeLessThanOrEqual(after);
-    expect(rec.fields.deletedAt!.value).toBe(rec.fields.deletedAt!.updatedAt);
+    // The value is the stored (canonical) time, the field's and the change's deletedAt the
+    // same instant in the wire form.
+    expect(parseCanonical(rec.fields.deletedAt!.value)).toBe(at);
+    expect(parseWire(rec.deletedAt)).toBe(at);
   });
 
   const params = fcParams(60);
@@ -84,7 +91,7 @@ describe('clock-skew clamp', () => {
           async (offsetMs, micros) => {
             const at = Date.now() * 1000 + offsetMs * 1000 + micros;
             const { rec, before, after } = await write(`clamp-p-${n++}`, 'r', offsetMs, at);
-            const stored = parseCanonical(rec.fields.f!.updatedAt);
+            const stored = parseWire(rec.fields.f!.updatedAt);
             if (at <= before + SKEW_US) expect(stored).toBe(at);
             // The server's clock read falls somewhere in [before, after]: near the limit, either is right.
             else if (stored === at) expect(at).toBeLessThanOrEqual(after + SKEW_US);

@@ -13,7 +13,10 @@ import { fcParams, report, timeoutFor } from './proof-runs.js';
  * undeleting with skewed clocks, going offline, losing push responses and retrying, and
  * pulling in random page sizes, every client ends with exactly the server's merged state,
  * and that state is the one an independent LWW model computes. Conflicts reported by every
- * push are the ones the model predicts.
+ * push are the ones the model predicts. Clients hold their own writes and apply server
+ * changes field by field; every page leaves out exactly the fields its client wrote
+ * (DESIGN.md section 12), checked against the model and against the same read naming no
+ * client.
  */
 export function convergenceSuite(name: string, makeDb: () => Promise<TestDatabase>, ciRuns: number) {
   describe(`convergence on ${name}`, () => {

@@ -88,19 +88,29 @@ describe('protocol fuzzing (HTTP)', () => {
       return;
     }
     // Accepted: every record the batch sets a field of is there (a fresh user has nothing to lose to).
-    // The server decodes the body as UTF-8, which drops a byte-order mark.
+    // The server decodes the body as UTF-8, which drops a byte-order mark. A deletedAt
+    // timestamp soft-deletes on any op.
     const parsed = pushRequestSchema.parse(JSON.parse(body.replace(/^\uFEFF/, '')));
-    const touched = new Set(
-      parsed.changes
-        .filter(
-          (c) =>
-            Object.keys(c.fields ?? {}).length > 0 ||
-            Object.keys(c.data ?? {}).length > 0 ||
-            c.op === 'delete',
-        )
-        .map((c) => `${c.table}\u0000${c.id}`),
+    const touched = parsed.changes.filter(
+      (c) =>
+        Object.keys(c.fields ?? {}).length > 0 ||
+        Object.keys(c.data ?? {}).length > 0 ||
+        c.op === 'delete' ||
+        typeof c.deletedAt === 'string',
     );
-    expect(stored.records).toBe(touched.size);
+    const keys = new Set(touched.map((c) => `${c.table}\u0000${c.id}`));
+    expect(stored.records).toBe(keys.size);
+    // The push's answer leaves out the pushing client's own records, so the records go out
+    // on pulls naming no client: each table's pull is well-formed and holds all of them.
+    for (const table of new Set(touched.map((c) => c.table))) {
+      const pull = await ts.request(user, `/sync/todo/pull?${new URLSearchParams({ collection: table })}`, {
+        signal: AbortSignal.timeout(20_000),
+      });
+      const copy = pull.clone();
+      expect(await expectWellFormed(pull, 'pull', input)).toBe(200);
+      const page = pullResponseSchema.parse(await copy.json());
+      expect(page.serverChanges.length).toBe([...keys].filter((k) => k.startsWith(`${table}\u0000`)).length);
+    }
   }
 
   const pushParams = fcParams(300);

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { memoryPglite } from '../helpers/databases.js';
 import { startTestServer, type TestServer } from '../helpers/test-server.js';
 import { LwwModel, stateLines } from './model/lww-model.js';
-import { canonical, parseCanonical } from './model/time.js';
+import { canonical, parseWire } from './model/time.js';
 import { fcParams, report, timeoutFor } from './proof-runs.js';
 import { startRawIssuer } from './raw-issuer.js';
 
@@ -74,11 +74,15 @@ describe('isolation between users', () => {
     // Bob pulls from the start, with every cursor and page size: nothing of Alice's.
     expect(await pullAll('bob', 'tasks')).toEqual([]);
     expect(await pullAll('bob', 'tasks', { since: '1970-01-01T00:00:00Z', limit: '10000' })).toEqual([]);
-    // Bob's push echoes nothing of Alice's, and his older write to the same id is no conflict with hers.
+    // Bob's push answer holds nothing of Alice's, and his older write to the same id is no
+    // conflict with hers: it is stored, as his other device's push answer (from the start) shows.
     const older = await push('bob', [upd('r1', 'bob-old', 1)], { since: '1970-01-01T00:00:00Z' });
     expect(older.body.conflicts).toEqual([]);
-    expect(older.body.serverChanges.map((c) => c.fields.secret!.value)).toEqual(['bob-old']);
-    const newer = await push('bob', [upd('r2', 'bob-new', 99)]);
+    expect(older.body.serverChanges).toEqual([]); // his own write is not sent back to him
+    const tablet = await push('bob', [], { clientId: 'bob-tablet', since: '1970-01-01T00:00:00Z' });
+    expect(tablet.body.serverChanges.map((c) => c.fields.secret!.value)).toEqual(['bob-old']);
+    const newer = await push('bob', [upd('r2', 'bob-new', 99)], { clientId: 'bob-phone' });
+    expect(newer.body.serverChanges.map((c) => [c.id, c.fields.secret!.value])).toEqual([['r1', 'bob-old']]);
     expect(JSON.stringify(newer.body)).not.toContain('alice');
 
     // Alice's records are untouched by Bob's writes to the same ids.
@@ -133,13 +137,16 @@ describe('isolation between users', () => {
           for (const o of ops) {
             const r = await push(users[o.user]!, [upd(o.id, `${o.user}:${o.value}`, o.tick)]);
             expect(r.status).toBe(200);
-            models[o.user]!.applyBatch([
-              {
-                table: 'tasks',
-                id: o.id,
-                writes: [{ name: 'secret', value: `${o.user}:${o.value}`, at: T0 + o.tick * 1000 }],
-              },
-            ]);
+            models[o.user]!.applyBatch(
+              [
+                {
+                  table: 'tasks',
+                  id: o.id,
+                  writes: [{ name: 'secret', value: `${o.user}:${o.value}`, at: T0 + o.tick * 1000 }],
+                },
+              ],
+              `${users[o.user]}-c`,
+            );
           }
           for (const u of [0, 1]) {
             const got = await pullAll(users[u]!, 'tasks');
@@ -149,7 +156,7 @@ describe('isolation between users', () => {
                 new Map(
                   Object.entries(c.fields).map(([k, f]) => [
                     k,
-                    { value: f.value as never, at: parseCanonical(f.updatedAt) },
+                    { value: f.value as never, at: parseWire(f.updatedAt) },
                   ]),
                 ),
               ]),

@@ -101,6 +101,8 @@ export const keyArb: fc.Arbitrary<string> = fc.oneof(
     'clientId',
     'since',
     'changes',
+    'schemaVersion',
+    'actor',
     '',
     'a.b',
     '$x',
@@ -114,30 +116,65 @@ const ts = fc
   .map((ms) => new Date(ms).toISOString());
 const name = (pool: string[]) => fc.constantFrom(...pool);
 
+/** What the Mana web app adds to a change: its schema version and who wrote it. */
+const webAppKeys = {
+  schemaVersion: fc.constant(1),
+  actor: fc.oneof(
+    fc.constant({ type: 'user', id: 'u-1' }),
+    fc.constant({ type: 'ai', agent: 'planner', run: 7 }),
+    fc.dictionary(fc.string({ maxLength: 8 }), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 3 }),
+  ),
+};
+const webApp = { requiredKeys: [] as [] };
+
 export const validChangeArb = fc.oneof(
-  fc.record({
-    table: name(['tasks', 'notes', 'a.b-c_d']),
-    id: name(['r1', 'r2', 'x:y@z', 'a'.repeat(256)]),
-    op: fc.constantFrom('insert', 'update'),
-    fields: fc.dictionary(
-      name(['title', 'done', '$meta', 'toString', 'a.b']),
-      fc.record({ value: fc.jsonValue({ maxDepth: 2 }), updatedAt: ts }),
-      { maxKeys: 3 },
-    ),
-  }),
-  fc.record({
-    table: name(['tasks', 'notes']),
-    id: name(['r1', 'r2']),
-    op: fc.constant('delete'),
-    deletedAt: ts,
-  }),
+  fc.record(
+    {
+      table: name(['tasks', 'notes', 'a.b-c_d']),
+      id: name(['r1', 'r2', 'x:y@z', 'a'.repeat(256)]),
+      op: fc.constantFrom('insert', 'update'),
+      fields: fc.dictionary(
+        name(['title', 'done', '$meta', 'toString', 'a.b']),
+        fc.record({ value: fc.jsonValue({ maxDepth: 2 }), updatedAt: ts }),
+        { maxKeys: 3 },
+      ),
+      ...webAppKeys,
+    },
+    { requiredKeys: ['table', 'id', 'op', 'fields'] },
+  ),
+  // The web app's insert: the whole record as data, its own time in it.
+  fc.record(
+    {
+      table: name(['tasks', 'notes']),
+      id: name(['r1', 'r2']),
+      op: fc.constant('insert'),
+      data: fc.record({ title: fc.jsonValue({ maxDepth: 2 }), createdAt: ts, updatedAt: ts }, webApp),
+      ...webAppKeys,
+    },
+    { requiredKeys: ['table', 'id', 'op', 'data'] },
+  ),
+  fc.record(
+    {
+      table: name(['tasks', 'notes']),
+      id: name(['r1', 'r2']),
+      // The web app soft-deletes with deletedAt on any op.
+      op: fc.constantFrom('delete', 'delete', 'update'),
+      deletedAt: ts,
+      ...webAppKeys,
+    },
+    { requiredKeys: ['table', 'id', 'op', 'deletedAt'] },
+  ),
 );
 
-export const validPushArb = fc.record({
-  clientId: name(['c1', 'tab-1', 'a:b@c']),
-  since: fc.option(ts, { nil: undefined }),
-  changes: fc.array(validChangeArb, { maxLength: 5 }),
-});
+export const validPushArb = fc.record(
+  {
+    clientId: name(['c1', 'tab-1', 'a:b@c']),
+    since: ts,
+    changes: fc.array(validChangeArb, { maxLength: 5 }),
+    schemaVersion: fc.constant(1),
+  },
+  { requiredKeys: ['clientId', 'changes'] },
+);
 
 export interface Mutation {
   steps: number[];

@@ -11,6 +11,9 @@ import { canonical, type Micros } from './time.js';
  * - A delete is the field `deletedAt` (value: the canonical delete time); an undelete is a
  *   later `deletedAt: null`.
  * Batches are applied in the order the server received them, changes in batch order.
+ * - Echo (DESIGN.md section 12): the model remembers which client wrote each stored field; a
+ *   server change for a client carries every field of the record but those it wrote, and a
+ *   record with none left is not sent to it.
  */
 
 export const DELETED_AT = 'deletedAt';
@@ -50,17 +53,24 @@ export const recordKey = (table: string, id: string) => `${table}/${id}`;
 
 export class LwwModel {
   readonly records: ModelState = new Map();
+  /** table/id → field → the client whose write is stored. */
+  private readonly writers = new Map<string, Map<string, string>>();
 
-  /** Applies one batch the server accepted; returns the conflicts it must report. */
-  applyBatch(changes: ModelChange[]): ModelConflict[] {
+  /**
+   * Applies one batch the server accepted from `clientId`; returns the conflicts it must
+   * report.
+   */
+  applyBatch(changes: ModelChange[], clientId: string): ModelConflict[] {
     const conflicts: ModelConflict[] = [];
     for (const change of changes) {
       const key = recordKey(change.table, change.id);
       const record = this.records.get(key) ?? new Map<string, StoredField>();
+      const writers = this.writers.get(key) ?? new Map<string, string>();
       for (const w of change.writes) {
         const stored = record.get(w.name);
         if (stored === undefined || w.at > stored.at) {
           record.set(w.name, { value: w.value, at: w.at });
+          writers.set(w.name, clientId);
         } else if (!sameJson(w.value, stored.value)) {
           conflicts.push({
             table: change.table,
@@ -74,9 +84,25 @@ export class LwwModel {
         }
       }
       // A change that sets nothing leaves no record behind.
-      if (record.size > 0) this.records.set(key, record);
+      if (record.size > 0) {
+        this.records.set(key, record);
+        this.writers.set(key, writers);
+      }
     }
     return conflicts;
+  }
+
+  /**
+   * The fields of a record a server change to `clientId` must carry: all but those whose
+   * stored write is its own (null: a reader that names no client gets them all).
+   */
+  sentTo(key: string, clientId: string | null): Map<string, StoredField> {
+    const out = new Map<string, StoredField>();
+    const writers = this.writers.get(key);
+    for (const [field, f] of this.records.get(key) ?? []) {
+      if (clientId === null || writers?.get(field) !== clientId) out.set(field, f);
+    }
+    return out;
   }
 }
 

@@ -1,7 +1,8 @@
 /**
  * Timestamps for the proof suites, written independently of @mana/sync-protocol's cursor.ts:
  * the model keeps integer microseconds and renders them in the several ISO-8601 spellings a
- * client may send; it parses only the canonical form the server must answer with.
+ * client may send; it parses only the forms the server must answer with: canonical (six
+ * fractional digits) for cursors, the wire form (`wire`) for field timestamps.
  */
 
 export type Micros = number;
@@ -50,4 +51,23 @@ export function parseCanonical(s: unknown): Micros {
   const ms = Date.parse(`${s.slice(0, 23)}Z`);
   if (Number.isNaN(ms)) throw new Error(`timestamp is not a date: ${s}`);
   return ms * 1000 + Number(s.slice(23, 26));
+}
+
+/**
+ * A field timestamp as the server must send it (DESIGN.md section 12): milliseconds when the
+ * microsecond part is zero ("…00.123Z"), else canonical ("…00.123456Z").
+ */
+export function wire(us: Micros): string {
+  const c = canonical(us);
+  return us % 1000 === 0 ? `${c.slice(0, 23)}Z` : c;
+}
+
+const MILLIS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
+/** Microseconds of a field timestamp in the wire form; throws on anything else. */
+export function parseWire(s: unknown): Micros {
+  if (typeof s !== 'string') throw new Error(`timestamp is not a string: ${JSON.stringify(s)}`);
+  const us = MILLIS.test(s) ? parseCanonical(`${s.slice(0, 23)}000Z`) : parseCanonical(s);
+  if (wire(us) !== s) throw new Error(`field timestamp is not in the wire form ${wire(us)}: ${s}`);
+  return us;
 }
