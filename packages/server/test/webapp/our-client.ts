@@ -1,0 +1,124 @@
+// Dexie's liveQuery (the client's outbox watch) runs only when a global indexedDB exists;
+// the device itself gets its own factory below.
+import 'fake-indexeddb/auto';
+import { Dexie } from 'dexie';
+import { IDBFactory, IDBKeyRange } from 'fake-indexeddb';
+import { vi } from 'vitest';
+import { createSyncClient, type SyncClient, syncStores } from '../../../client/src/index.js';
+import type { TestServer } from '../helpers/test-server.js';
+import { DELETED_AT, type ModelChange } from '../proof/model/lww-model.js';
+import { iso } from './world-clock.js';
+
+/**
+ * One of our own clients (@mana/sync-client on Dexie over fake-indexeddb) as a device of the
+ * conformance suite. It syncs only when told (`sync()`: push, then pull every table, in
+ * pages of `pullLimit`), and each write is made at a chosen millisecond: the client's clock
+ * reads Date.now(), which is held at that time for the length of the write, so its field
+ * timestamps are the history's and the run is the same for the same seed.
+ */
+export class OurClient {
+  /** Writes made since the last sync, as the reference model reads them. */
+  private unpushed: ModelChange[] = [];
+
+  private constructor(
+    readonly db: Dexie,
+    readonly client: SyncClient,
+  ) {}
+
+  static async start(
+    ts: TestServer,
+    user: string,
+    appId: string,
+    tables: readonly string[],
+    pullLimit = 3,
+  ): Promise<OurClient> {
+    const db = new Dexie('mana', { indexedDB: new IDBFactory(), IDBKeyRange });
+    db.version(1).stores({ ...Object.fromEntries(tables.map((t) => [t, 'id'])), ...syncStores });
+    const never = 1_000_000_000; // ms: pushes and pulls happen only in sync()
+    const client = createSyncClient(db, {
+      url: ts.url,
+      appId,
+      tables,
+      getToken: () => ts.token(user),
+      WebSocket: null,
+      multiTab: 'off',
+      pushDebounceMs: never,
+      pushMaxWaitMs: never,
+      pullIntervalMs: never,
+      stallTimeoutMs: never,
+      pullLimit,
+    });
+    await client.start();
+    return new OurClient(db, client);
+  }
+
+  private async at<T>(ms: number, write: () => Promise<T>): Promise<T> {
+    const now = vi.spyOn(Date, 'now').mockReturnValue(ms);
+    try {
+      return await write();
+    } finally {
+      now.mockRestore();
+    }
+  }
+
+  private record(table: string, id: string, fields: Record<string, unknown>, ms: number) {
+    const at = ms * 1000;
+    this.unpushed.push({
+      table,
+      id,
+      writes: Object.entries(fields).map(([name, value]) => ({ name, value: value as never, at })),
+    });
+  }
+
+  async insert(table: string, id: string, fields: Record<string, unknown>, ms: number): Promise<void> {
+    const row = { ...fields, createdAt: iso(ms), updatedAt: iso(ms) };
+    await this.at(ms, () => this.db.table(table).add({ id, ...row }));
+    // The client sends every field of a new record and `deletedAt: null` with it.
+    this.record(table, id, { ...row, [DELETED_AT]: null }, ms);
+  }
+
+  async update(table: string, id: string, fields: Record<string, unknown>, ms: number): Promise<void> {
+    const n = await this.at(ms, () => this.db.table(table).update(id, fields));
+    if (n !== 1) throw new Error(`our client: no ${table}/${id} to update`);
+    this.record(table, id, fields, ms);
+  }
+
+  async delete(table: string, id: string, ms: number): Promise<void> {
+    await this.at(ms, () => this.db.table(table).delete(id));
+    this.record(table, id, { [DELETED_AT]: `${iso(ms).slice(0, 23)}000Z` }, ms);
+  }
+
+  async live(table: string, id: string): Promise<boolean> {
+    return (await this.db.table(table).get(id)) !== undefined;
+  }
+
+  /**
+   * Push and pull everything; returns the writes the server has now accepted. Throws when the
+   * client ends in error or with changes still pending.
+   */
+  async sync(): Promise<ModelChange[]> {
+    const status = await this.client.sync();
+    const pending = await this.client.pendingChanges();
+    if (status.state !== 'synced' || pending.length > 0) {
+      throw new Error(
+        `our client did not sync: state ${status.state}, ${pending.length} pending, last error ${JSON.stringify(status.lastError)}`,
+      );
+    }
+    const accepted = this.unpushed;
+    this.unpushed = [];
+    return accepted;
+  }
+
+  async visible(tables: readonly string[]): Promise<Map<string, Record<string, unknown>>> {
+    const out = new Map<string, Record<string, unknown>>();
+    for (const t of tables) {
+      for (const row of await this.db.table(t).toArray()) out.set(`${t}/${row.id}`, row);
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {
+    await this.client.stop({ flush: false });
+    this.db.close();
+  }
+}
