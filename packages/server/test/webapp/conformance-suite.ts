@@ -143,7 +143,7 @@ export function webAppConformanceSuite(name: string, makeDb: () => Promise<TestD
       b.update('todos', 'own-1', { done: true }, at(22));
       const bAnswer = await b.push();
       const bDone = (bAnswer?.body.serverChanges ?? []).filter(
-        (sc) => (sc as { fields?: Record<string, unknown> }).fields?.done !== undefined,
+        (sc) => (sc as { fields?: Record<string, { value: unknown }> }).fields?.done?.value === true,
       );
       expect(bDone, "B's own field in B's push answer").toEqual([]);
 

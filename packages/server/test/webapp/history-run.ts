@@ -50,12 +50,24 @@ function newFields(table: string, r: () => number, tag: string): Fields {
   }
 }
 
-function changedFields(table: string, r: () => number, tag: string, only?: string[]): Fields {
+/**
+ * New values for some fields of a record the writer shows as `current`: strings unique per
+ * write, so a lost write can never look like the winner, and booleans flipped, so every write
+ * changes something (our client, like Dexie apps, sends only fields whose value changed).
+ */
+function changedFields(
+  table: string,
+  r: () => number,
+  tag: string,
+  current: Fields,
+  only?: string[],
+): Fields {
   const all = newFields(table, r, tag);
   const names = only ?? Object.keys(all).filter(() => r() < 0.5);
   if (names.length === 0) names.push(pick(r, Object.keys(all)));
-  // Values unique per write, so a lost write can never look like the winner.
-  return Object.fromEntries(names.map((n) => [n, typeof all[n] === 'boolean' ? r() < 0.5 : `${n} ${tag}`]));
+  return Object.fromEntries(
+    names.map((n) => [n, typeof all[n] === 'boolean' ? current[n] !== true : `${n} ${tag}`]),
+  );
 }
 
 export async function runWebAppHistory(
@@ -85,12 +97,17 @@ export async function runWebAppHistory(
   const problems: string[] = [];
   const stream = w1.stream();
   let n = 0;
+  // MANA_WEBAPP_TRACE=1 prints every step of a replayed history.
+  const trace = process.env.MANA_WEBAPP_TRACE
+    ? (line: string) => process.stdout.write(`${line}\n`)
+    : () => {};
 
   const webOf = (c: number) => (c === 0 ? w0 : c === 1 ? w1 : null);
   const live = async (c: number, table: string, id: string) =>
     webOf(c)?.live(table, id) ?? (await ours.live(table, id));
 
   async function push(c: number) {
+    trace(`c${c} push`);
     const w = webOf(c);
     if (w) {
       const answer = await w.push();
@@ -103,6 +120,7 @@ export async function runWebAppHistory(
   }
 
   async function pull(c: number) {
+    trace(`c${c} pull`);
     const w = webOf(c);
     if (!w) ref.accept(await ours.sync());
     else if (w !== w1 || stream.fellBack) await w.pullAll();
@@ -128,6 +146,7 @@ export async function runWebAppHistory(
     if (!inserted.has(`${table}/${id}`)) {
       const ms = clock.next(null);
       const f = newFields(table, r, tag);
+      trace(`c${c} insert ${table}/${id} @${iso(ms)} ${JSON.stringify(f)}`);
       if (w) w.insert(table, id, f, iso(ms));
       else await ours.insert(table, id, f, ms);
       inserted.add(`${table}/${id}`);
@@ -137,17 +156,21 @@ export async function runWebAppHistory(
       return; // the web app edits only records it shows
     } else if (!tied && r() < 0.1) {
       const ms = clock.next(null);
+      trace(`c${c} delete ${table}/${id} @${iso(ms)}`);
       if (w) w.delete(table, id, iso(ms));
       else await ours.delete(table, id, ms);
       clock.wrote({ client: c, ms, table, id, fields: ['deletedAt'], unpushed: true });
     } else {
       const ms = clock.next(tied);
+      const current = (w ? w.store.get(table)?.get(id) : await ours.db.table(table).get(id)) ?? {};
       const f = changedFields(
         table,
         r,
         tag,
+        current,
         tied?.fields.filter((x) => x !== 'deletedAt' && r() < 0.7),
       );
+      trace(`c${c} update ${table}/${id} @${iso(ms)}${tied ? ' (tie)' : ''} ${JSON.stringify(f)}`);
       if (w) w.update(table, id, f, iso(ms));
       else await ours.update(table, id, f, ms);
       fields = Object.keys(f);

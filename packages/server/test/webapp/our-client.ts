@@ -3,7 +3,6 @@
 import 'fake-indexeddb/auto';
 import { Dexie } from 'dexie';
 import { IDBFactory, IDBKeyRange } from 'fake-indexeddb';
-import { vi } from 'vitest';
 import { createSyncClient, type SyncClient, syncStores } from '../../../client/src/index.js';
 import type { TestServer } from '../helpers/test-server.js';
 import { DELETED_AT, type ModelChange } from '../proof/model/lww-model.js';
@@ -16,6 +15,21 @@ import { iso } from './world-clock.js';
  * reads Date.now(), which is held at that time for the length of the write, so its field
  * timestamps are the history's and the run is the same for the same seed.
  */
+
+/**
+ * The client's clock keeps the Date.now it finds when the client is made, so the hold must be
+ * in place before: Date.now is wrapped once for this test process and answers the real time
+ * except while a write of ours is held (the suite awaits every step, so no request of another
+ * client is in flight then).
+ */
+let held: number | null = null;
+let wrapped = false;
+function wrapDateNow(): void {
+  if (wrapped) return;
+  wrapped = true;
+  const real = Date.now.bind(Date);
+  Date.now = () => held ?? real();
+}
 export class OurClient {
   /** Writes made since the last sync, as the reference model reads them. */
   private unpushed: ModelChange[] = [];
@@ -32,6 +46,7 @@ export class OurClient {
     tables: readonly string[],
     pullLimit = 3,
   ): Promise<OurClient> {
+    wrapDateNow();
     const db = new Dexie('mana', { indexedDB: new IDBFactory(), IDBKeyRange });
     db.version(1).stores({ ...Object.fromEntries(tables.map((t) => [t, 'id'])), ...syncStores });
     const never = 1_000_000_000; // ms: pushes and pulls happen only in sync()
@@ -53,11 +68,11 @@ export class OurClient {
   }
 
   private async at<T>(ms: number, write: () => Promise<T>): Promise<T> {
-    const now = vi.spyOn(Date, 'now').mockReturnValue(ms);
+    held = ms;
     try {
       return await write();
     } finally {
-      now.mockRestore();
+      held = null;
     }
   }
 

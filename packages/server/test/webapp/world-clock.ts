@@ -36,6 +36,8 @@ export interface LastWrite {
 export class WorldClock {
   private ms: number;
   last: LastWrite | null = null;
+  /** Each client's latest write time: its own writes never share a millisecond. */
+  private readonly own = new Map<number, number>();
 
   /** `base`: tick 0 in epoch ms; keep it in the past so the server's skew clamp never applies. */
   constructor(
@@ -49,7 +51,7 @@ export class WorldClock {
   /** A tie with the last write is possible for `client` now: then `tie()` returns that write. */
   tie(client: number): LastWrite | null {
     const l = this.last;
-    if (!l || l.client === client || !l.unpushed) return null;
+    if (!l || l.client === client || !l.unpushed || (this.own.get(client) ?? 0) >= l.ms) return null;
     return this.r() < this.tieRate ? l : null;
   }
 
@@ -62,6 +64,7 @@ export class WorldClock {
 
   wrote(w: LastWrite): void {
     this.last = w;
+    this.own.set(w.client, w.ms);
   }
 
   /** A client pushed: its last write is no longer a candidate for a tie. */
