@@ -199,6 +199,44 @@ export function webAppConformanceSuite(name: string, makeDb: () => Promise<TestD
       expect([...b.dropped, ...c.dropped]).toEqual([]);
     });
 
+    it("(e) a push whose answer starts before another device's edit of the same field keeps the pusher's later write", async () => {
+      const user = newUser();
+      const a = device(user, 'a');
+      const b = device(user, 'b');
+      a.insert('todos', 'late-1', { title: 'first', done: false }, at(50));
+      await a.push();
+      await b.pull('todos');
+      b.update('todos', 'late-1', { title: 'by B' }, at(51));
+      await b.push();
+      // A has not pulled B's change: its push answer starts before it. The answer's page is read
+      // before A's write, so it may carry B's older title; the web app's per-field times keep A's.
+      a.update('todos', 'late-1', { title: 'by A, later' }, at(52));
+      await a.push();
+      expect(record(a, 'todos', 'late-1')?.title, "A's title after its push").toBe('by A, later');
+
+      // The same for our client, which keeps no per-field times for settled fields.
+      const ours = await OurClient.start(ts, user, APP, TABLES);
+      try {
+        await ours.sync();
+        b.update('todos', 'late-1', { done: true }, at(53));
+        await b.push();
+        await ours.update('todos', 'late-1', { title: 'by ours, latest' }, base + 54);
+        await ours.sync();
+        await b.pull('todos');
+        await a.pull('todos');
+        const everywhere = {
+          'web app A': contentOf(record(a, 'todos', 'late-1')),
+          'web app B': contentOf(record(b, 'todos', 'late-1')),
+          'our client': contentOf(await ours.db.table('todos').get('late-1')),
+        };
+        const expected = { title: 'by ours, latest', done: true, createdAt: at(50), updatedAt: at(50) };
+        expect(everywhere).toEqual({ 'web app A': expected, 'web app B': expected, 'our client': expected });
+      } finally {
+        await ours.close();
+      }
+      expect([...a.dropped, ...b.dropped]).toEqual([]);
+    });
+
     it('the SSE stream: catch-up, then live changes blocks; cursors move; nothing of its own comes back', async () => {
       const user = newUser();
       const a = device(user, 'a');

@@ -23,6 +23,16 @@ import { iso } from './world-clock.js';
  * client is in flight then).
  */
 let held: number | null = null;
+
+/** MANA_WEBAPP_TRACE: every request of our client and its answer, on stdout. */
+const tracedFetch: typeof fetch = async (input, init) => {
+  const res = await fetch(input, init);
+  const body = await res.clone().text();
+  process.stdout.write(
+    `ours ${init?.method ?? 'GET'} ${String(input)} ${init?.body ?? ''}\n  -> ${res.status} ${body}\n`,
+  );
+  return res;
+};
 let wrapped = false;
 function wrapDateNow(): void {
   if (wrapped) return;
@@ -62,6 +72,7 @@ export class OurClient {
       pullIntervalMs: never,
       stallTimeoutMs: never,
       pullLimit,
+      ...(process.env.MANA_WEBAPP_TRACE ? { fetch: tracedFetch } : {}),
     });
     await client.start();
     return new OurClient(db, client);
