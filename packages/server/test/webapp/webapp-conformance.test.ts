@@ -1,0 +1,4 @@
+import { memoryPglite } from '../helpers/databases.js';
+import { webAppConformanceSuite } from './conformance-suite.js';
+
+webAppConformanceSuite('PGlite', memoryPglite);
