@@ -7,7 +7,6 @@ import {
 } from '@mana/sync-protocol';
 import { type Db, type Fragment, sql } from '../db/sql.js';
 import type { PullResult } from './sync-store.js';
-import type { WrittenRecord } from './write-statement.js';
 import { type WritersRow, writersFrom } from './writers.js';
 
 /** Pages of merged records after a cursor: a pull's answer, and the page of a push's answer. */
@@ -104,10 +103,10 @@ export function toPage(
   let syncedUntil = since;
   for (const r of rows) {
     const position = formatMicros(Number(r.position_us));
-    const now = current?.records.get(`${r.table_name}\u0000${r.record_id}`);
-    if (now) current!.sent.add(now);
-    const change = now
-      ? toServerChange(r.table_name, r.record_id, now.state!, position, now.eventId, now.who, echo)
+    // A record this push has just written: its row is older than the write (read before
+    // it), so it is left out here and goes out at its new position, as written.
+    const change = current?.has(`${r.table_name}\u0000${r.record_id}`)
+      ? null
       : toServerChange(
           r.table_name,
           r.record_id,
@@ -136,15 +135,12 @@ export function toPage(
 }
 
 /**
- * A push's answer: the records it has just written (key: table NUL id). Their page rows were
- * read before the write, so the page sends their state as written instead (never an older
- * value of a field the client has just set), and notes them in `sent` so the tail of the
- * same answer does not send them twice.
+ * A push's answer: the keys (table NUL id) of the records it has just written. Their page rows
+ * were read before the write, so they are skipped (the cursor still moves past them) and the
+ * records go out at their new positions, as written: never an older value of a field the
+ * client has just set, and a record at most once in an answer.
  */
-export interface Current {
-  records: Map<string, WrittenRecord>;
-  sent: Set<WrittenRecord>;
-}
+export type Current = ReadonlySet<string>;
 
 /** A record of a page built in memory (a push's own writes): its change, if any to send. */
 export interface PageEntry {

@@ -212,14 +212,14 @@ function merge(input: PushInput, batch: Batch, rows: StoredRow[]): Merged {
 function resultOf(input: PushInput, pageRows: PageRow[], merged: Merged, base: number): PushResult {
   const current: Current | undefined =
     pageRows.length > 0 && merged.written.length > 0
-      ? { records: new Map(merged.written.map((p) => [`${p.table}\u0000${p.id}`, p])), sent: new Set() }
+      ? new Set(merged.written.map((p) => `${p.table}\u0000${p.id}`))
       : undefined;
   const page = toPage(
     pageRows,
     input.since,
     input.limit,
     input.clientId,
-    () => writtenChanges(merged.written, base, input.since, input.clientId, current?.sent),
+    () => writtenChanges(merged.written, base, input.since, input.clientId),
     current,
   );
   return {
@@ -306,24 +306,14 @@ async function pushLocked(tx: Db, input: PushInput): Promise<PushResult> {
 }
 
 /** The written records as page entries, in position order, those after `since` only. */
-function writtenChanges(
-  written: Pending[],
-  base: number,
-  since: Canonical,
-  echo: string,
-  sent: ReadonlySet<WrittenRecord> | undefined,
-): PageEntry[] {
+function writtenChanges(written: Pending[], base: number, since: Canonical, echo: string): PageEntry[] {
   const sinceUs = parseMicros(since)!;
   const out: PageEntry[] = [];
   written.forEach((p, k) => {
     const at = base + k * MICROSECOND;
     if (at <= sinceUs) return;
     const position = formatMicros(at);
-    // Sent already, as written, in place of its page row: the cursor still moves past it.
-    const change = sent?.has(p)
-      ? null
-      : toServerChange(p.table, p.id, p.state!, position, p.eventId, p.who, echo);
-    out.push({ position, change });
+    out.push({ position, change: toServerChange(p.table, p.id, p.state!, position, p.eventId, p.who, echo) });
   });
   return out;
 }
