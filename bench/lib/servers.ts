@@ -57,6 +57,8 @@ async function noDatabaseStore(): Promise<SyncStore> {
     queryAll: () => Promise.reject(new Error('no database in this benchmark')),
     transaction: () => Promise.reject(new Error('no database in this benchmark')),
     exec: () => Promise.reject(new Error('no database in this benchmark')),
+    forUser: () => db,
+    maintenance: () => db,
     close: async () => {},
   };
   return {

@@ -1,4 +1,5 @@
 import postgres from 'postgres';
+import { SET_MAINTENANCE, setUserStatement } from './row-security.js';
 import { type Db, type Query, SESSION_SETTINGS } from './sql.js';
 
 export interface PostgresOptions {
@@ -100,6 +101,19 @@ export function postgresDb(url: string, opts: PostgresOptions = {}): Db {
       clearTimeout(stuck);
     }
   };
+  /** Statements each in a transaction that first runs `setting` (see Db.forUser). */
+  const scoped = (setting: Query): Db => ({
+    kind: 'postgres',
+    query: async <Row>(q: Query) => (await run((s) => settingThen(s, setting, [q])))[0] as Row[],
+    queryAll: (qs: Query[]) => run((s) => settingThen(s, setting, qs)),
+    transaction: <T>(fn: (tx: Db) => Promise<T>) =>
+      run(async (s) => (await s.begin((tx) => settingFirst(tx, setting, fn))) as T),
+    exec: (script: string) =>
+      run(async (s) => void (await s.begin((tx) => settingFirst(tx, setting, (t) => t.exec(script))))),
+    forUser: (userId) => scoped(setUserStatement(userId)),
+    maintenance: () => scoped(SET_MAINTENANCE),
+    async close() {},
+  });
   return {
     kind: 'postgres',
     query: <Row>(q: Query) =>
@@ -117,6 +131,8 @@ export function postgresDb(url: string, opts: PostgresOptions = {}): Db {
     transaction: <T>(fn: (tx: Db) => Promise<T>) =>
       run(async (s) => (await s.begin((tx) => fn(wrap(tx)))) as T),
     exec: (script: string) => run(async (s) => void (await s.unsafe(script))),
+    forUser: (userId) => scoped(setUserStatement(userId)),
+    maintenance: () => scoped(SET_MAINTENANCE),
     async close() {
       closed = true;
       await sql.end({ timeout: 5 });
@@ -124,10 +140,58 @@ export function postgresDb(url: string, opts: PostgresOptions = {}): Db {
   };
 }
 
-function statement(s: postgres.Sql | postgres.TransactionSql, q: Query): Promise<Record<string, unknown>[]> {
+function statement(
+  s: postgres.Sql | postgres.ReservedSql | postgres.TransactionSql,
+  q: Query,
+): Promise<Record<string, unknown>[]> {
   return s.unsafe(q.text, q.values as postgres.ParameterOrJSON<never>[], { prepare: true }) as Promise<
     Record<string, unknown>[]
   >;
+}
+
+/**
+ * `setting` then `qs` in one transaction, on one connection, written back to back: BEGIN,
+ * the setting, the statements and COMMIT go out together (one round trip, as one statement
+ * outside a transaction took). Each carries its own Sync, so after a failure the rest fail
+ * as "transaction aborted" and COMMIT rolls back; the first failure is thrown, and nothing is
+ * returned before COMMIT has answered.
+ */
+async function settingThen(
+  s: postgres.Sql,
+  setting: Query,
+  qs: Query[],
+): Promise<Array<Record<string, unknown>[]>> {
+  const c = await s.reserve();
+  try {
+    const sent = [
+      c.unsafe('BEGIN', [], { prepare: true }),
+      statement(c, setting),
+      ...qs.map((q) => statement(c, q)),
+      c.unsafe('COMMIT', [], { prepare: true }),
+    ];
+    const settled = await Promise.allSettled(sent);
+    const failed = settled.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    return settled.slice(2, -1).map((r) => (r as PromiseFulfilledResult<Record<string, unknown>[]>).value);
+  } finally {
+    c.release();
+  }
+}
+
+/**
+ * A transaction that runs `setting` first. The setting is sent with the transaction's first
+ * statements (not awaited on its own), so it costs no round trip; statements run in order,
+ * and if it failed, they fail with it.
+ */
+async function settingFirst<T>(tx: postgres.TransactionSql, setting: Query, fn: (tx: Db) => Promise<T>) {
+  const set = statement(tx, setting).then(
+    () => undefined,
+    (err: unknown) => ({ err }),
+  );
+  const result = await fn(wrap(tx));
+  const failed = await set;
+  if (failed) throw failed.err;
+  return result;
 }
 
 /** A Db inside a transaction: statements run on the transaction's connection. */
@@ -150,6 +214,23 @@ function wrap(tx: postgres.TransactionSql): Db {
     async exec(script: string) {
       await tx.unsafe(script);
     },
+    forUser: (userId) => settingInside(tx, setUserStatement(userId)),
+    maintenance: () => settingInside(tx, SET_MAINTENANCE),
     async close() {},
+  };
+}
+
+/** Inside a transaction: each call sends `setting` first (it holds until the transaction ends). */
+function settingInside(tx: postgres.TransactionSql, setting: Query): Db {
+  const inner = wrap(tx);
+  return {
+    ...inner,
+    query: async <Row>(q: Query) => (await inner.queryAll([setting, q]))[1] as Row[],
+    queryAll: async (qs: Query[]) => (await inner.queryAll([setting, ...qs])).slice(1),
+    transaction: (fn) =>
+      inner.transaction(async (t) => {
+        await t.query(setting);
+        return fn(t);
+      }),
   };
 }

@@ -66,7 +66,7 @@ const MAX_CONTENDED_USERS = 10_000;
 export function pusher(db: Db): (input: PushInput) => Promise<PushResult> {
   /** Users overtaken lately, and until when (ms) their pushes take the lock first. */
   const contended = new Map<string, number>();
-  const locked = (input: PushInput) => db.transaction((tx) => pushLocked(tx, input));
+  const locked = (input: PushInput) => db.forUser(input.userId).transaction((tx) => pushLocked(tx, input));
 
   async function pushChanges(input: PushInput): Promise<PushResult> {
     const until = contended.get(input.userId);
@@ -74,7 +74,7 @@ export function pusher(db: Db): (input: PushInput) => Promise<PushResult> {
       if (until > Date.now()) return locked(input);
       contended.delete(input.userId);
     }
-    const result = await pushUnlocked(db, input);
+    const result = await pushUnlocked(db.forUser(input.userId), input);
     if (result) return result;
     if (contended.size >= MAX_CONTENDED_USERS) contended.delete(contended.keys().next().value!);
     contended.set(input.userId, Date.now() + CONTENDED_MS);
@@ -83,7 +83,7 @@ export function pusher(db: Db): (input: PushInput) => Promise<PushResult> {
 
   return async (input) =>
     input.changes.length === 0
-      ? resultOf(input, await db.query<PageRow>(pageOf(input)), emptyMerge(), 0)
+      ? resultOf(input, await db.forUser(input.userId).query<PageRow>(pageOf(input)), emptyMerge(), 0)
       : pushChanges(input);
 }
 
