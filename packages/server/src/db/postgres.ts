@@ -106,10 +106,8 @@ export function postgresDb(url: string, opts: PostgresOptions = {}): Db {
     kind: 'postgres',
     query: async <Row>(q: Query) => (await run((s) => settingThen(s, setting, [q])))[0] as Row[],
     queryAll: (qs: Query[]) => run((s) => settingThen(s, setting, qs)),
-    transaction: <T>(fn: (tx: Db) => Promise<T>) =>
-      run(async (s) => (await s.begin((tx) => settingFirst(tx, setting, fn))) as T),
-    exec: (script: string) =>
-      run(async (s) => void (await s.begin((tx) => settingFirst(tx, setting, (t) => t.exec(script))))),
+    transaction: <T>(fn: (tx: Db) => Promise<T>) => run((s) => settingTransaction(s, setting, fn)),
+    exec: (script: string) => run((s) => settingTransaction(s, setting, (tx) => tx.exec(script))),
     forUser: (userId) => scoped(setUserStatement(userId)),
     maintenance: () => scoped(SET_MAINTENANCE),
     async close() {},
@@ -149,49 +147,97 @@ function statement(
   >;
 }
 
+type Rows = Record<string, unknown>[];
+
 /**
- * `setting` then `qs` in one transaction, on one connection, written back to back: BEGIN,
- * the setting, the statements and COMMIT go out together (one round trip, as one statement
- * outside a transaction took). Each carries its own Sync, so after a failure the rest fail
- * as "transaction aborted" and COMMIT rolls back; the first failure is thrown, and nothing is
- * returned before COMMIT has answered.
+ * Waits for statements issued together on one reserved connection (postgres.js writes them
+ * back to back: one round trip). Each carries its own Sync, so inside a transaction a failure makes the rest fail as
+ * "transaction aborted"; the first failure is thrown.
  */
-async function settingThen(
-  s: postgres.Sql,
-  setting: Query,
-  qs: Query[],
-): Promise<Array<Record<string, unknown>[]>> {
+async function pipelined(qs: Array<Promise<Rows>>): Promise<Rows[]> {
+  const settled = await Promise.allSettled(qs);
+  const failed = settled.find((r) => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return settled.map((r) => (r as PromiseFulfilledResult<Rows>).value);
+}
+
+/** Throws unless COMMIT committed (PostgreSQL answers a COMMIT of a failed transaction with ROLLBACK). */
+function committed(result: Rows): void {
+  if ((result as unknown as { command?: string }).command !== 'COMMIT')
+    throw new Error('transaction rolled back at COMMIT');
+}
+
+const BEGIN = (c: postgres.ReservedSql) => c.unsafe('BEGIN', [], { prepare: true }) as Promise<Rows>;
+const COMMIT = (c: postgres.ReservedSql) => c.unsafe('COMMIT', [], { prepare: true }) as Promise<Rows>;
+
+/**
+ * `setting` then `qs` in one transaction, written together: BEGIN, the setting, the
+ * statements and COMMIT (one round trip, as one statement outside a transaction took).
+ * Nothing is returned before COMMIT has answered.
+ */
+async function settingThen(s: postgres.Sql, setting: Query, qs: Query[]): Promise<Rows[]> {
   const c = await s.reserve();
   try {
-    const sent = [
-      c.unsafe('BEGIN', [], { prepare: true }),
+    const rows = await pipelined([
+      BEGIN(c),
       statement(c, setting),
       ...qs.map((q) => statement(c, q)),
-      c.unsafe('COMMIT', [], { prepare: true }),
-    ];
-    const settled = await Promise.allSettled(sent);
-    const failed = settled.find((r) => r.status === 'rejected');
-    if (failed) throw failed.reason;
-    return settled.slice(2, -1).map((r) => (r as PromiseFulfilledResult<Record<string, unknown>[]>).value);
+      COMMIT(c),
+    ]);
+    committed(rows.at(-1)!);
+    return rows.slice(2, -1);
   } finally {
     c.release();
   }
 }
 
 /**
- * A transaction that runs `setting` first. The setting is sent with the transaction's first
- * statements (not awaited on its own), so it costs no round trip; statements run in order,
- * and if it failed, they fail with it.
+ * A transaction on one reserved connection whose BEGIN and `setting` go out with its first
+ * statements: no round trip of their own (postgres.js's begin() waits for BEGIN alone). COMMIT
+ * when `fn` resolves, unless a statement failed (even one whose error `fn` caught); ROLLBACK
+ * otherwise.
  */
-async function settingFirst<T>(tx: postgres.TransactionSql, setting: Query, fn: (tx: Db) => Promise<T>) {
-  const set = statement(tx, setting).then(
-    () => undefined,
-    (err: unknown) => ({ err }),
-  );
-  const result = await fn(wrap(tx));
-  const failed = await set;
-  if (failed) throw failed.err;
-  return result;
+async function settingTransaction<T>(
+  s: postgres.Sql,
+  setting: Query,
+  fn: (tx: Db) => Promise<T>,
+): Promise<T> {
+  const c = await s.reserve();
+  let begun = false;
+  let failure: { err: unknown } | undefined;
+  const send = async (qs: Array<Promise<Rows>>): Promise<Rows[]> => {
+    const prefix = begun ? [] : [BEGIN(c), statement(c, setting)];
+    begun = true;
+    try {
+      return (await pipelined([...prefix, ...qs])).slice(prefix.length);
+    } catch (err) {
+      failure ??= { err };
+      throw err;
+    }
+  };
+  const tx: Db = {
+    kind: 'postgres',
+    query: async <Row>(q: Query) => (await send([statement(c, q)]))[0] as Row[],
+    queryAll: (qs: Query[]) => send(qs.map((q) => statement(c, q))),
+    transaction: (inner) => inner(tx),
+    async exec(script: string) {
+      await send([c.unsafe(script) as Promise<Rows>]);
+    },
+    forUser: (userId) => settingInside(tx, setUserStatement(userId)),
+    maintenance: () => settingInside(tx, SET_MAINTENANCE),
+    async close() {},
+  };
+  try {
+    const result = await fn(tx);
+    if (failure) throw failure.err;
+    if (begun) committed(await COMMIT(c));
+    return result;
+  } catch (err) {
+    if (begun) await c.unsafe('ROLLBACK').catch(() => {});
+    throw err;
+  } finally {
+    c.release();
+  }
 }
 
 /** A Db inside a transaction: statements run on the transaction's connection. */
@@ -214,15 +260,14 @@ function wrap(tx: postgres.TransactionSql): Db {
     async exec(script: string) {
       await tx.unsafe(script);
     },
-    forUser: (userId) => settingInside(tx, setUserStatement(userId)),
-    maintenance: () => settingInside(tx, SET_MAINTENANCE),
+    forUser: (userId) => settingInside(wrap(tx), setUserStatement(userId)),
+    maintenance: () => settingInside(wrap(tx), SET_MAINTENANCE),
     async close() {},
   };
 }
 
 /** Inside a transaction: each call sends `setting` first (it holds until the transaction ends). */
-function settingInside(tx: postgres.TransactionSql, setting: Query): Db {
-  const inner = wrap(tx);
+function settingInside(inner: Db, setting: Query): Db {
   return {
     ...inner,
     query: async <Row>(q: Query) => (await inner.queryAll([setting, q]))[1] as Row[],

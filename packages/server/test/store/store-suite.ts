@@ -291,11 +291,16 @@ export function storeSuite(name: string, makeDb: () => Promise<TestDatabase>) {
             { clientId: 'c2' },
           );
         let reads = 0; // the unlocked push's reads
+        // The unlocked push's transaction (its read and guarded write) runs here statement by
+        // statement, each as the user: the other push cannot run inside an open transaction on
+        // PGlite, one connection. Its statements need no common transaction (the write is
+        // guarded); the locked push that follows gets a real one.
+        let unlocked = true;
         const racing: Db = {
           ...store.db,
           forUser(userId) {
             const scoped = store.db.forUser(userId);
-            return {
+            const statementwise: Db = {
               ...scoped,
               async query<Row>(q: { text: string; values: unknown[] }) {
                 const rows = await scoped.query<Row>(q as never);
@@ -306,6 +311,14 @@ export function storeSuite(name: string, makeDb: () => Promise<TestDatabase>) {
                   await run();
                 }
                 return rows;
+              },
+            };
+            return {
+              ...statementwise,
+              transaction(fn) {
+                if (!unlocked) return scoped.transaction(fn);
+                unlocked = false;
+                return fn(statementwise);
               },
             };
           },

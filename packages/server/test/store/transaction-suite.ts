@@ -96,6 +96,26 @@ export function transactionSuite(name: string, makeDb: () => Promise<TestDatabas
       expect(count).toEqual([{ n: 1 }]);
     });
 
+    it("writes nothing of a user's transaction whose function caught a failed statement", async () => {
+      const u = user();
+      await expect(
+        db.forUser(u).transaction(async (tx) => {
+          await tx.query(insert(u, 'a'));
+          await tx.query(insert(u, 'a')).catch(() => {});
+          return 'done';
+        }),
+      ).rejects.toThrow();
+      await expect(
+        db.forUser(u).transaction(async (tx) => {
+          await tx.queryAll([insert(u, 'b'), insert(u, 'c')]);
+          throw new Error('merge failed');
+        }),
+      ).rejects.toThrow('merge failed');
+      expect(await keys(u)).toEqual([]);
+      expect(await db.forUser(u).transaction((tx) => tx.query(insert(u, 'd')))).toEqual([]);
+      expect(await keys(u)).toEqual(['d']);
+    });
+
     it("leaves no user set on any connection after a user's statements, failed or not", async () => {
       const u = user();
       const setting = sql`SELECT current_setting('app.current_user_id', true) AS v`;
