@@ -101,13 +101,19 @@ export function postgresDb(url: string, opts: PostgresOptions = {}): Db {
       clearTimeout(stuck);
     }
   };
-  /** Statements each in a transaction that first runs `setting` (see Db.forUser). */
+  /**
+   * Statements each in a transaction that first runs `setting` (see Db.forUser), through
+   * postgres.js's begin(), which rejects when the connection closes mid-transaction (a
+   * reserved connection does not: a statement sent on one that closed waits forever).
+   */
   const scoped = (setting: Query): Db => ({
     kind: 'postgres',
     query: async <Row>(q: Query) => (await run((s) => settingThen(s, setting, [q])))[0] as Row[],
     queryAll: (qs: Query[]) => run((s) => settingThen(s, setting, qs)),
-    transaction: <T>(fn: (tx: Db) => Promise<T>) => run((s) => settingTransaction(s, setting, fn)),
-    exec: (script: string) => run((s) => settingTransaction(s, setting, (tx) => tx.exec(script))),
+    transaction: <T>(fn: (tx: Db) => Promise<T>) =>
+      run(async (s) => (await s.begin((tx) => settingFirst(tx, setting, fn))) as T),
+    exec: (script: string) =>
+      run(async (s) => void (await s.begin((tx) => settingFirst(tx, setting, (t) => t.exec(script))))),
     forUser: (userId) => scoped(setUserStatement(userId)),
     maintenance: () => scoped(SET_MAINTENANCE),
     async close() {},
@@ -138,10 +144,7 @@ export function postgresDb(url: string, opts: PostgresOptions = {}): Db {
   };
 }
 
-function statement(
-  s: postgres.Sql | postgres.ReservedSql | postgres.TransactionSql,
-  q: Query,
-): Promise<Record<string, unknown>[]> {
+function statement(s: postgres.Sql | postgres.TransactionSql, q: Query): Promise<Record<string, unknown>[]> {
   return s.unsafe(q.text, q.values as postgres.ParameterOrJSON<never>[], { prepare: true }) as Promise<
     Record<string, unknown>[]
   >;
@@ -150,94 +153,35 @@ function statement(
 type Rows = Record<string, unknown>[];
 
 /**
- * Waits for statements issued together on one reserved connection (postgres.js writes them
- * back to back: one round trip). Each carries its own Sync, so inside a transaction a failure makes the rest fail as
- * "transaction aborted"; the first failure is thrown.
- */
-async function pipelined(qs: Array<Promise<Rows>>): Promise<Rows[]> {
-  const settled = await Promise.allSettled(qs);
-  const failed = settled.find((r) => r.status === 'rejected');
-  if (failed) throw failed.reason;
-  return settled.map((r) => (r as PromiseFulfilledResult<Rows>).value);
-}
-
-/** Throws unless COMMIT committed (PostgreSQL answers a COMMIT of a failed transaction with ROLLBACK). */
-function committed(result: Rows): void {
-  if ((result as unknown as { command?: string }).command !== 'COMMIT')
-    throw new Error('transaction rolled back at COMMIT');
-}
-
-const BEGIN = (c: postgres.ReservedSql) => c.unsafe('BEGIN', [], { prepare: true }) as Promise<Rows>;
-const COMMIT = (c: postgres.ReservedSql) => c.unsafe('COMMIT', [], { prepare: true }) as Promise<Rows>;
-
-/**
- * `setting` then `qs` in one transaction, written together: BEGIN, the setting, the
- * statements and COMMIT (one round trip, as one statement outside a transaction took).
- * Nothing is returned before COMMIT has answered.
+ * `setting` then `qs` in one transaction: the setting and the statements are written together
+ * (one round trip after BEGIN's); nothing is returned before COMMIT has answered.
  */
 async function settingThen(s: postgres.Sql, setting: Query, qs: Query[]): Promise<Rows[]> {
-  const c = await s.reserve();
-  try {
-    const rows = await pipelined([
-      BEGIN(c),
-      statement(c, setting),
-      ...qs.map((q) => statement(c, q)),
-      COMMIT(c),
-    ]);
-    committed(rows.at(-1)!);
-    return rows.slice(2, -1);
-  } finally {
-    c.release();
-  }
+  const rows = (await s.begin((tx) =>
+    Promise.all([statement(tx, setting), ...qs.map((q) => statement(tx, q))]),
+  )) as unknown as Rows[];
+  return rows.slice(1);
 }
 
 /**
- * A transaction on one reserved connection whose BEGIN and `setting` go out with its first
- * statements: no round trip of their own (postgres.js's begin() waits for BEGIN alone). COMMIT
- * when `fn` resolves, unless a statement failed (even one whose error `fn` caught); ROLLBACK
- * otherwise.
+ * A transaction that runs `setting` first. The setting goes out with the transaction's first
+ * statements (not awaited on its own), so it costs no round trip; statements run in order, so
+ * if it failed, they fail with it (and postgres.js rolls back a transaction in which any
+ * statement failed, even one whose error `fn` caught).
  */
-async function settingTransaction<T>(
-  s: postgres.Sql,
+async function settingFirst<T>(
+  tx: postgres.TransactionSql,
   setting: Query,
   fn: (tx: Db) => Promise<T>,
 ): Promise<T> {
-  const c = await s.reserve();
-  let begun = false;
-  let failure: { err: unknown } | undefined;
-  const send = async (qs: Array<Promise<Rows>>): Promise<Rows[]> => {
-    const prefix = begun ? [] : [BEGIN(c), statement(c, setting)];
-    begun = true;
-    try {
-      return (await pipelined([...prefix, ...qs])).slice(prefix.length);
-    } catch (err) {
-      failure ??= { err };
-      throw err;
-    }
-  };
-  const tx: Db = {
-    kind: 'postgres',
-    query: async <Row>(q: Query) => (await send([statement(c, q)]))[0] as Row[],
-    queryAll: (qs: Query[]) => send(qs.map((q) => statement(c, q))),
-    transaction: (inner) => inner(tx),
-    async exec(script: string) {
-      await send([c.unsafe(script) as Promise<Rows>]);
-    },
-    forUser: (userId) => settingInside(tx, setUserStatement(userId)),
-    maintenance: () => settingInside(tx, SET_MAINTENANCE),
-    async close() {},
-  };
-  try {
-    const result = await fn(tx);
-    if (failure) throw failure.err;
-    if (begun) committed(await COMMIT(c));
-    return result;
-  } catch (err) {
-    if (begun) await c.unsafe('ROLLBACK').catch(() => {});
-    throw err;
-  } finally {
-    c.release();
-  }
+  const set = statement(tx, setting).then(
+    () => undefined,
+    (err: unknown) => ({ err }),
+  );
+  const result = await fn(wrap(tx));
+  const failed = await set;
+  if (failed) throw failed.err;
+  return result;
 }
 
 /** A Db inside a transaction: statements run on the transaction's connection. */
