@@ -49,7 +49,8 @@ export interface Db {
   /**
    * This database as one user under row-level security (db/row-security.ts): each `query` and
    * `queryAll` runs in its own transaction that first sets app.current_user_id (on
-   * PostgreSQL sent together: still one round trip), and `transaction` sets it first. The
+   * PostgreSQL the setting goes out with the statements, after BEGIN), and `transaction` sets
+   * it first. The
    * sync tables then show and accept that user's rows only. Throws on an empty user id.
    * Inside a transaction it sets the user for the rest of that transaction.
    */
