@@ -6,11 +6,12 @@ import { type ManaUnderTest, startMana } from './lib/servers.js';
 import { initialSync } from './scenarios/initial-sync.js';
 import { pgliteIngest } from './scenarios/pglite.js';
 import { pushIngest } from './scenarios/push-ingest.js';
+import { pushRowSecurity } from './scenarios/push-rls.js';
 import { requestPath } from './scenarios/request-path.js';
 import { websocket } from './scenarios/websocket.js';
 
 /**
- * `npm run bench [-- --quick] [--only request,push,pull,pglite,ws] [--rounds N]`
+ * `npm run bench [-- --quick] [--only request,push,pull,pglite,ws,rls] [--rounds N]`
  *
  * Servers run in this process (startServer(), loopback, dev auth, no rate limit, silent
  * log); load comes from forked load processes (bench/load), bounded in count and time.
@@ -21,7 +22,7 @@ import { websocket } from './scenarios/websocket.js';
 async function main(opts: BenchOptions): Promise<Figure[]> {
   const figures: Figure[] = [];
   const wants = (g: BenchOptions['groups'][number]) => opts.groups.includes(g);
-  const needsPg = wants('request') || wants('push') || wants('pull') || wants('ws');
+  const needsPg = wants('request') || wants('push') || wants('pull') || wants('ws') || wants('rls');
   const schemas: BenchSchema[] = [];
   let pgServer: ManaUnderTest | undefined;
   try {
@@ -64,6 +65,8 @@ async function main(opts: BenchOptions): Promise<Figure[]> {
           })),
         );
       }
+      if (wants('rls'))
+        figures.push(...(await pushRowSecurity(opts, BENCH_DATABASE_URL, commandFor(opts, 'rls'))));
     } else if (wants('request')) {
       figures.push(...(await requestPath(opts)));
     }

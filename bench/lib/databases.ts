@@ -40,6 +40,50 @@ export async function freshSchema(url: string, label: string): Promise<BenchSche
 }
 
 /**
+ * The role the row-level security figures serve as: neither superuser nor BYPASSRLS, as in
+ * production (the bench's other servers log in as BENCH_DATABASE_URL's user, usually a
+ * superuser, which skips the policies).
+ */
+export const BENCH_ROLE = 'mana_sync_bench';
+
+/**
+ * A fresh, migrated schema owned by BENCH_ROLE, and a URL that serves as that role (the `role`
+ * startup parameter: a SET ROLE for the session, whatever the login user).
+ */
+export async function roleSchema(url: string, label: string): Promise<BenchSchema> {
+  const schema = `bench_${label}_${randomBytes(4).toString('hex')}`;
+  const admin = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    await admin.unsafe(`
+      DO $$ BEGIN
+        IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '${BENCH_ROLE}') THEN
+          CREATE ROLE ${BENCH_ROLE} NOLOGIN NOSUPERUSER NOBYPASSRLS;
+        END IF;
+      EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+      END $$`);
+    await admin.unsafe(`CREATE SCHEMA ${schema} AUTHORIZATION ${BENCH_ROLE}`);
+  } finally {
+    await admin.end();
+  }
+  const asRole = new URL(url);
+  asRole.searchParams.set('role', BENCH_ROLE);
+  const store = await openStore({ databaseUrl: asRole.toString(), schema });
+  await store.close();
+  return {
+    url: asRole.toString(),
+    schema,
+    async drop() {
+      const a = postgres(url, { max: 1, onnotice: () => {} });
+      try {
+        await a.unsafe(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      } finally {
+        await a.end();
+      }
+    },
+  };
+}
+
+/**
  * Writes `count` merged records of one user straight into sync_records (seeding is not what
  * is measured): todo-shaped, three timestamped fields, one cursor position each.
  */

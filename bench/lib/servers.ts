@@ -15,7 +15,8 @@ export interface ManaUnderTest {
 }
 
 export type ManaTarget =
-  | { kind: 'postgres'; url: string; schema: string }
+  /** `store`: serve this store instead of opening one (on the same database, for fan-out). */
+  | { kind: 'postgres'; url: string; schema: string; store?: SyncStore }
   | { kind: 'pglite' }
   | { kind: 'no-database' };
 
@@ -33,6 +34,7 @@ export async function startMana(target: ManaTarget): Promise<ManaUnderTest> {
     logger: createLogger('silent'),
     ...(target.kind === 'postgres' ? { schema: target.schema } : {}),
     ...(target.kind === 'no-database' ? { store: await noDatabaseStore() } : {}),
+    ...(target.kind === 'postgres' && target.store ? { store: target.store } : {}),
   });
   const issuer = server.context.devIssuer!;
   return {
@@ -57,6 +59,8 @@ async function noDatabaseStore(): Promise<SyncStore> {
     queryAll: () => Promise.reject(new Error('no database in this benchmark')),
     transaction: () => Promise.reject(new Error('no database in this benchmark')),
     exec: () => Promise.reject(new Error('no database in this benchmark')),
+    forUser: () => db,
+    maintenance: () => db,
     close: async () => {},
   };
   return {

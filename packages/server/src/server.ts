@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { createAuth } from './auth/auth.js';
 import { createDevIssuer, DEV_ISSUER, type DevIssuer } from './auth/dev-issuer.js';
 import { type Config, jwksUrlOf, loadConfig } from './config.js';
+import { rowSecurityBypass } from './db/row-security.js';
 import { createRequestListener } from './http/app.js';
 import type { ServerContext } from './http/context.js';
 import { createRateLimiter } from './http/rate-limit.js';
@@ -58,6 +59,13 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
       dataDir: opts.inMemory ? undefined : config.dataDir,
       ...(schema ? { schema } : {}),
     }));
+  // Row-level security is defense in depth (store/migrations/0007): say so when it is off.
+  const bypass = opts.store ? undefined : await rowSecurityBypass(opened.db).catch(() => undefined);
+  if (bypass)
+    logger.warn(
+      { bypass },
+      `row-level security does not apply: ${bypass}; run the server as a role without SUPERUSER or BYPASSRLS (docs/operations.md, "Database role")`,
+    );
   if (!opts.store) {
     // Before serving: a device of the Go service that pulls must find every record it had.
     await takeOver(opened.db, { ...opts.takeover, logger }).catch(async (err) => {

@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { PGlite, type Transaction } from '@electric-sql/pglite';
 import { lockDataDir } from './data-dir-lock.js';
+import { SET_MAINTENANCE, setUserStatement } from './row-security.js';
 import { type Db, type Query, SESSION_SETTINGS } from './sql.js';
 
 /**
@@ -21,8 +22,32 @@ export async function pgliteDb(dataDir?: string): Promise<Db> {
   }
 }
 
-/** PGlite is one session: the settings are set once. */
+/**
+ * The role the embedded database serves as. PGlite's one user, `postgres`, is a superuser,
+ * and a superuser skips row-level security even where it is forced; so the session switches
+ * to this role, which is neither superuser nor BYPASSRLS and owns the tables (it migrates them
+ * and runs ANALYZE; FORCE makes the policies bind their owner too).
+ */
+export const PGLITE_ROLE = 'mana_sync';
+
+/** PGlite is one session: the role and settings are set once. */
 async function configured(pg: PGlite): Promise<PGlite> {
+  // As postgres, idempotently: the role, the right to create tables in public, and the tables
+  // a data directory from before this role (created as postgres) already has.
+  await pg.exec(`
+    DO $$ BEGIN
+      IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '${PGLITE_ROLE}') THEN
+        CREATE ROLE ${PGLITE_ROLE} NOLOGIN NOSUPERUSER NOBYPASSRLS;
+      END IF;
+    END $$;
+    GRANT ALL ON SCHEMA public TO ${PGLITE_ROLE};
+    DO $$ DECLARE t text; BEGIN
+      FOR t IN SELECT tablename FROM pg_tables
+               WHERE schemaname = 'public' AND tableowner <> '${PGLITE_ROLE}' LOOP
+        EXECUTE format('ALTER TABLE public.%I OWNER TO ${PGLITE_ROLE}', t);
+      END LOOP;
+    END $$;
+    SET ROLE ${PGLITE_ROLE};`);
   for (const [name, value] of Object.entries(SESSION_SETTINGS))
     await pg.query('SELECT set_config($1, $2, false)', [name, value]);
   return pg;
@@ -47,10 +72,41 @@ function wrap(pg: PGlite, tx: Transaction | undefined, unlock?: () => void): Db 
     async exec(script: string) {
       await conn.exec(script);
     },
+    forUser: (userId) => scoped(pg, tx, setUserStatement(userId)),
+    maintenance: () => scoped(pg, tx, SET_MAINTENANCE),
     async close() {
       if (tx) return;
       if (!pg.closed) await pg.close();
       unlock?.();
     },
+  };
+}
+
+/** Statements each in a transaction that first runs `setting` (see Db.forUser). */
+function scoped(pg: PGlite, tx: Transaction | undefined, setting: Query): Db {
+  const within = async <T>(fn: (t: Transaction) => Promise<T>): Promise<T> => {
+    if (tx) {
+      await tx.query(setting.text, setting.values);
+      return fn(tx);
+    }
+    return pg.transaction(async (t) => {
+      await t.query(setting.text, setting.values);
+      return fn(t);
+    });
+  };
+  return {
+    kind: 'pglite',
+    query: <Row>(q: Query) => within(async (t) => (await t.query<Row>(q.text, q.values)).rows),
+    queryAll: (qs: Query[]) =>
+      within(async (t) => {
+        const out: Array<Record<string, unknown>[]> = [];
+        for (const q of qs) out.push((await t.query<Record<string, unknown>>(q.text, q.values)).rows);
+        return out;
+      }),
+    transaction: <T>(fn: (tx: Db) => Promise<T>) => within((t) => fn(wrap(pg, t))),
+    exec: (script: string) => within(async (t) => void (await t.exec(script))),
+    forUser: (userId) => scoped(pg, tx, setUserStatement(userId)),
+    maintenance: () => scoped(pg, tx, SET_MAINTENANCE),
+    async close() {},
   };
 }

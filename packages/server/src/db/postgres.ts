@@ -1,4 +1,5 @@
 import postgres from 'postgres';
+import { SET_MAINTENANCE, setUserStatement } from './row-security.js';
 import { type Db, type Query, SESSION_SETTINGS } from './sql.js';
 
 export interface PostgresOptions {
@@ -100,6 +101,23 @@ export function postgresDb(url: string, opts: PostgresOptions = {}): Db {
       clearTimeout(stuck);
     }
   };
+  /**
+   * Statements each in a transaction that first runs `setting` (see Db.forUser), through
+   * postgres.js's begin(), which rejects when the connection closes mid-transaction (a
+   * reserved connection does not: a statement sent on one that closed waits forever).
+   */
+  const scoped = (setting: Query): Db => ({
+    kind: 'postgres',
+    query: async <Row>(q: Query) => (await run((s) => settingThen(s, setting, [q])))[0] as Row[],
+    queryAll: (qs: Query[]) => run((s) => settingThen(s, setting, qs)),
+    transaction: <T>(fn: (tx: Db) => Promise<T>) =>
+      run(async (s) => (await s.begin((tx) => settingFirst(tx, setting, fn))) as T),
+    exec: (script: string) =>
+      run(async (s) => void (await s.begin((tx) => settingFirst(tx, setting, (t) => t.exec(script))))),
+    forUser: (userId) => scoped(setUserStatement(userId)),
+    maintenance: () => scoped(SET_MAINTENANCE),
+    async close() {},
+  });
   return {
     kind: 'postgres',
     query: <Row>(q: Query) =>
@@ -117,6 +135,8 @@ export function postgresDb(url: string, opts: PostgresOptions = {}): Db {
     transaction: <T>(fn: (tx: Db) => Promise<T>) =>
       run(async (s) => (await s.begin((tx) => fn(wrap(tx)))) as T),
     exec: (script: string) => run(async (s) => void (await s.unsafe(script))),
+    forUser: (userId) => scoped(setUserStatement(userId)),
+    maintenance: () => scoped(SET_MAINTENANCE),
     async close() {
       closed = true;
       await sql.end({ timeout: 5 });
@@ -128,6 +148,40 @@ function statement(s: postgres.Sql | postgres.TransactionSql, q: Query): Promise
   return s.unsafe(q.text, q.values as postgres.ParameterOrJSON<never>[], { prepare: true }) as Promise<
     Record<string, unknown>[]
   >;
+}
+
+type Rows = Record<string, unknown>[];
+
+/**
+ * `setting` then `qs` in one transaction: the setting and the statements are written together
+ * (one round trip after BEGIN's); nothing is returned before COMMIT has answered.
+ */
+async function settingThen(s: postgres.Sql, setting: Query, qs: Query[]): Promise<Rows[]> {
+  const rows = (await s.begin((tx) =>
+    Promise.all([statement(tx, setting), ...qs.map((q) => statement(tx, q))]),
+  )) as unknown as Rows[];
+  return rows.slice(1);
+}
+
+/**
+ * A transaction that runs `setting` first. The setting goes out with the transaction's first
+ * statements (not awaited on its own), so it costs no round trip; statements run in order, so
+ * if it failed, they fail with it (and postgres.js rolls back a transaction in which any
+ * statement failed, even one whose error `fn` caught).
+ */
+async function settingFirst<T>(
+  tx: postgres.TransactionSql,
+  setting: Query,
+  fn: (tx: Db) => Promise<T>,
+): Promise<T> {
+  const set = statement(tx, setting).then(
+    () => undefined,
+    (err: unknown) => ({ err }),
+  );
+  const result = await fn(wrap(tx));
+  const failed = await set;
+  if (failed) throw failed.err;
+  return result;
 }
 
 /** A Db inside a transaction: statements run on the transaction's connection. */
@@ -150,6 +204,22 @@ function wrap(tx: postgres.TransactionSql): Db {
     async exec(script: string) {
       await tx.unsafe(script);
     },
+    forUser: (userId) => settingInside(wrap(tx), setUserStatement(userId)),
+    maintenance: () => settingInside(wrap(tx), SET_MAINTENANCE),
     async close() {},
+  };
+}
+
+/** Inside a transaction: each call sends `setting` first (it holds until the transaction ends). */
+function settingInside(inner: Db, setting: Query): Db {
+  return {
+    ...inner,
+    query: async <Row>(q: Query) => (await inner.queryAll([setting, q]))[1] as Row[],
+    queryAll: async (qs: Query[]) => (await inner.queryAll([setting, ...qs])).slice(1),
+    transaction: (fn) =>
+      inner.transaction(async (t) => {
+        await t.query(setting);
+        return fn(t);
+      }),
   };
 }

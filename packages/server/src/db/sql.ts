@@ -46,6 +46,21 @@ export interface Db {
   transaction<T>(fn: (tx: Db) => Promise<T>): Promise<T>;
   /** Runs a script of several statements with no parameters (migrations only). */
   exec(script: string): Promise<void>;
+  /**
+   * This database as one user under row-level security (db/row-security.ts): each `query` and
+   * `queryAll` runs in its own transaction that first sets app.current_user_id (on
+   * PostgreSQL the setting goes out with the statements, after BEGIN), and `transaction` sets
+   * it first. The
+   * sync tables then show and accept that user's rows only. Throws on an empty user id.
+   * Inside a transaction it sets the user for the rest of that transaction.
+   */
+  forUser(userId: string): Db;
+  /**
+   * The one way past the user isolation: this database with the maintenance policy open, for
+   * operator commands that read across users (`mana-sync compact`, `stats`, the takeover).
+   * Never on a request path.
+   */
+  maintenance(): Db;
   close(): Promise<void>;
 }
 

@@ -13,7 +13,7 @@ export async function userTables(
   db: Db,
   userId: string,
 ): Promise<Array<{ appId: string; tables: string[] }>> {
-  const rows = await db.query<{ app_id: string; table_name: string }>(sql`
+  const rows = await db.forUser(userId).query<{ app_id: string; table_name: string }>(sql`
     WITH RECURSIVE pairs(app_id, table_name, n) AS (
       (SELECT app_id, table_name, 1 FROM sync_records
         WHERE user_id = ${userId} ORDER BY app_id, table_name LIMIT 1)

@@ -10,6 +10,10 @@ import { type Db, sql } from '../db/sql.js';
  * only ever insert log rows stamped now(), which the cutoff never reaches, so compaction and
  * pushes do not wait on each other's rows. Rows of the Go service not merged yet (takeover.ts)
  * are kept whatever their age: until merged, they are the only copy of those changes.
+ *
+ * Row-level security: the user walk reads across users, through the maintenance bypass
+ * (`db.maintenance()`, the one way past the user isolation); each user's deletes run as that
+ * user (`db.forUser`), like a push.
  */
 
 export interface CompactOptions {
@@ -39,16 +43,17 @@ export async function compactLog(db: Db, opts: CompactOptions): Promise<CompactR
   const userPageSize = opts.userPageSize ?? 1000;
   const cutoff = opts.before.toISOString();
   // Operator-side count for progress (not on any request path).
-  const [total] = await db.query<{ n: number }>(sql`SELECT count(*)::int AS n FROM sync_users`);
+  const operator = db.maintenance();
+  const [total] = await operator.query<{ n: number }>(sql`SELECT count(*)::int AS n FROM sync_users`);
   const progress: CompactProgress = { usersDone: 0, usersTotal: total?.n ?? 0, rowsDeleted: 0 };
 
   let after = '';
   for (;;) {
-    const page = await db.query<{ user_id: string }>(sql`
+    const page = await operator.query<{ user_id: string }>(sql`
       SELECT user_id FROM sync_users WHERE user_id > ${after} ORDER BY user_id LIMIT ${userPageSize}`);
     for (const { user_id: userId } of page) {
       for (;;) {
-        const deleted = await db.query<{ id: string }>(sql`
+        const deleted = await db.forUser(userId).query<{ id: string }>(sql`
           DELETE FROM sync_changes
           WHERE user_id = ${userId} AND id IN (
             SELECT id FROM sync_changes

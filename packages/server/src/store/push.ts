@@ -20,7 +20,9 @@ import { markWritten, writersFrom } from './writers.js';
 /**
  * The push: merge a batch under field-level LWW into the user's records, atomically.
  *
- * A push is two statements, each its own transaction (two round trips):
+ * A push is two statements, in one transaction that first sets the user for row-level
+ * security (db.forUser; BEGIN and the setting go with the read, COMMIT after the write; READ
+ * COMMITTED, so each statement sees what other pushes committed before it, as before):
  *   1. read, in one snapshot: the user's last position, what other pushes changed since the
  *      client's cursor (the response's page), and the stored state of the batch's records
  *      merge in memory (pure, @mana/sync-protocol)
@@ -66,7 +68,7 @@ const MAX_CONTENDED_USERS = 10_000;
 export function pusher(db: Db): (input: PushInput) => Promise<PushResult> {
   /** Users overtaken lately, and until when (ms) their pushes take the lock first. */
   const contended = new Map<string, number>();
-  const locked = (input: PushInput) => db.transaction((tx) => pushLocked(tx, input));
+  const locked = (input: PushInput) => db.forUser(input.userId).transaction((tx) => pushLocked(tx, input));
 
   async function pushChanges(input: PushInput): Promise<PushResult> {
     const until = contended.get(input.userId);
@@ -74,7 +76,7 @@ export function pusher(db: Db): (input: PushInput) => Promise<PushResult> {
       if (until > Date.now()) return locked(input);
       contended.delete(input.userId);
     }
-    const result = await pushUnlocked(db, input);
+    const result = await db.forUser(input.userId).transaction((tx) => pushUnlocked(tx, input));
     if (result) return result;
     if (contended.size >= MAX_CONTENDED_USERS) contended.delete(contended.keys().next().value!);
     contended.set(input.userId, Date.now() + CONTENDED_MS);
@@ -83,7 +85,7 @@ export function pusher(db: Db): (input: PushInput) => Promise<PushResult> {
 
   return async (input) =>
     input.changes.length === 0
-      ? resultOf(input, await db.query<PageRow>(pageOf(input)), emptyMerge(), 0)
+      ? resultOf(input, await db.forUser(input.userId).query<PageRow>(pageOf(input)), emptyMerge(), 0)
       : pushChanges(input);
 }
 

@@ -3,7 +3,8 @@ import { type Db, sql } from '../db/sql.js';
 /**
  * Per-app totals for `mana-sync stats`. These are operator reports across users (the one
  * place that does not filter by user_id), read-only and never on a request path; on a
- * sharded deployment run them per shard and add up.
+ * sharded deployment run them per shard and add up. They read through the maintenance bypass
+ * of row-level security (`db.maintenance()`), explicitly.
  */
 export interface AppStats {
   appId: string;
@@ -14,12 +15,18 @@ export interface AppStats {
 }
 
 export async function collectStats(db: Db): Promise<AppStats[]> {
-  const records = await db.query<{ app_id: string; records: number; deleted: number; users: number }>(sql`
+  const operator = db.maintenance();
+  const records = await operator.query<{
+    app_id: string;
+    records: number;
+    deleted: number;
+    users: number;
+  }>(sql`
     SELECT app_id, count(*)::int AS records,
            count(*) FILTER (WHERE data->>'deletedAt' IS NOT NULL)::int AS deleted,
            count(DISTINCT user_id)::int AS users
     FROM sync_records GROUP BY app_id`);
-  const changes = await db.query<{ app_id: string; changes: number }>(sql`
+  const changes = await operator.query<{ app_id: string; changes: number }>(sql`
     SELECT app_id, count(*)::int AS changes FROM sync_changes GROUP BY app_id`);
   const byApp = new Map<string, AppStats>();
   const get = (appId: string) => {

@@ -7,7 +7,9 @@ import { statisticsKeeper } from './statistics.js';
 /**
  * The sync store: push (merge a batch under field-level LWW, atomically: push.ts) and pull
  * (merged records after a cursor: page.ts). All logic is here once; `Db` runs it on
- * PostgreSQL or PGlite. Every statement filters by user_id, the future shard key.
+ * PostgreSQL or PGlite. Every statement filters by user_id, the future shard key, and runs
+ * through `db.forUser(userId)`: row-level security then hides every other user's rows
+ * (db/row-security.ts), should a statement ever forget its filter.
  */
 
 export interface PushInput {
@@ -74,7 +76,7 @@ export function createSyncStore(db: Db): SyncStore {
       statistics.written(result.recordsWritten);
       return result;
     },
-    pull: (input) => readPage(db, { ...input, echo: input.clientId ?? null }),
+    pull: (input) => readPage(db.forUser(input.userId), { ...input, echo: input.clientId ?? null }),
     async ping() {
       await db.query(sql`SELECT 1`);
     },

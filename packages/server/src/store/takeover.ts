@@ -78,21 +78,10 @@ export interface TakeoverResult {
 
 const DEFAULT_BATCH = 1000;
 
-/**
- * The one way the takeover reads across users: a transaction with the maintenance setting on,
- * which a maintenance policy lets past row-level security.
- * TODO(rls): replace with `db.maintenance()` once the row-level security branch is merged.
- */
-export function withMaintenance<T>(db: Db, fn: (tx: Db) => Promise<T>): Promise<T> {
-  return db.transaction(async (tx) => {
-    await tx.query(sql`SELECT set_config('mana_sync.maintenance', 'on', true)`);
-    return fn(tx);
-  });
-}
-
 /** Users with unmerged Go rows, and how many rows in all. */
 async function pendingUsers(db: Db): Promise<{ users: string[]; rows: number }> {
-  return withMaintenance(db, async (tx) => {
+  // The one read across users: through the maintenance bypass (db.maintenance()).
+  return db.maintenance().transaction(async (tx) => {
     // A loose index scan of sync_changes_unmerged: one probe per user, not one per row.
     const users = await tx.query<{ user_id: string }>(sql`
       WITH RECURSIVE u(user_id) AS (
@@ -122,7 +111,9 @@ export async function takeOver(db: Db, opts: TakeoverOptions = {}): Promise<Take
   let lastLine = performance.now();
   for (const userId of users) {
     for (;;) {
-      const batch = await db.transaction((tx) => mergeBatch(tx, userId, batchSize, opts.beforeCommit));
+      const batch = await db
+        .forUser(userId)
+        .transaction((tx) => mergeBatch(tx, userId, batchSize, opts.beforeCommit));
       result.rows += batch.rows;
       result.recordsWritten += batch.recordsWritten;
       result.spaceRows += batch.spaceRows;
@@ -202,11 +193,10 @@ async function mergeBatch(
   size: number,
   beforeCommit: TakeoverOptions['beforeCommit'],
 ): Promise<{ rows: number; recordsWritten: number; spaceRows: number }> {
-  // The user first (a forced row-level security policy shows only that user's rows), then the
-  // user's row, held to the commit so that the user's pushes wait, then the batch: read after
+  // As the user (db.forUser: row-level security shows only that user's rows): the user's
+  // row, held to the commit so that the user's pushes wait, then the batch: read after
   // the lock, it sees everything committed before.
-  const [, , read] = await tx.queryAll([
-    sql`SELECT set_config('app.current_user_id', ${userId}, true)`,
+  const [, read] = await tx.queryAll([
     sql`
       INSERT INTO sync_users AS u (user_id, last_position) VALUES (${userId}, 'epoch')
       ON CONFLICT (user_id) DO UPDATE SET last_position = u.last_position`,

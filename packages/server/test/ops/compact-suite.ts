@@ -44,15 +44,19 @@ export function compactSuite(name: string, makeDb: () => Promise<TestDatabase>) 
       store.pull({ userId, appId, table: 'todos', since: EPOCH, limit: 10_000 });
     const logRows = async (userId: string) =>
       (
-        await store.db.query<{ record_id: string; title: string }>(
-          sql`SELECT record_id, data->>'title' AS title FROM sync_changes WHERE user_id = ${userId} ORDER BY record_id, title`,
-        )
+        await store.db
+          .forUser(userId)
+          .query<{ record_id: string; title: string }>(
+            sql`SELECT record_id, data->>'title' AS title FROM sync_changes WHERE user_id = ${userId} ORDER BY record_id, title`,
+          )
       ).map((r) => `${r.record_id}:${r.title}`);
     /** Moves a user's current log rows 40 days into the past. */
     const age = (userId: string) =>
-      store.db.query(
-        sql`UPDATE sync_changes SET created_at = now() - interval '40 days' WHERE user_id = ${userId}`,
-      );
+      store.db
+        .forUser(userId)
+        .query(
+          sql`UPDATE sync_changes SET created_at = now() - interval '40 days' WHERE user_id = ${userId}`,
+        );
 
     it('drops only log rows older than the cutoff; a pull afterwards returns the same state', async () => {
       await push(

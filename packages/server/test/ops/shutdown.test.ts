@@ -107,9 +107,11 @@ describe('graceful shutdown of mana-sync serve', () => {
     // The push was committed before it was acknowledged: its records are in the data directory.
     const db = await pgliteDb(dataDir);
     try {
-      const [row] = await db.query<{ n: number }>(
-        sql`SELECT count(*)::int AS n FROM sync_records WHERE user_id = ${'dev-user'} AND app_id = ${'todo'}`,
-      );
+      const [row] = await db
+        .forUser('dev-user')
+        .query<{ n: number }>(
+          sql`SELECT count(*)::int AS n FROM sync_records WHERE user_id = ${'dev-user'} AND app_id = ${'todo'}`,
+        );
       expect(row!.n).toBe(2000);
       // The answer's cursor is the 1000th record's position: the page read 1000 of them.
       const [nth] = await db.query<{ us: string }>(

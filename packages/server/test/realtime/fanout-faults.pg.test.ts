@@ -20,7 +20,7 @@ describe.skipIf(!TEST_DATABASE_URL)('fan-out survives a PostgreSQL outage on one
     db = await freshPgSchema();
     const target = new URL(TEST_DATABASE_URL!);
     proxy = await startTcpProxy(target.hostname, Number(target.port || 5432));
-    const viaProxy = new URL(TEST_DATABASE_URL!);
+    const viaProxy = new URL(db.options.databaseUrl!);
     viaProxy.hostname = '127.0.0.1';
     viaProxy.port = String(proxy.port);
     direct = await startTestServer(db);

@@ -18,7 +18,7 @@ describe.skipIf(!TEST_DATABASE_URL)('two server processes on one PostgreSQL', ()
     db = await freshPgSchema();
     auth = await startAuthService();
     const env = {
-      DATABASE_URL: TEST_DATABASE_URL!,
+      DATABASE_URL: db.options.databaseUrl!,
       DATABASE_SCHEMA: db.options.schema!,
       JWKS_URL: auth.jwksUrl,
       RATE_LIMIT_RPS: '0',

@@ -88,7 +88,7 @@ export function storeSuite(name: string, makeDb: () => Promise<TestDatabase>) {
       );
       // A retry of the same push changes nothing and logs nothing.
       await push(u, [upd('stored', { title: ['C2', at(6)] })], { clientId: 'c2' });
-      const log = await store.db.query<Record<string, unknown>>(sql`
+      const log = await store.db.forUser(u).query<Record<string, unknown>>(sql`
         SELECT record_id, op, data, field_timestamps, client_id FROM sync_changes
         WHERE user_id = ${u} ORDER BY client_id, record_id, data::text`);
       const ts = (s: number) => `2024-01-01T10:00:0${s}.000000Z`;
@@ -126,7 +126,7 @@ export function storeSuite(name: string, makeDb: () => Promise<TestDatabase>) {
       const got = pull.serverChanges[0]!.fields;
       expect(Object.keys(got).sort()).toEqual(['__proto__', 'constructor']);
       expect(Object.getOwnPropertyDescriptor(got, '__proto__')?.value.value).toEqual({ x: 3 });
-      const log = await store.db.query<{ keys: string[] }>(sql`
+      const log = await store.db.forUser(u).query<{ keys: string[] }>(sql`
         SELECT array(SELECT jsonb_object_keys(data) ORDER BY 1) AS keys FROM sync_changes
         WHERE user_id = ${u} ORDER BY field_timestamps->>'__proto__'`);
       expect(log.map((r) => r.keys)).toEqual([['__proto__', 'constructor'], ['__proto__']]);
@@ -307,17 +307,36 @@ export function storeSuite(name: string, makeDb: () => Promise<TestDatabase>) {
             { clientId: 'c2' },
           );
         let reads = 0; // the unlocked push's reads
+        // The unlocked push's transaction (its read and guarded write) runs here statement by
+        // statement, each as the user: the other push cannot run inside an open transaction on
+        // PGlite, one connection. Its statements need no common transaction (the write is
+        // guarded); the locked push that follows gets a real one.
+        let unlocked = true;
         const racing: Db = {
           ...store.db,
-          async query<Row>(q: { text: string; values: unknown[] }) {
-            const rows = await store.db.query<Row>(q as never);
-            const run = overtake;
-            if (q.text.includes(' AS kind')) reads++;
-            if (run && q.text.includes(' AS kind')) {
-              overtake = undefined;
-              await run();
-            }
-            return rows;
+          forUser(userId) {
+            const scoped = store.db.forUser(userId);
+            const statementwise: Db = {
+              ...scoped,
+              async query<Row>(q: { text: string; values: unknown[] }) {
+                const rows = await scoped.query<Row>(q as never);
+                const run = overtake;
+                if (q.text.includes(' AS kind')) reads++;
+                if (run && q.text.includes(' AS kind')) {
+                  overtake = undefined;
+                  await run();
+                }
+                return rows;
+              },
+            };
+            return {
+              ...statementwise,
+              transaction(fn) {
+                if (!unlocked) return scoped.transaction(fn);
+                unlocked = false;
+                return fn(statementwise);
+              },
+            };
           },
         };
         const racingStore = createSyncStore(racing);
@@ -348,7 +367,7 @@ export function storeSuite(name: string, makeDb: () => Promise<TestDatabase>) {
         expect(first.syncedUntil).toBe(positions.at(-1));
 
         // The write that lost the race wrote nothing: one log row per change.
-        const log = await store.db.query<{ client_id: string; n: number }>(sql`
+        const log = await store.db.forUser(u).query<{ client_id: string; n: number }>(sql`
           SELECT client_id, count(*)::int AS n FROM sync_changes
           WHERE user_id = ${u} AND record_id IN ('shared', 'other') GROUP BY client_id ORDER BY client_id`);
         expect(log).toEqual([
@@ -614,7 +633,7 @@ export function storeSuite(name: string, makeDb: () => Promise<TestDatabase>) {
       const u = user();
       const rows = async () =>
         (
-          await store.db.query<{ analyzed: number; actual: number }>(
+          await store.db.maintenance().query<{ analyzed: number; actual: number }>(
             sql`SELECT (SELECT reltuples::float8 FROM pg_class WHERE oid = 'sync_records'::regclass) AS analyzed,
                        (SELECT count(*)::float8 FROM sync_records) AS actual`,
           )
@@ -640,9 +659,16 @@ export function storeSuite(name: string, makeDb: () => Promise<TestDatabase>) {
         Array.from({ length: 200 }, (_, k) => upd(`stat-${k}`, { title: [`t${k}`, '2024-01-01T10:00:00Z'] })),
       );
       await store.db.exec('ANALYZE sync_records');
-      const analyzed = await store.db.query<{ attname: string }>(
-        sql`SELECT attname FROM pg_stats WHERE tablename = 'sync_records' AND schemaname = current_schema() ORDER BY attname`,
-      );
+      // pg_stats hides the statistics of a table whose rows row-level security filters for the
+      // reader: read them with the policies not forced on the owner, then force them again.
+      const analyzed = await store.db.transaction(async (tx) => {
+        await tx.exec('ALTER TABLE sync_records NO FORCE ROW LEVEL SECURITY');
+        const rows = await tx.query<{ attname: string }>(
+          sql`SELECT attname FROM pg_stats WHERE tablename = 'sync_records' AND schemaname = current_schema() ORDER BY attname`,
+        );
+        await tx.exec('ALTER TABLE sync_records FORCE ROW LEVEL SECURITY');
+        return rows;
+      });
       // user_id has none since migration 0002; the jsonb columns cost the most to analyze.
       expect(analyzed.map((r) => r.attname)).toEqual(['app_id', 'record_id', 'table_name', 'updated_at']);
       const collations = await store.db.query<{ attname: string; collname: string }>(sql`

@@ -82,5 +82,55 @@ export function transactionSuite(name: string, makeDb: () => Promise<TestDatabas
       await db.transaction((tx) => tx.queryAll([insert(u, 'ok')]));
       expect(await keys(u)).toEqual(['ok']);
     }, 30_000);
+
+    // Db.forUser: what the store runs every statement through (row-level security).
+    it("runs a user's statements sent together as one transaction: all or nothing", async () => {
+      const u = user();
+      await expect(
+        db.forUser(u).queryAll([insert(u, 'a'), insert(u, 'b'), insert(u, 'a'), sql`SELECT 1`]),
+      ).rejects.toMatchObject({ code: '23505' });
+      expect(await keys(u)).toEqual([]);
+      const [, count] = await db
+        .forUser(u)
+        .queryAll([insert(u, 'a'), sql`SELECT count(*)::int AS n FROM tx_probe WHERE user_id = ${u}`]);
+      expect(count).toEqual([{ n: 1 }]);
+    });
+
+    it("writes nothing of a user's transaction whose function caught a failed statement", async () => {
+      const u = user();
+      await expect(
+        db.forUser(u).transaction(async (tx) => {
+          await tx.query(insert(u, 'a'));
+          await tx.query(insert(u, 'a')).catch(() => {});
+          return 'done';
+        }),
+      ).rejects.toThrow();
+      await expect(
+        db.forUser(u).transaction(async (tx) => {
+          await tx.queryAll([insert(u, 'b'), insert(u, 'c')]);
+          throw new Error('merge failed');
+        }),
+      ).rejects.toThrow('merge failed');
+      expect(await keys(u)).toEqual([]);
+      expect(await db.forUser(u).transaction((tx) => tx.query(insert(u, 'd')))).toEqual([]);
+      expect(await keys(u)).toEqual(['d']);
+    });
+
+    it("leaves no user set on any connection after a user's statements, failed or not", async () => {
+      const u = user();
+      const setting = sql`SELECT current_setting('app.current_user_id', true) AS v`;
+      for (let i = 0; i < 25; i++) {
+        expect(await db.forUser(u).query(setting)).toEqual([{ v: u }]);
+        await expect(db.forUser(u).queryAll([insert(u, 'k'), insert(u, 'k')])).rejects.toMatchObject({
+          code: '23505',
+        });
+        await db.forUser(u).transaction((tx) => tx.query(setting));
+      }
+      // Many at once, so the pool hands out each of its connections.
+      const seen = await Promise.all(
+        Array.from({ length: 30 }, () => db.query<{ v: string | null }>(setting)),
+      );
+      expect(new Set(seen.map(([r]) => r!.v ?? ''))).toEqual(new Set(['']));
+    }, 30_000);
   });
 }

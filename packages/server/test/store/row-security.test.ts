@@ -1,0 +1,4 @@
+import { memoryPglite } from '../helpers/databases.js';
+import { rowSecuritySuite } from './row-security-suite.js';
+
+rowSecuritySuite('PGlite', memoryPglite);
