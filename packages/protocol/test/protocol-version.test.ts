@@ -9,7 +9,7 @@ import * as protocol from '../src/index.js';
  */
 const PINNED: Record<number, string> = {
   1: '569b1635e3968551',
-  2: '65153d7b4f6c097d',
+  2: '8f3c539d1ad04a46',
 };
 
 function wireHash(): string {

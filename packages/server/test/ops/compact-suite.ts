@@ -121,7 +121,7 @@ export function compactSuite(name: string, makeDb: () => Promise<TestDatabase>) 
     it("keeps the Go service's rows not merged yet, however old (a takeover still needs them)", async () => {
       const fay = `fay-${tag}`;
       await push(fay, [put('f1', 'ours', '2026-01-01T00:00:00Z')]);
-      await store.db.query(sql`
+      await store.db.forUser(fay).query(sql`
         INSERT INTO sync_changes (app_id, table_name, record_id, user_id, op, data, client_id)
         VALUES ('todo', 'todos', 'f2', ${fay}, 'insert', '{"title": "go"}', 'go-client')`);
       await age(fay);

@@ -196,6 +196,17 @@ export class GoWriter {
 
 /** Writes rows into sync_changes as the Go service did (created_at given, not now()). */
 export async function insertGoRows(db: Db, rows: GoRow[]): Promise<void> {
+  // Each user's rows as that user, as the Go service wrote them: its forced row-level security
+  // policy (and ours) takes no other user's rows.
+  const users = [...new Set(rows.map((r) => r.user))];
+  for (const user of users)
+    await insertUserRows(
+      db.forUser(user),
+      rows.filter((r) => r.user === user),
+    );
+}
+
+async function insertUserRows(db: Db, rows: GoRow[]): Promise<void> {
   for (let i = 0; i < rows.length; i += 500) {
     const chunk = rows.slice(i, i + 500).map((r) => ({
       id: r.id,

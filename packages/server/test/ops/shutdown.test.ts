@@ -114,7 +114,7 @@ describe('graceful shutdown of mana-sync serve', () => {
         );
       expect(row!.n).toBe(2000);
       // The answer's cursor is the 1000th record's position: the page read 1000 of them.
-      const [nth] = await db.query<{ us: string }>(
+      const [nth] = await db.forUser('dev-user').query<{ us: string }>(
         sql`SELECT (extract(epoch FROM updated_at) * 1000000)::int8::text AS us FROM sync_records
             WHERE user_id = ${'dev-user'} AND app_id = ${'todo'} ORDER BY updated_at OFFSET 999 LIMIT 1`,
       );

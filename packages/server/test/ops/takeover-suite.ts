@@ -70,7 +70,7 @@ export function takeoverSuite(name: string, makeDb: () => Promise<TestDatabase>)
     }
 
     async function logCounts(a: Db) {
-      const [row] = await a.query<{ total: number; unmerged: number }>(sql`
+      const [row] = await a.maintenance().query<{ total: number; unmerged: number }>(sql`
         SELECT count(*)::int AS total, (count(*) FILTER (WHERE NOT merged))::int AS unmerged FROM sync_changes`);
       return row!;
     }
@@ -89,7 +89,7 @@ export function takeoverSuite(name: string, makeDb: () => Promise<TestDatabase>)
       position_us: string;
     }
     const records = (a: Db) =>
-      a.query<StoredRecord>(sql`
+      a.maintenance().query<StoredRecord>(sql`
         SELECT user_id, app_id, table_name, record_id, data, field_timestamps, last_client_id,
                field_writers, field_actors, event_id::text AS event_id,
                (extract(epoch FROM updated_at) * 1000000)::int8::text AS position_us
@@ -234,9 +234,11 @@ export function takeoverSuite(name: string, makeDb: () => Promise<TestDatabase>)
       await withDb(db, null, async (a) => {
         expect(await logCounts(a)).toEqual({ total: rows.length, unmerged: rows.length - 600 });
         const merged = new Set(
-          (await a.query<{ id: string }>(sql`SELECT id::text AS id FROM sync_changes WHERE merged`)).map(
-            (r) => r.id,
-          ),
+          (
+            await a
+              .maintenance()
+              .query<{ id: string }>(sql`SELECT id::text AS id FROM sync_changes WHERE merged`)
+          ).map((r) => r.id),
         );
         const done = rows.filter((r) => merged.has(r.id));
         expect(await serverMismatches(a, done, fold(done))).toEqual([]);

@@ -609,7 +609,7 @@ export function storeSuite(name: string, makeDb: () => Promise<TestDatabase>) {
         expect(change.fields.title!.actor).toEqual(person);
         expect(change.fields.done!.actor).toEqual(agent);
         expect(change.actor).toEqual(agent); // the newest field's
-        const log = await store.db.query<{
+        const log = await store.db.forUser(u).query<{
           id: string;
           actor: unknown;
           schema_version: number;
