@@ -1,4 +1,5 @@
 import type { Dexie } from 'dexie';
+import { blockedRow } from './held-back.js';
 import { checkRecord, insertFields } from './record-fields.js';
 import {
   ADOPTION_TIMESTAMP,
@@ -17,6 +18,8 @@ const CHUNK = 1000;
  * separate transactions so a large table never becomes one huge transaction. Their fields
  * carry ADOPTION_TIMESTAMP, so the server merges them under what it already has; re-running
  * after a crash halfway only re-queues identical fields, which the server treats as no-ops.
+ * A record that cannot be uploaded is never skipped silently: it is kept as blocked
+ * (held-back.ts), counted in `pending`, reported and listed until the app fixes or deletes it.
  */
 export async function adoptExistingRecords(db: Dexie, tables: readonly string[]): Promise<number> {
   const state = db.table<StateRow, string>(STATE_TABLE);
@@ -32,6 +35,7 @@ export async function adoptExistingRecords(db: Dexie, tables: readonly string[])
         .toArray();
       if (page.length === 0) break;
       const rows: OutboxRow[] = [];
+      const blocked: StateRow[] = [];
       for (const record of page) {
         try {
           const id = checkRecord(name, record);
@@ -43,10 +47,11 @@ export async function adoptExistingRecords(db: Dexie, tables: readonly string[])
             at: Date.now(),
           });
         } catch (err) {
-          console.warn(`[mana-sync] not uploading an existing record: ${(err as Error).message}`);
+          blocked.push(blockedRow(name, record.id, (err as Error).message));
         }
       }
       await outbox.bulkAdd(rows);
+      if (blocked.length > 0) await state.bulkPut(blocked);
       adopted += rows.length;
       after = page.at(-1)!.id as string;
     }

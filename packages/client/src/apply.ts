@@ -12,8 +12,19 @@ import {
 } from '@mana/sync-protocol';
 import type { Dexie } from 'dexie';
 import { pendingStates, recordKey } from './outbox.js';
+import {
+  ACK_PREFIX,
+  type Acks,
+  ackFrom,
+  ackKeyOf,
+  ackNow,
+  isEmpty,
+  noteAcknowledged,
+  overwrites,
+} from './overwrites.js';
 import { ID_FIELD } from './record-fields.js';
 import { OUTBOX_TABLE, type OutboxRow, STATE_TABLE, type StateRow } from './schema.js';
+import type { ConflictEvent } from './status.js';
 
 /**
  * Applies one page of server changes in one transaction, together with what the page means
@@ -37,6 +48,10 @@ import { OUTBOX_TABLE, type OutboxRow, STATE_TABLE, type StateRow } from './sche
  * clobbered and an older one loses exactly as it will on the server. A record missing locally
  * is created from the fields it gets. A full merged state (older servers) is just a change
  * with every field.
+ *
+ * The same transaction keeps the device's acknowledged writes (overwrites.ts): an incoming field
+ * that overwrites one written concurrently elsewhere comes back as a conflict event, for the
+ * caller to raise once the transaction has committed.
  */
 export interface ApplyInput {
   changes: readonly ServerChange[];
@@ -67,11 +82,11 @@ interface Incoming {
   fields: Record<string, TimedValue>;
 }
 
-export async function applyServerChanges(ctx: ApplyContext, input: ApplyInput): Promise<void> {
+export async function applyServerChanges(ctx: ApplyContext, input: ApplyInput): Promise<ConflictEvent[]> {
   const { db } = ctx;
   const incoming = [...incomingRecords(input).values()].filter((c) => ctx.tables.has(c.table));
   const scope = [...ctx.tables, OUTBOX_TABLE, STATE_TABLE];
-  await db.transaction('rw', scope, async (tx) => {
+  return db.transaction('rw', scope, async (tx) => {
     ctx.untracked.add(tx.idbtrans);
     const outbox = db.table<OutboxRow, number>(OUTBOX_TABLE);
     // The rows just acknowledged count as pending for this page: a push's answer is read
@@ -92,17 +107,39 @@ export async function applyServerChanges(ctx: ApplyContext, input: ApplyInput): 
               input.conflicts ?? [],
             ),
           );
+    const ackedRows = acknowledged.length > 0 ? await outbox.bulkGet([...acknowledged]) : [];
     if (acknowledged.length > 0) await outbox.bulkDelete([...acknowledged]);
+    const acks = await readAcks(db, incoming, ackedRows);
+    const told: ConflictEvent[] = [];
+    // Fields that lost in this push are told as conflicts by the caller, not twice.
+    const lostHere = new Set(
+      (input.conflicts ?? []).map((c) => `${recordKey(c.table, c.id)}\u0000${c.field}`),
+    );
     if (incoming.length > 0) {
       for (const [table, records] of byTable(incoming)) {
         const local = await db.table<Row, string>(table).bulkGet(records.map((r) => r.id));
         const puts: Row[] = [];
         const deletes: string[] = [];
         records.forEach((change, i) => {
-          const { state } = mergeFields(pending.get(recordKey(table, change.id)), change.fields);
+          const key = recordKey(table, change.id);
+          const { state, accepted } = mergeFields(pending.get(key), change.fields);
           if (isDeleted(state)) {
             deletes.push(change.id);
+            acks.drop(key);
             return;
+          }
+          const mine = acks.get(key);
+          if (mine) {
+            // A field lost in this push, or with a pending edit (its push will tell), is not
+            // an overwrite of the acknowledged write: that write is superseded.
+            const pendingFields = pending.get(key)?.fieldTimestamps;
+            for (const field of Object.keys(accepted)) {
+              if (!lostHere.has(`${key}\u0000${field}`) && !pendingFields?.[field]) continue;
+              delete accepted[field];
+              delete mine[field];
+            }
+            told.push(...overwrites(table, change.id, mine, accepted, local[i]));
+            acks.touch(key);
           }
           // Only the change's own fields are written over the local row. A pending field the
           // change does not carry is in the row already (the app wrote both together).
@@ -117,8 +154,74 @@ export async function applyServerChanges(ctx: ApplyContext, input: ApplyInput): 
         if (deletes.length > 0) await db.table(table).bulkDelete(deletes);
       }
     }
+    if (ackedRows.length > 0) {
+      const ackedAt = ackNow();
+      const lost = new Map<string, Set<string>>();
+      for (const c of input.conflicts ?? []) {
+        const key = recordKey(c.table, c.id);
+        lost.set(key, (lost.get(key) ?? new Set()).add(c.field));
+      }
+      for (const [key, rows] of groupRows(ackedRows)) {
+        acks.set(key, noteAcknowledged(acks.get(key), rows, lost.get(key) ?? new Set(), ackedAt));
+      }
+    }
+    await acks.write();
     if (input.state && input.state.length > 0) await db.table(STATE_TABLE).bulkPut([...input.state]);
+    return told;
   });
+}
+
+/** The acknowledged-writes entries (overwrites.ts) a page touches, written back if changed. */
+async function readAcks(
+  db: Dexie,
+  incoming: readonly Incoming[],
+  ackedRows: ReadonlyArray<OutboxRow | undefined>,
+) {
+  const state = db.table<StateRow, string>(STATE_TABLE);
+  const keys = new Set<string>();
+  for (const r of ackedRows) if (r) keys.add(recordKey(r.table, r.id));
+  // A device that never wrote (a first sync) has no entry: no need to look up every record.
+  if (incoming.length > 0 && (await state.where('key').startsWith(ACK_PREFIX).first())) {
+    for (const c of incoming) keys.add(recordKey(c.table, c.id));
+  }
+  const list = [...keys];
+  const rows = list.length > 0 ? await state.bulkGet(list.map(ackKeyOf)) : [];
+  const entries = new Map<string, Acks | undefined>(list.map((k, i) => [k, ackFrom(rows[i])]));
+  const dirty = new Set<string>();
+  return {
+    get: (key: string) => entries.get(key),
+    set(key: string, value: Acks | undefined) {
+      entries.set(key, value);
+      dirty.add(key);
+    },
+    drop(key: string) {
+      if (entries.get(key)) this.set(key, undefined);
+    },
+    touch: (key: string) => dirty.add(key),
+    async write() {
+      const puts: StateRow[] = [];
+      const deletes: string[] = [];
+      for (const key of dirty) {
+        const entry = entries.get(key);
+        if (isEmpty(entry)) deletes.push(ackKeyOf(key));
+        else puts.push({ key: ackKeyOf(key), value: { ...entry } });
+      }
+      if (puts.length > 0) await state.bulkPut(puts);
+      if (deletes.length > 0) await state.bulkDelete(deletes);
+    },
+  };
+}
+
+function groupRows(rows: ReadonlyArray<OutboxRow | undefined>): Map<string, OutboxRow[]> {
+  const groups = new Map<string, OutboxRow[]>();
+  for (const row of rows) {
+    if (!row) continue;
+    const key = recordKey(row.table, row.id);
+    const list = groups.get(key);
+    if (list) list.push(row);
+    else groups.set(key, [row]);
+  }
+  return groups;
 }
 
 /** Outbox rows with the fields of acknowledged rows that lost on the server taken out. */

@@ -1,6 +1,6 @@
 import type { DBCore, DBCoreMutateRequest, DBCoreMutateResponse, DBCoreTable, Middleware } from 'dexie';
 import type { Clock } from './clock.js';
-import { changedFields, checkRecord, deleteFields, insertFields } from './record-fields.js';
+import { changedFields, checkRecord, deleteFields, insertFields, isSyncableId } from './record-fields.js';
 import { OUTBOX_TABLE, type OutboxRow } from './schema.js';
 
 /**
@@ -18,6 +18,12 @@ export interface CaptureOptions {
   tables: ReadonlySet<string>;
   clock: Clock;
   untracked: WeakSet<object>;
+  /**
+   * Called once a transaction that queued changes has committed. This, not a `liveQuery`, is
+   * how the client learns of its own writes: liveQuery needs a global `indexedDB`, which Node
+   * and apps passing Dexie's `indexedDB` option do not have.
+   */
+  onQueued?: () => void;
 }
 
 export function captureMiddleware(opts: CaptureOptions): Middleware<DBCore> {
@@ -25,6 +31,16 @@ export function captureMiddleware(opts: CaptureOptions): Middleware<DBCore> {
     stack: 'dbcore',
     name: 'ManaSyncCapture',
     create(down) {
+      const watched = new WeakSet<object>();
+      const afterCommit = (trans: object) => {
+        if (!opts.onQueued || watched.has(trans)) return;
+        watched.add(trans);
+        const notify = opts.onQueued;
+        const t = trans as Partial<Pick<EventTarget, 'addEventListener'>>;
+        if (typeof t.addEventListener === 'function') t.addEventListener('complete', () => notify());
+        // Not an IDBTransaction (another DBCore below us): the reader rereads the outbox.
+        else setTimeout(notify, 0);
+      };
       return {
         ...down,
         transaction(stores, mode, options) {
@@ -43,7 +59,9 @@ export function captureMiddleware(opts: CaptureOptions): Middleware<DBCore> {
           return {
             ...table,
             mutate: (req) =>
-              opts.untracked.has(req.trans) ? table.mutate(req) : tracked(table, outbox, req, opts.clock),
+              opts.untracked.has(req.trans)
+                ? table.mutate(req)
+                : tracked(table, outbox, req, opts.clock, afterCommit),
           };
         },
       };
@@ -56,6 +74,7 @@ async function tracked(
   outbox: DBCoreTable,
   req: DBCoreMutateRequest,
   clock: Clock,
+  afterCommit: (trans: object) => void,
 ): Promise<DBCoreMutateResponse> {
   const name = table.name;
   const at = clock.next();
@@ -97,7 +116,8 @@ async function tracked(
       const before: unknown[] = await table.getMany({ trans: req.trans, keys: req.keys });
       res = await table.mutate(req);
       req.keys.forEach((key, i) => {
-        if (res.failures[i] || before[i] === undefined) return;
+        // A record under an id the server cannot take never synced: nothing to delete there.
+        if (res.failures[i] || before[i] === undefined || !isSyncableId(key)) return;
         rows.push({ table: name, id: String(key), op: 'delete', fields: deleteFields(at), at: queuedAt });
       });
       break;
@@ -111,6 +131,7 @@ async function tracked(
       });
       res = await table.mutate(req);
       for (const key of found.result) {
+        if (!isSyncableId(key)) continue;
         rows.push({ table: name, id: String(key), op: 'delete', fields: deleteFields(at), at: queuedAt });
       }
       break;
@@ -119,6 +140,7 @@ async function tracked(
   if (rows.length > 0) {
     const queued = await outbox.mutate({ type: 'add', trans: req.trans, values: rows });
     if (queued.numFailures > 0) throw queued.failures[0] ?? new Error('could not queue the change');
+    afterCommit(req.trans);
   }
   return res;
 }

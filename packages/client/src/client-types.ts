@@ -1,6 +1,6 @@
 import type { GetToken } from './auth.js';
 import type { WebSocketConstructor } from './realtime.js';
-import type { ConflictEvent, SyncEvents, SyncStatus } from './status.js';
+import type { ConflictEvent, RefusedChange, SyncErrorInfo, SyncEvents, SyncStatus } from './status.js';
 
 /** The public shape of the sync client: its options, its API and what stop() reports. */
 
@@ -13,7 +13,10 @@ export interface SyncClientOptions {
   tables: readonly string[];
   /** Returns the user's access token; `forceRefresh` asks for a new one. */
   getToken: GetToken;
-  /** WebSocket constructor; default the global one. `null`: no realtime, periodic pull only. */
+  /**
+   * WebSocket constructor; default the global one (browsers, Node 22+). In Node 20 pass `ws`'s
+   * `WebSocket`. `null`: no realtime, periodic pull only. Missing: a warning, once.
+   */
   WebSocket?: WebSocketConstructor | null;
   fetch?: typeof fetch;
   /** Quiet time after the last write before pushing (default 1000 ms)… */
@@ -27,7 +30,7 @@ export interface SyncClientOptions {
   /** Pending changes unsent this long while connected turn the status to `error` (default 30 s). */
   stallTimeoutMs?: number;
   requestTimeoutMs?: number;
-  /** Ask for a fresh token this long before the current one expires (default 60 s). */
+  /** Ask for a new token this long before the current one expires, at most half its lifetime (default 60 s). */
   tokenRefreshMarginMs?: number;
   /** `auto`: Web Locks, else an IndexedDB lease; `lease`: always the lease; `off`: always lead. */
   multiTab?: 'auto' | 'lease' | 'off';
@@ -42,23 +45,37 @@ export interface PendingChange {
   id: string;
   op: 'insert' | 'update' | 'delete';
   fields: string[];
+  /**
+   * Set when the change cannot reach the server as it is: `UNSYNCABLE_RECORD` (a record the
+   * device held before sync and cannot upload) or the server's code for a refused change.
+   */
+  problem?: Pick<SyncErrorInfo, 'code' | 'message'>;
 }
 
 export interface StopOptions {
-  /** Try to push pending changes first (default true, up to `flushTimeoutMs`). */
+  /** Push what was written before `stop()` first (default true, up to `flushTimeoutMs`). */
   flush?: boolean;
   flushTimeoutMs?: number;
   /**
    * Delete the synced tables' records, the outbox, the cursors and this device's clientId
-   * (sign-out on a shared device). The next `start()` syncs under a new clientId, so the
-   * server sends back everything, the device's own earlier writes included.
+   * (sign-out on a shared device), but only when nothing is unsynced: otherwise nothing is
+   * deleted and `unsynced` lists what would be lost, for the app to warn the user. The next
+   * `start()` syncs under a new clientId, so the server sends back everything, the device's
+   * own earlier writes included.
    */
   clearLocalData?: boolean;
+  /** With `clearLocalData`: clear even though changes are unsynced (the user agreed to lose them). */
+  discardUnsynced?: boolean;
 }
 
 export interface StopReport {
-  /** Changes that have not reached the server (lost if `clearLocalData` was set). */
+  /**
+   * What has not reached the server, read before anything is cleared: pending changes, records
+   * that cannot be uploaded and changes the server refused (those two with `problem`).
+   */
   unsynced: PendingChange[];
+  /** The local data was cleared (`clearLocalData`, and nothing unsynced or `discardUnsynced`). */
+  cleared: boolean;
 }
 
 export interface SyncClient {
@@ -68,9 +85,17 @@ export interface SyncClient {
   start(): Promise<void>;
   /** Push and pull now; resolves with the status after the run. */
   sync(): Promise<SyncStatus>;
-  /** Sign-out: stops syncing and reports what did not reach the server. */
+  /**
+   * Sign-out: pushes what was written before the call, stops syncing, and reports what did not
+   * reach the server; clears the device only if asked and nothing would be lost (StopOptions).
+   */
   stop(opts?: StopOptions): Promise<StopReport>;
   /** Writes a conflict's lost local value again, with a new timestamp, so it wins. */
   restore(conflict: ConflictEvent): Promise<void>;
+  /** Queued changes, and records that cannot be uploaded (with `problem`): what `pending` counts. */
   pendingChanges(): Promise<PendingChange[]>;
+  /** Changes the server refused for good, oldest first; they stay until `discardRefused()`. */
+  refusedChanges(): Promise<RefusedChange[]>;
+  /** Forgets the refused changes (the local records keep their values). */
+  discardRefused(): Promise<void>;
 }

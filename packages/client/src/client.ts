@@ -1,5 +1,5 @@
 import { tableNameSchema } from '@mana/sync-protocol';
-import { type Dexie, liveQuery, type Subscription } from 'dexie';
+import type { Dexie, ObservabilitySet } from 'dexie';
 import { adoptExistingRecords } from './adopt.js';
 import { createTokenSource } from './auth.js';
 import { createBackoff } from './backoff.js';
@@ -14,8 +14,18 @@ import type {
 } from './client-types.js';
 import { createClock } from './clock.js';
 import { createEngine, type Engine } from './engine.js';
+import {
+  blockedChanges,
+  countBlocked,
+  discardRefused,
+  HELD_BACK_PREFIXES,
+  recheckBlocked,
+  refusedAsPending,
+  refusedChanges,
+} from './held-back.js';
 import { electLeader, type Leadership } from './leader.js';
 import { coalesce } from './outbox.js';
+import { ACK_PREFIX } from './overwrites.js';
 import { createRealtime, type Realtime, type WebSocketConstructor } from './realtime.js';
 import { OUTBOX_TABLE, type OutboxRow, STATE_TABLE, type StateRow, stateKey } from './schema.js';
 import { type SyncEvent, type SyncState, transition } from './state-machine.js';
@@ -23,6 +33,9 @@ import { Emitter, type SyncErrorInfo, type SyncEvents, type SyncStatus } from '.
 import { createTransport } from './transport.js';
 
 export type { PendingChange, StopOptions, StopReport, SyncClient, SyncClientOptions };
+
+/** Node before 22 has no WebSocket: said once per process, not once per client. */
+let warnedNoWebSocket = false;
 
 /**
  * Attaches sync to a Dexie database. Call before `db.open()` (or the first query): the
@@ -36,10 +49,19 @@ export function createSyncClient(db: Dexie, opts: SyncClientOptions): SyncClient
   for (const t of opts.tables) {
     if (!tableNameSchema.safeParse(t).success) throw new TypeError(`createSyncClient: bad table name ${t}`);
   }
+  if (opts.WebSocket === undefined && typeof globalThis.WebSocket !== 'function' && !warnedNoWebSocket) {
+    warnedNoWebSocket = true;
+    console.warn(
+      '[mana-sync] no WebSocket here (Node before 22?): changes from other devices arrive only with ' +
+        "the periodic pull. Pass `WebSocket` (e.g. from the 'ws' package), or `WebSocket: null` to silence this.",
+    );
+  }
   const tables = new Set(opts.tables);
   const untracked = new WeakSet<object>();
   const clock = createClock();
-  db.use(captureMiddleware({ tables, clock, untracked }));
+  // The app's own Dexie class (its global events, its zones), whichever copy this module loaded.
+  const DexieClass = db.constructor as typeof Dexie;
+  db.use(captureMiddleware({ tables, clock, untracked, onQueued: () => void refreshPending() }));
 
   /** For the WebSocket's auth message; the sync loop reads its own per run (client-id.ts). */
   let clientId = '';
@@ -80,7 +102,6 @@ export function createSyncClient(db: Dexie, opts: SyncClientOptions): SyncClient
   let leadership: Leadership | null = null;
   let engine: Engine | null = null;
   let realtime: Realtime | null = null;
-  const subscriptions: Subscription[] = [];
   let leaderTimers: Array<ReturnType<typeof setInterval>> = [];
   let leaderCleanup: Array<() => void> = [];
   let debounce: ReturnType<typeof setTimeout> | undefined;
@@ -106,14 +127,87 @@ export function createSyncClient(db: Dexie, opts: SyncClientOptions): SyncClient
     const before = status.state;
     const after = transition(before, event);
     if (error !== undefined && after !== 'idle') status.lastError = error;
-    if (event === 'syncSucceeded' && after === 'synced') status.lastSyncAt = Date.now();
+    const finished = event === 'syncSucceeded' || event === 'syncIncomplete';
+    if (finished && after !== 'idle') status.lastSyncAt = Date.now();
     const connected = (s: SyncState) => s === 'syncing' || s === 'synced';
     if (connected(after) && !connected(before)) connectedSince = Date.now();
     status.state = after;
-    if (before !== after || error !== undefined || event === 'syncSucceeded') publish();
+    if (before !== after || error !== undefined || finished) publish();
   }
 
   const authRefused = () => status.state === 'error' && status.lastError?.code === 'AUTH_REFUSED';
+  const outbox = () => db.table<OutboxRow, number>(OUTBOX_TABLE);
+
+  /**
+   * Recounts `pending` and schedules a push when the outbox holds rows not seen before. Called
+   * by this tab's capture once a write commits, by the sync loop after it acknowledged or set
+   * aside rows, and by Dexie's `storagemutated` event for other tabs' writes. No liveQuery: it
+   * needs a global `indexedDB`, so it stays silent in Node and with Dexie's `indexedDB` option.
+   */
+  let seenSeq = 0;
+  /** Counts run one after another, so each applies in order and awaiting one means it applied. */
+  let counting: Promise<void> = Promise.resolve();
+  function refreshPending(): Promise<void> {
+    counting = counting.then(countPending, countPending);
+    return counting;
+  }
+  async function countPending() {
+    if (!started) return;
+    let counted: { rows: number; blocked: number; last: number };
+    try {
+      counted = await DexieClass.ignoreTransaction(() =>
+        db.transaction('r', [OUTBOX_TABLE, STATE_TABLE], async () => ({
+          rows: await outbox().count(),
+          blocked: await countBlocked(db),
+          last: (await outbox().orderBy('seq').last())?.seq ?? 0,
+        })),
+      );
+    } catch {
+      return; // the database is closing
+    }
+    if (!started) return;
+    if (counted.last > seenSeq && counted.rows > 0) schedulePush();
+    seenSeq = Math.max(seenSeq, counted.last);
+    const pending = counted.rows + counted.blocked;
+    if (pending !== status.pending) {
+      status.pending = pending;
+      publish();
+    }
+  }
+
+  /** Other tabs' writes to the shared tables: the outbox (pending), the state (status, sync requests). */
+  let lastSyncRequest: unknown;
+  async function readSharedState() {
+    if (!started) return;
+    let rows: Array<StateRow | undefined>;
+    try {
+      rows = await DexieClass.ignoreTransaction(() =>
+        db.table<StateRow, string>(STATE_TABLE).bulkGet([stateKey.status, stateKey.syncRequest]),
+      );
+    } catch {
+      return;
+    }
+    const [shared, request] = rows;
+    // Followers show the leader's status.
+    if (shared && !status.isLeader) {
+      Object.assign(status, shared.value as Partial<SyncStatus>);
+      publish();
+    }
+    // A follower's sync() asks the leader through a state row.
+    if (engine && request && request.value !== lastSyncRequest) {
+      lastSyncRequest = request.value;
+      void engine.request({ push: true, pull: 'all' });
+    }
+  }
+
+  const onStorageMutated = (parts: ObservabilitySet) => {
+    const touched = (table: string) => {
+      const prefix = `idb://${db.name}/${table}/`;
+      return Object.keys(parts).some((k) => k === 'all' || k.startsWith(prefix));
+    };
+    if (touched(OUTBOX_TABLE)) void refreshPending();
+    if (touched(STATE_TABLE)) void readSharedState();
+  };
 
   function schedulePush() {
     if (!engine || authRefused()) return;
@@ -163,6 +257,8 @@ export function createSyncClient(db: Dexie, opts: SyncClientOptions): SyncClient
       pullLimit: opts.pullLimit ?? 1000,
       send,
       onConflict: (c) => emitter.emit('conflict', c),
+      onRefused: (c) => emitter.emit('refused', c),
+      onOutboxChanged: refreshPending,
       // After an auth error the socket stays down until a sync succeeds again.
       onSynced: () => realtime?.start(),
     });
@@ -203,12 +299,7 @@ export function createSyncClient(db: Dexie, opts: SyncClientOptions): SyncClient
         Math.max(50, Math.min(5000, Math.floor(stallMs / 4))),
       ),
     ];
-    subscriptions.push(
-      liveQuery(() => db.table(STATE_TABLE).get(stateKey.syncRequest)).subscribe({
-        next: (row) => row && void engineRef.request({ push: true, pull: 'all' }),
-        error: () => {},
-      }),
-    );
+    void readSharedState();
     const win = globalThis as {
       addEventListener?: typeof addEventListener;
       removeEventListener?: typeof removeEventListener;
@@ -249,13 +340,41 @@ export function createSyncClient(db: Dexie, opts: SyncClientOptions): SyncClient
   }
 
   async function pendingChanges(): Promise<PendingChange[]> {
-    const rows = await db.table<OutboxRow, number>(OUTBOX_TABLE).orderBy('seq').toArray();
-    return coalesce(rows).map((c) => ({
+    const rows = await outbox().orderBy('seq').toArray();
+    const queued: PendingChange[] = coalesce(rows).map((c) => ({
       table: c.table,
       id: c.id,
       op: c.op,
       fields: Object.keys(c.fields ?? {}),
     }));
+    return [...queued, ...(await blockedChanges(db))];
+  }
+
+  /**
+   * Pushes what was queued when stop() was called: read from the outbox itself, never from
+   * `status.pending` (recounted a moment after a write commits). A follower tab asks the
+   * leader and waits for those rows to go.
+   */
+  async function flushOutbox(timeoutMs: number) {
+    const last = (await outbox().orderBy('seq').last())?.seq;
+    if (last === undefined) return;
+    const deadline = Date.now() + timeoutMs;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise((r) => {
+      timer = setTimeout(r, timeoutMs);
+    });
+    try {
+      if (engine) {
+        await Promise.race([engine.request({ push: true }), timeout]);
+        return;
+      }
+      await db.table(STATE_TABLE).put({ key: stateKey.syncRequest, value: Date.now() });
+      while (Date.now() < deadline && (await outbox().where('seq').belowOrEqual(last).count()) > 0) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   return {
@@ -268,26 +387,13 @@ export function createSyncClient(db: Dexie, opts: SyncClientOptions): SyncClient
       started = true;
       await db.open();
       clientId = await ensureClientId(db);
-      subscriptions.push(
-        liveQuery(() => db.table(OUTBOX_TABLE).count()).subscribe({
-          next: (n) => {
-            const grew = n > status.pending;
-            status.pending = n;
-            if (n > 0 && grew) schedulePush();
-            publish();
-          },
-          error: () => {},
-        }),
-        // Followers show the leader's status.
-        liveQuery(() => db.table(STATE_TABLE).get(stateKey.status)).subscribe({
-          next: (row) => {
-            if (!row || status.isLeader) return;
-            Object.assign(status, (row as StateRow).value as Partial<SyncStatus>);
-            publish();
-          },
-          error: () => {},
-        }),
-      );
+      DexieClass.on('storagemutated', onStorageMutated);
+      seenSeq = 0;
+      lastSyncRequest = undefined;
+      // Records that cannot be uploaded are told once per start (adopt.ts found them).
+      for (const e of await recheckBlocked(db, opts.tables)) emitter.emit('unsyncable', e);
+      void refreshPending();
+      void readSharedState();
       leadership = electLeader({
         db,
         tabId,
@@ -317,41 +423,61 @@ export function createSyncClient(db: Dexie, opts: SyncClientOptions): SyncClient
       return { ...status };
     },
     async stop(stopOpts = {}) {
-      if (started && engine && stopOpts.flush !== false && status.pending > 0 && !authRefused()) {
-        const timeout = new Promise((r) => setTimeout(r, stopOpts.flushTimeoutMs ?? 5000));
-        await Promise.race([engine.request({ push: true }), timeout]);
-      }
-      for (const s of subscriptions.splice(0)) s.unsubscribe();
+      const {
+        flush = true,
+        flushTimeoutMs = 5000,
+        clearLocalData = false,
+        discardUnsynced = false,
+      } = stopOpts;
+      if (started && flush && !authRefused()) await flushOutbox(flushTimeoutMs);
+      DexieClass.on('storagemutated').unsubscribe(onStorageMutated);
       unlead();
       await leadership?.release();
       leadership = null;
       started = false;
-      const unsynced = await pendingChanges();
-      if (stopOpts.clearLocalData) {
-        await db.transaction('rw', [...opts.tables, OUTBOX_TABLE, STATE_TABLE], async (tx) => {
-          untracked.add(tx.idbtrans);
-          for (const t of opts.tables) await db.table(t).clear();
-          await db.table(OUTBOX_TABLE).clear();
-          const state = db.table<StateRow, string>(STATE_TABLE);
-          // The clientId goes with the data: the server leaves out of its answers what this id
-          // wrote, so keeping it would hide the user's own records from the emptied device.
-          await state
-            .filter(
-              (r) => r.key.startsWith('cursor:') || r.key === stateKey.status || r.key === stateKey.clientId,
-            )
-            .delete();
-        });
+      // Read and cleared in one transaction: nothing written in between is cleared unreported.
+      const scope = [...opts.tables, OUTBOX_TABLE, STATE_TABLE];
+      let cleared = false;
+      const unsynced = await db.transaction(clearLocalData ? 'rw' : 'r', scope, async (tx) => {
+        const list = [...(await pendingChanges()), ...refusedAsPending(await refusedChanges(db))];
+        if (!clearLocalData || (list.length > 0 && !discardUnsynced)) return list;
+        untracked.add(tx.idbtrans);
+        for (const t of opts.tables) await db.table(t).clear();
+        await db.table(OUTBOX_TABLE).clear();
+        const state = db.table<StateRow, string>(STATE_TABLE);
+        // The clientId goes with the data: the server leaves out of its answers what this id
+        // wrote, so keeping it would hide the user's own records from the emptied device.
+        const local = ['cursor:', ACK_PREFIX, ...HELD_BACK_PREFIXES];
+        await state
+          .filter(
+            (r) =>
+              local.some((p) => r.key.startsWith(p)) ||
+              r.key === stateKey.status ||
+              r.key === stateKey.clientId,
+          )
+          .delete();
+        cleared = true;
+        return list;
+      });
+      if (cleared) {
         clientId = '';
+        status.pending = 0;
       }
       status.isLeader = false;
       send('stop');
       status.lastError = null;
       publish();
-      return { unsynced };
+      return { unsynced, cleared };
     },
     async restore(conflict) {
       await db.table(conflict.table).update(conflict.id, { [conflict.field]: conflict.localValue });
     },
     pendingChanges,
+    refusedChanges: () => refusedChanges(db),
+    async discardRefused() {
+      await discardRefused(db);
+      // The status leaves `error` with the next run that finds nothing held back.
+      if (engine) void engine.request({ push: true });
+    },
   };
 }

@@ -1,9 +1,10 @@
-import { type Canonical, canonicalize, EPOCH, type PushResponse } from '@mana/sync-protocol';
+import { type Canonical, type Change, canonicalize, EPOCH, type PushResponse } from '@mana/sync-protocol';
 import type { Dexie } from 'dexie';
 import { type ApplyContext, applyServerChanges } from './apply.js';
 import { AuthRefusedError } from './auth.js';
 import type { Backoff } from './backoff.js';
 import { ensureClientId } from './client-id.js';
+import { heldBackProblem, recheckBlocked, setAside } from './held-back.js';
 import { coalesce, recordKey } from './outbox.js';
 import {
   ADOPTION_TIMESTAMP,
@@ -14,7 +15,7 @@ import {
   stateKey,
 } from './schema.js';
 import type { SyncEvent } from './state-machine.js';
-import type { ConflictEvent, SyncErrorInfo } from './status.js';
+import type { ConflictEvent, RefusedChange, SyncErrorInfo } from './status.js';
 import { type Transport, TransportError } from './transport.js';
 
 /**
@@ -23,6 +24,8 @@ import { type Transport, TransportError } from './transport.js';
  *
  *   run: push the outbox in batches ─▶ pull the wanted tables, each page its own transaction
  *          │ failure: classify (transport.ts) ─▶ state event ─▶ retry timer unless auth/rejected
+ *          │ a push refused for good (4xx): the refused change is set aside, the rest go on
+ *   end: synced, or error when changes are held back (held-back.ts)
  */
 export interface EngineOptions extends ApplyContext {
   db: Dexie;
@@ -34,6 +37,10 @@ export interface EngineOptions extends ApplyContext {
   pullLimit: number;
   send(event: SyncEvent, error?: SyncErrorInfo | null): void;
   onConflict(c: ConflictEvent): void;
+  /** A change the server refused for good was set aside (held-back.ts). */
+  onRefused(c: RefusedChange): void;
+  /** The outbox lost rows (acknowledged, set aside): recount `pending`. */
+  onOutboxChanged(): Promise<void>;
   onSynced(): void;
 }
 
@@ -75,15 +82,49 @@ export function createEngine(o: EngineOptions): Engine {
     for (;;) {
       const rows = await outbox.orderBy('seq').limit(o.pushBatchSize).toArray();
       if (rows.length === 0) return needPull;
-      const cursors = await Promise.all(o.tableList.map(cursorOf));
-      // The response holds every record after `since`, so every table is caught up to its
-      // syncedUntil once it is applied: since = the oldest cursor keeps that true for all.
-      const since = [...cursors].sort()[0] ?? EPOCH;
-      const res = await o.transport.push({ clientId, since, changes: coalesce(rows) }, signal);
+      if (await pushRows(rows, signal)) needPull = true;
+    }
+  }
+
+  /**
+   * Pushes rows; returns the answer's hasMore. A push the server refuses for good names the
+   * change at fault (`changes.N…`), which is set aside and the rest pushed again; a refusal
+   * naming none (413) is narrowed down by halves to the change at fault. So one bad change
+   * never holds back the queue behind it.
+   */
+  async function pushRows(rows: OutboxRow[], signal: AbortSignal): Promise<boolean> {
+    const changes = coalesce(rows);
+    const cursors = await Promise.all(o.tableList.map(cursorOf));
+    // The response holds every record after `since`, so every table is caught up to its
+    // syncedUntil once it is applied: since = the oldest cursor keeps that true for all.
+    const since = [...cursors].sort()[0] ?? EPOCH;
+    try {
+      const res = await o.transport.push({ clientId, since, changes }, signal);
       await applyPushResponse(rows, cursors, res);
       lastPushOkAt = Date.now();
-      if (res.hasMore) needPull = true;
+      return res.hasMore;
+    } catch (err) {
+      const fault = refusal(err);
+      if (fault === null) throw err;
+      const groups = byRecord(rows, changes);
+      let index = fault.index;
+      if (index === undefined || index >= changes.length) index = changes.length === 1 ? 0 : undefined;
+      if (index !== undefined) {
+        await refuse(changes[index]!, groups[index]!, err as TransportError);
+        const rest = groups.flatMap((g, i) => (i === index ? [] : g)).sort((a, b) => a.seq! - b.seq!);
+        return rest.length > 0 ? pushRows(rest, signal) : false;
+      }
+      const half = Math.ceil(groups.length / 2);
+      const first = await pushRows(groups.slice(0, half).flat(), signal);
+      const second = await pushRows(groups.slice(half).flat(), signal);
+      return first || second;
     }
+  }
+
+  async function refuse(change: Change, rows: OutboxRow[], err: TransportError) {
+    const refused = await setAside(o.db, change, rows, { code: err.code, message: err.message });
+    await o.onOutboxChanged();
+    o.onRefused(refused);
   }
 
   async function applyPushResponse(rows: OutboxRow[], cursors: Canonical[], res: PushResponse) {
@@ -94,12 +135,14 @@ export function createEngine(o: EngineOptions): Engine {
     });
     const sent = new Set(rows.map((r) => recordKey(r.table, r.id)));
     const conflicts = res.conflicts.filter((c) => sent.has(recordKey(c.table, c.id)));
-    await applyServerChanges(o, {
+    const overwritten = await applyServerChanges(o, {
       changes: res.serverChanges,
       conflicts,
       acknowledged: rows.map((r) => r.seq!),
       state: moved,
     });
+    await o.onOutboxChanged();
+    for (const c of overwritten) o.onConflict(c);
     for (const c of conflicts) {
       // Servers write these with 3 or 6 fractional digits: the app sees one form.
       const clientUpdatedAt = canonicalize(c.clientUpdatedAt) ?? c.clientUpdatedAt;
@@ -115,10 +158,11 @@ export function createEngine(o: EngineOptions): Engine {
     for (;;) {
       const res = await o.transport.pull(table, since, o.pullLimit, clientId, signal);
       const until = (canonicalize(res.syncedUntil) ?? res.syncedUntil) as Canonical;
-      await applyServerChanges(o, {
+      const overwritten = await applyServerChanges(o, {
         changes: res.serverChanges,
         state: until > since ? [{ key: stateKey.cursor(o.user(), table), value: until }] : [],
       });
+      for (const c of overwritten) o.onConflict(c);
       since = until;
       if (!res.hasMore) return;
       // A long first sync must not hold back what the user writes meanwhile.
@@ -143,12 +187,17 @@ export function createEngine(o: EngineOptions): Engine {
       o.send('syncStarted');
       try {
         clientId = await ensureClientId(o.db);
+        // Records found unsyncable that the app has fixed (queued now) or deleted since.
+        await recheckBlocked(o.db, o.tableList);
+        await o.onOutboxChanged();
         const tables = (await pushAll(controller.signal)) ? o.tableList : [...pull];
         needPullAll = false;
         for (const table of tables) await pullTable(table, controller.signal);
         if (needPullAll) for (const table of o.tableList) await pullTable(table, controller.signal);
         o.backoff.reset();
-        o.send('syncSucceeded', null);
+        const heldBack = await heldBackProblem(o.db);
+        if (heldBack) o.send('syncIncomplete', heldBack);
+        else o.send('syncSucceeded', null);
         o.onSynced();
       } catch (err) {
         fail(err);
@@ -158,6 +207,20 @@ export function createEngine(o: EngineOptions): Engine {
       }
     }
     return true;
+  }
+
+  /**
+   * A push refused for good because of its content: 4xx other than 401/408/429 (those are
+   * retried or re-authenticated in transport.ts), naming a change or no part at all. A refusal
+   * naming another part of the request (`clientId`, `schemaVersion`) or no route (404, 405: a
+   * wrong url) is the request's fault, not a change's: status error as before.
+   */
+  function refusal(err: unknown): { index?: number } | null {
+    if (!(err instanceof TransportError) || err.kind !== 'rejected') return null;
+    if (err.code === 'NOT_FOUND' || err.code === 'METHOD_NOT_ALLOWED') return null;
+    if (err.path === undefined) return {};
+    const m = /^changes\.(\d+)(?:\.|$)/.exec(err.path);
+    return m ? { index: Number(m[1]) } : null;
   }
 
   function fail(err: unknown) {
@@ -225,4 +288,11 @@ export function createEngine(o: EngineOptions): Engine {
       controller?.abort();
     },
   };
+}
+
+/** The outbox rows of each change, in the order of `coalesce`'s changes (first row of each record). */
+function byRecord(rows: readonly OutboxRow[], changes: readonly Change[]): OutboxRow[][] {
+  const groups = new Map<string, OutboxRow[]>(changes.map((c) => [recordKey(c.table, c.id), []]));
+  for (const row of rows) groups.get(recordKey(row.table, row.id))!.push(row);
+  return [...groups.values()];
 }

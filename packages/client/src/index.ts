@@ -12,4 +12,12 @@ export type { WebSocketConstructor, WebSocketLike } from './realtime.js';
 export { InvalidRecordError } from './record-fields.js';
 export { OUTBOX_TABLE, STATE_TABLE, syncStores } from './schema.js';
 export { type SyncEvent, type SyncState, TRANSITIONS } from './state-machine.js';
-export type { ClientReason, ConflictEvent, SyncErrorInfo, SyncEvents, SyncStatus } from './status.js';
+export type {
+  ClientReason,
+  ConflictEvent,
+  RefusedChange,
+  SyncErrorInfo,
+  SyncEvents,
+  SyncStatus,
+  UnsyncableRecordEvent,
+} from './status.js';

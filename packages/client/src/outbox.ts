@@ -1,11 +1,13 @@
-import { type Change, DELETED_AT_FIELD, emptyState, type RecordState } from '@mana/sync-protocol';
+import { bare, type Change, DELETED_AT_FIELD, emptyState, type RecordState } from '@mana/sync-protocol';
 import type { OutboxRow } from './schema.js';
 
 export const recordKey = (table: string, id: string) => `${table}\u0000${id}`;
 
 /**
- * Folds outbox rows (in `seq` order) into one change per record: the later row's field wins,
- * an insert stays an insert, and a record whose last word is a delete goes as `delete`.
+ * Folds outbox rows (in `seq` order) into one change per record: the newer field wins (on a
+ * tie the later row; a record queued again after it was unblocked carries the adoption time,
+ * older than edits queued before it), an insert stays an insert, and a record whose last word
+ * is a delete goes as `delete`.
  */
 export function coalesce(rows: readonly OutboxRow[]): Change[] {
   const byRecord = new Map<string, Change>();
@@ -13,10 +15,14 @@ export function coalesce(rows: readonly OutboxRow[]): Change[] {
     const key = recordKey(row.table, row.id);
     let change = byRecord.get(key);
     if (!change) {
-      change = { table: row.table, id: row.id, op: row.op, fields: {} };
+      change = { table: row.table, id: row.id, op: row.op, fields: bare() };
       byRecord.set(key, change);
     }
-    Object.assign(change.fields!, row.fields);
+    const fields = change.fields!;
+    for (const [name, f] of Object.entries(row.fields)) {
+      const had = fields[name];
+      if (!had || f.updatedAt >= had.updatedAt) fields[name] = f;
+    }
     if (row.op === 'insert' && change.op !== 'insert')
       change.op = change.op === 'delete' ? 'insert' : change.op;
   }

@@ -60,6 +60,8 @@ export function createRealtime(opts: RealtimeOptions): Realtime {
   let pinger: ReturnType<typeof setInterval> | undefined;
   let awaitingPong = false;
   let reauth: ReturnType<typeof setTimeout> | undefined;
+  /** The token the hub last got on the open socket. */
+  let sentToken = '';
 
   function clearTimers() {
     clearTimeout(timer);
@@ -72,21 +74,24 @@ export function createRealtime(opts: RealtimeOptions): Realtime {
 
   /**
    * The hub accepts a second auth on an open socket and moves its expiry: send a fresh token
-   * shortly before the current one runs out instead of being closed with 4003 and reconnecting.
+   * when the token source would fetch one (auth.ts: ahead of expiry by the margin or half the
+   * lifetime) instead of being closed with 4003 and reconnecting.
    */
-  function scheduleReauth(socket: WebSocketLike) {
+  function scheduleReauth(socket: WebSocketLike, sent: string) {
     clearTimeout(reauth);
-    const exp = opts.tokens.expiresAt();
+    const at = opts.tokens.refreshAt();
     // A margin of 0 means "never refresh early": the hub's 4003 close is the signal then.
-    if (exp === null || opts.tokens.refreshMarginMs <= 0) return;
-    const delay = Math.max(1000, exp - opts.tokens.refreshMarginMs - Date.now());
+    if (at === null || opts.tokens.refreshMarginMs <= 0) return;
+    const delay = Math.max(1000, at - Date.now());
     if (delay > 2 ** 31 - 1) return;
     reauth = setTimeout(async () => {
       try {
         const token = await opts.tokens.current();
-        if (ws === socket && socket.readyState === OPEN) {
-          socket.send(JSON.stringify({ type: WS_MESSAGE.auth, token, clientId: opts.clientId }));
-        }
+        if (ws !== socket || socket.readyState !== OPEN) return;
+        // The app handed back the same token: nothing to tell the hub; look again later.
+        if (token === sent) return scheduleReauth(socket, sent);
+        sentToken = token;
+        socket.send(JSON.stringify({ type: WS_MESSAGE.auth, token, clientId: opts.clientId }));
       } catch {
         // No fresh token: the hub will close with 4003 and the reconnect path decides.
       }
@@ -112,6 +117,7 @@ export function createRealtime(opts: RealtimeOptions): Realtime {
     if (!running) return;
     const socket = new opts.WebSocket(url);
     ws = socket;
+    sentToken = token;
     // No auth-ok in time: treat like a dropped connection.
     timer = setTimeout(() => socket.close(), 10_000);
     socket.onopen = () =>
@@ -127,7 +133,7 @@ export function createRealtime(opts: RealtimeOptions): Realtime {
         return;
       }
       if (msg.type === 'auth-ok' && connected) {
-        scheduleReauth(socket); // a re-auth was accepted
+        scheduleReauth(socket, sentToken); // a re-auth was accepted
       } else if (msg.type === 'auth-ok') {
         clearTimeout(timer);
         connected = true;
@@ -139,7 +145,7 @@ export function createRealtime(opts: RealtimeOptions): Realtime {
           awaitingPong = true;
           if (socket.readyState === OPEN) socket.send(JSON.stringify({ type: WS_MESSAGE.ping }));
         }, pingEvery);
-        scheduleReauth(socket);
+        scheduleReauth(socket, sentToken);
         opts.onConnected();
       } else if (msg.type === 'pong') {
         awaitingPong = false;

@@ -80,7 +80,9 @@ export function changedFields(
 ): Fields {
   const fields: Fields = bare();
   for (const field of new Set([...Object.keys(before), ...Object.keys(after)])) {
-    if (field === ID_FIELD) continue;
+    // A field that cannot sync (only an old record can hold one) never synced: removing it is
+    // no change to send.
+    if (field === ID_FIELD || !fieldNameSchema.safeParse(field).success) continue;
     const a = after[field];
     const b = before[field];
     if (a === undefined && b === undefined) continue;
@@ -88,6 +90,10 @@ export function changedFields(
   }
   return fields;
 }
+
+/** A key the server takes as a record id; records under any other never synced (held-back.ts). */
+export const isSyncableId = (key: unknown): key is string =>
+  typeof key === 'string' && recordIdSchema.safeParse(key).success;
 
 export function deleteFields(at: Canonical): Fields {
   return { [DELETED_AT_FIELD]: { value: at, updatedAt: at } };

@@ -11,8 +11,12 @@
  *    │   wentOffline  ▼  │
  *    │              offline
  *    │
- *    └── error ◀── authRefused | rejected | stalled | serverFailed   (from syncing/synced/offline)
- *         │ syncStarted ▶ syncing
+ *    └── error ◀── authRefused | rejected | stalled | serverFailed | syncIncomplete
+ *         │ syncStarted ▶ syncing                          (from syncing/synced/offline)
+ *
+ * `syncIncomplete`: a run that reached the server and finished, while changes are held back
+ * (records that cannot be uploaded, changes the server refused): the sync goes on, but the
+ * user must be told, so the state is `error` until they are resolved.
  */
 export type SyncState = 'idle' | 'syncing' | 'synced' | 'offline' | 'error';
 
@@ -21,6 +25,7 @@ export type SyncEvent =
   | 'stop'
   | 'syncStarted'
   | 'syncSucceeded'
+  | 'syncIncomplete'
   | 'networkFailed'
   | 'serverFailed'
   | 'wentOffline'
@@ -35,6 +40,7 @@ export const TRANSITIONS: Record<SyncState, Record<SyncEvent, SyncState>> = {
     stop: 'idle',
     syncStarted: 'idle',
     syncSucceeded: 'idle',
+    syncIncomplete: 'idle',
     networkFailed: 'idle',
     serverFailed: 'idle',
     wentOffline: 'idle',
@@ -48,6 +54,7 @@ export const TRANSITIONS: Record<SyncState, Record<SyncEvent, SyncState>> = {
     stop: 'idle',
     syncStarted: 'syncing',
     syncSucceeded: 'synced',
+    syncIncomplete: 'error',
     networkFailed: 'offline',
     serverFailed: 'error',
     wentOffline: 'offline',
@@ -61,6 +68,7 @@ export const TRANSITIONS: Record<SyncState, Record<SyncEvent, SyncState>> = {
     stop: 'idle',
     syncStarted: 'syncing',
     syncSucceeded: 'synced',
+    syncIncomplete: 'error',
     networkFailed: 'offline',
     serverFailed: 'error',
     wentOffline: 'offline',
@@ -74,6 +82,7 @@ export const TRANSITIONS: Record<SyncState, Record<SyncEvent, SyncState>> = {
     stop: 'idle',
     syncStarted: 'syncing',
     syncSucceeded: 'synced',
+    syncIncomplete: 'error',
     networkFailed: 'offline',
     serverFailed: 'error',
     wentOffline: 'offline',
@@ -88,6 +97,7 @@ export const TRANSITIONS: Record<SyncState, Record<SyncEvent, SyncState>> = {
     stop: 'idle',
     syncStarted: 'syncing',
     syncSucceeded: 'synced',
+    syncIncomplete: 'error',
     networkFailed: 'offline',
     serverFailed: 'error',
     wentOffline: 'offline',

@@ -13,7 +13,11 @@ export type ClientReason =
   /** The server could not be reached (no network, connection refused, timeout). */
   | 'NETWORK'
   /** The server answered with something the client cannot read. */
-  | 'BAD_RESPONSE';
+  | 'BAD_RESPONSE'
+  /** A record on the device cannot be uploaded (a value no encoding covers, a bad id): see `pendingChanges()`. */
+  | 'UNSYNCABLE_RECORD'
+  /** The server refused a change for good; it was set aside so the rest go on: see `refusedChanges()`. */
+  | 'CHANGE_REFUSED';
 
 export interface SyncErrorInfo {
   code: ErrorCode | ClientReason;
@@ -23,7 +27,7 @@ export interface SyncErrorInfo {
 
 export interface SyncStatus {
   state: SyncState;
-  /** Captured writes not yet acknowledged by the server. */
+  /** Captured writes not yet acknowledged by the server, and records that cannot be uploaded. */
   pending: number;
   /** Date.now() of the last sync that completed, or null. */
   lastSyncAt: number | null;
@@ -34,15 +38,46 @@ export interface SyncStatus {
   realtime: boolean;
 }
 
-/** A local edit the server kept out because another edit of the same field was later. */
+/**
+ * A local edit that lost to a concurrent edit of the same field on another device: one written
+ * before the server acknowledged this one (it could not have seen it). Raised on this device
+ * whichever synced first: by the push that lost, or by the change that overwrote the edit.
+ */
 export interface ConflictEvent extends Conflict {
   /** What this client wrote and lost. Restore it with `client.restore(conflict)`. */
   localValue: unknown;
 }
 
+/** A record on the device that cannot be uploaded; it stays, counted in `pending`. */
+export interface UnsyncableRecordEvent {
+  table: string;
+  id: unknown;
+  /** The record as the device holds it. */
+  record: unknown;
+  code: 'UNSYNCABLE_RECORD';
+  /** Why, naming the field. */
+  message: string;
+}
+
+/** A change the server refused for good, moved out of the queue (`refusedChanges()`). */
+export interface RefusedChange {
+  table: string;
+  id: string;
+  op: 'insert' | 'update' | 'delete';
+  /** The refused field values. */
+  fields: Record<string, unknown>;
+  /** The server's error code (`INVALID_REQUEST`, `PAYLOAD_TOO_LARGE`, …) and message. */
+  code: ErrorCode | ClientReason;
+  message: string;
+  /** Date.now() when it was refused. */
+  at: number;
+}
+
 export interface SyncEvents {
   status: SyncStatus;
   conflict: ConflictEvent;
+  unsyncable: UnsyncableRecordEvent;
+  refused: RefusedChange;
 }
 
 export type Listener<T> = (value: T) => void;

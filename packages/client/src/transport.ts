@@ -27,6 +27,8 @@ export class TransportError extends Error {
     readonly code: ErrorCode | ClientReason,
     message: string,
     readonly retryAfterMs?: number,
+    /** The part of the request the server named as the problem (`changes.3.id`), if it did. */
+    readonly path?: string,
   ) {
     super(message);
   }
@@ -73,18 +75,20 @@ export function createTransport(opts: TransportOptions): Transport {
         continue;
       }
       if (res.status === 401) {
-        const code = await errorCode(res);
+        const code = (await errorOf(res))?.code;
         throw new AuthRefusedError(`the server refused a fresh token (${code ?? 401})`);
       }
       if (!res.ok) {
-        const code = (await errorCode(res)) ?? 'INTERNAL';
+        const error = await errorOf(res);
+        const code = error?.code ?? 'INTERNAL';
         const retryAfter = Number(res.headers.get(HEADER.retryAfter));
         const retryable = res.status >= 500 || res.status === 429 || res.status === 408;
         throw new TransportError(
           retryable ? 'retry' : 'rejected',
           code,
-          `${init.method ?? 'GET'} ${path}: ${res.status} ${code}`,
+          `${init.method ?? 'GET'} ${path}: ${res.status} ${code}${error?.message ? ` (${error.message})` : ''}`,
           Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : undefined,
+          error?.path,
         );
       }
       const parsed = schema.safeParse(await res.json().catch(() => undefined));
@@ -137,7 +141,9 @@ export function createTransport(opts: TransportOptions): Transport {
   };
 }
 
-async function errorCode(res: Response): Promise<ErrorCode | undefined> {
+async function errorOf(
+  res: Response,
+): Promise<{ code: ErrorCode; message: string; path?: string | undefined } | undefined> {
   const parsed = errorBodySchema.safeParse(await res.json().catch(() => undefined));
-  return parsed.success ? parsed.data.error.code : undefined;
+  return parsed.success ? parsed.data.error : undefined;
 }

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestServer } from '../../server/test/helpers/test-server.js';
+import type { ConflictEvent } from '../src/index.js';
 import { attach, eventually, newDevice, startServer } from './helpers/harness.js';
 
 describe('two clients of one user', () => {
@@ -103,6 +104,70 @@ describe('two clients of one user', () => {
     await ca.sync();
     await cb.sync();
     expect((await b.todos.get('c1'))?.title).toBe('A (earlier)');
+    await ca.stop();
+    await cb.stop();
+  });
+
+  for (const first of ['the device with the earlier edit', 'the device with the later edit'] as const) {
+    it(`tells the device whose earlier edit lost, with both values, when ${first} syncs first`, async () => {
+      const user = `u-overwrite-${first === 'the device with the earlier edit' ? 'early' : 'late'}`;
+      const a = newDevice().open();
+      const b = newDevice().open();
+      const ca = attach(a, server, user);
+      const cb = attach(b, server, user);
+      const told = { a: [] as ConflictEvent[], b: [] as ConflictEvent[] };
+      ca.on('conflict', (c) => told.a.push(c));
+      cb.on('conflict', (c) => told.b.push(c));
+      await ca.start();
+      await cb.start();
+      await a.todos.add({ id: 'o1', title: 'Original', done: false });
+      await ca.sync();
+      await cb.sync();
+      // Both offline; A edits, then B edits the same field later, neither seeing the other.
+      await ca.stop({ flush: false });
+      await cb.stop({ flush: false });
+      await a.todos.update('o1', { title: 'A (earlier)' });
+      await new Promise((r) => setTimeout(r, 5));
+      await b.todos.update('o1', { title: 'B (later)' });
+      const order = first === 'the device with the earlier edit' ? [ca, cb, ca] : [cb, ca, cb];
+      for (const c of order) {
+        await c.start();
+        await c.sync();
+      }
+      await ca.sync();
+      await cb.sync();
+      expect(told.a).toMatchObject([
+        { table: 'todos', id: 'o1', field: 'title', localValue: 'A (earlier)', serverValue: 'B (later)' },
+      ]);
+      expect(told.b).toEqual([]);
+      expect((await a.todos.get('o1'))?.title).toBe('B (later)');
+      expect((await b.todos.get('o1'))?.title).toBe('B (later)');
+      await ca.stop();
+      await cb.stop();
+    });
+  }
+
+  it('an edit made after the other device could see the overwritten one is news, not a conflict', async () => {
+    const a = newDevice().open();
+    const b = newDevice().open();
+    const ca = attach(a, server, 'u-informed');
+    const cb = attach(b, server, 'u-informed');
+    const told: ConflictEvent[] = [];
+    ca.on('conflict', (c) => told.push(c));
+    cb.on('conflict', (c) => told.push(c));
+    await ca.start();
+    await cb.start();
+    await a.todos.add({ id: 'i1', title: 'Original', done: false });
+    await ca.sync();
+    await a.todos.update('i1', { title: 'A' });
+    await ca.sync();
+    await cb.sync();
+    expect((await b.todos.get('i1'))?.title).toBe('A');
+    await b.todos.update('i1', { title: 'B, having read A' });
+    await cb.sync();
+    await ca.sync();
+    expect((await a.todos.get('i1'))?.title).toBe('B, having read A');
+    expect(told).toEqual([]);
     await ca.stop();
     await cb.stop();
   });

@@ -135,17 +135,51 @@ describe('data that outlives a page', () => {
     await client.stop();
   });
 
-  it('stop({clearLocalData}) reports what did not reach the server and clears the device', async () => {
+  it('a write followed at once by stop({clearLocalData}) reaches the server before the device is cleared', async () => {
+    const db = newDevice().open();
+    // No debounced push can carry the write: only stop() can.
+    const client = attach(db, server, 'u-signout-now', { pushDebounceMs: 60_000, pushMaxWaitMs: 60_000 });
+    await client.start();
+    await waitForStatus(client, (s) => s.state === 'synced');
+    await db.todos.put({ id: 'last-word', title: 'written just before sign-out', done: false });
+    const report = await client.stop({ clearLocalData: true });
+    expect(report).toEqual({ unsynced: [], cleared: true });
+    expect(await db.todos.count()).toBe(0);
+    const other = newDevice().open();
+    const co = attach(other, server, 'u-signout-now');
+    await co.start();
+    await co.sync();
+    expect(await other.todos.get('last-word')).toEqual({
+      id: 'last-word',
+      title: 'written just before sign-out',
+      done: false,
+    });
+    await co.stop();
+  });
+
+  it('stop({clearLocalData}) reports what did not reach the server and leaves it, until told to discard it', async () => {
     const db = newDevice().open();
     const client = attach(db, server, 'u-signout', { pushDebounceMs: 60_000, pushMaxWaitMs: 60_000 });
     await client.start();
     await db.todos.add({ id: 's1', title: 'synced', done: false });
     await client.sync();
     await db.todos.add({ id: 's2', title: 'never sent', done: false });
+    // Server unreachable for the flush, as on a plane: the change cannot go out.
     const report = await client.stop({ flush: false, clearLocalData: true });
+    expect(report.cleared).toBe(false);
     expect(report.unsynced.map((c) => c.id)).toEqual(['s2']);
-    expect(await db.todos.count()).toBe(0);
+    expect(await db.todos.orderBy('id').toArray()).toEqual([
+      { id: 's1', title: 'synced', done: false },
+      { id: 's2', title: 'never sent', done: false },
+    ]);
+    expect(await client.pendingChanges()).toHaveLength(1);
     expect(client.status.state).toBe('idle');
+    // The app warned the user, who chose to sign out anyway.
+    const discarded = await client.stop({ clearLocalData: true, discardUnsynced: true });
+    expect(discarded.unsynced.map((c) => c.id)).toEqual(['s2']);
+    expect(discarded.cleared).toBe(true);
+    expect(await db.todos.count()).toBe(0);
+    expect(await client.pendingChanges()).toEqual([]);
     // The next user starts from scratch: nothing of the previous one is uploaded.
     const next = attach(newDevice().open(), server, 'u-signout');
     await next.start();

@@ -43,25 +43,41 @@ describe('network and auth failures', () => {
     await client.stop();
   });
 
-  it('asks for a new token before the current one expires', async () => {
+  it('renews a 5 s token at half its lifetime: a handful of getToken calls in 20 s, never forced without a 401', async () => {
     const calls: GetTokenOptions[] = [];
+    let refusals = 0;
+    const counting: typeof fetch = async (input, init) => {
+      const res = await fetch(input, init);
+      if (res.status === 401) refusals++;
+      return res;
+    };
     const db = newDevice().open();
-    const client = attach(db, server, 'u-margin', {
-      tokenRefreshMarginMs: 60_000,
-      // Expires in 30 s: inside the margin, so the next request fetches a fresh one first.
+    const client = attach(db, server, 'u-short-token', {
+      WebSocket: WS,
+      fetch: counting,
+      pullIntervalMs: 250,
+      // The default margin (60 s) is longer than the token: half its lifetime (2.5 s) applies.
       getToken: async (o) => {
         calls.push(o);
-        return server.auth.mint('u-margin', { expiresIn: calls.length === 1 ? 30 : 3600 });
+        return server.auth.mint('u-short-token', { expiresIn: 5 });
       },
     });
     await client.start();
-    await waitForStatus(client, (s) => s.state === 'synced');
+    // 20 s of use: a write every half second, a pull every quarter, the socket open throughout.
+    const until = Date.now() + 20_000;
+    for (let n = 0; Date.now() < until; n++) {
+      await db.todos.put({ id: `w${n % 4}`, title: `write ${n}`, done: false });
+      await new Promise((r) => setTimeout(r, 500));
+    }
     await client.sync();
-    await client.sync();
-    expect(calls).toEqual([{ forceRefresh: false }, { forceRefresh: true }]);
-    expect(client.status.lastError).toBeNull();
+    expect(client.status).toMatchObject({ state: 'synced', realtime: true, lastError: null });
+    // One call at start, then at most one per 2.5 s: 9. The client before this fix made ~27.
+    expect(calls.length).toBeGreaterThanOrEqual(5);
+    expect(calls.length).toBeLessThanOrEqual(10);
+    expect(refusals).toBe(0);
+    expect(calls.filter((c) => c.forceRefresh)).toEqual([]);
     await client.stop();
-  });
+  }, 30_000);
 
   it('a refused fresh token puts the client into error, with no retry loop', async () => {
     let calls = 0;

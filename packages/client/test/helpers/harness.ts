@@ -1,16 +1,13 @@
-// Dexie's liveQuery runs only when a global indexedDB exists; each device still gets its own factory.
+// Each device gets its own factory. The client needs no global indexedDB (see
+// no-global-indexeddb.test.ts); it stays here so the suites run as they always have.
 import 'fake-indexeddb/auto';
 import { Dexie, type EntityTable } from 'dexie';
 import { IDBFactory, IDBKeyRange } from 'fake-indexeddb';
 import { memoryPglite } from '../../../server/test/helpers/databases.js';
 import { startTestServer, type TestServer } from '../../../server/test/helpers/test-server.js';
-import {
-  createSyncClient,
-  type SyncClient,
-  type SyncClientOptions,
-  type SyncStatus,
-  syncStores,
-} from '../../src/index.js';
+import { createSyncClient, type SyncClient, type SyncClientOptions, syncStores } from '../../src/index.js';
+
+export { eventually, waitForStatus } from './wait.js';
 
 export interface Todo {
   id: string;
@@ -63,29 +60,4 @@ export function attach(
 
 export async function startServer(): Promise<TestServer> {
   return startTestServer(await memoryPglite());
-}
-
-/** Polls until `check` passes (assertion errors retried), or throws the last failure. */
-export async function eventually<T>(
-  check: () => Promise<T> | T,
-  timeoutMs = 10_000,
-  stepMs = 20,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await check();
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, stepMs));
-    }
-  }
-}
-
-export function waitForStatus(client: SyncClient, pred: (s: SyncStatus) => boolean, timeoutMs = 10_000) {
-  return eventually(() => {
-    const s = client.status;
-    if (!pred(s)) throw new Error(`status not reached; now ${JSON.stringify(s)}`);
-    return s;
-  }, timeoutMs);
 }
