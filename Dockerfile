@@ -3,6 +3,8 @@
 #   deps:    production dependencies of @mana/sync-server only (npm ci --omit=dev), no install scripts
 #   runtime: slim Node, the sources of protocol + server, runs as the unprivileged `node` user
 # The server runs its TypeScript through tsx, a runtime dependency of the server package: no build step.
+# Its bin resolves @mana/sync-protocol to the protocol's sources (the "source" export condition),
+# so the protocol's build (dist/, for publishing) is neither needed nor copied.
 # Checked without a Docker engine by scripts/check-container.sh (see docs/operations.md).
 
 ARG NODE_VERSION=20.20

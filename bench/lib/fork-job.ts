@@ -18,8 +18,11 @@ export function runJob<R extends JobResult>(
     // Pinned (Linux taskset): the load process gets a core of its own (see cpu.ts).
     const pinned =
       opts.cpu !== undefined
-        ? { execPath: TASKSET, execArgv: ['-c', String(opts.cpu), process.execPath, '--import', 'tsx'] }
-        : { execArgv: ['--import', 'tsx'] };
+        ? {
+            execPath: TASKSET,
+            execArgv: ['-c', String(opts.cpu), process.execPath, '--conditions=source', '--import', 'tsx'],
+          }
+        : { execArgv: ['--conditions=source', '--import', 'tsx'] };
     const child = fork(MAIN, [], {
       ...pinned,
       env: { ...process.env, BENCH_JOB_TIMEOUT_MS: String(timeoutMs) },

@@ -18,7 +18,7 @@ export function forkIpc(
   execArgv: string[] = [],
 ): IpcProcess {
   const child: ChildProcess = fork(entry, args, {
-    execArgv: [...execArgv, '--import', 'tsx'],
+    execArgv: [...execArgv, '--conditions=source', '--import', 'tsx'],
     env: { ...process.env, BENCH_JOB_TIMEOUT_MS: String(timeoutMs) },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });

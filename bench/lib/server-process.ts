@@ -24,7 +24,7 @@ export function startServerProcess(
   timeoutMs: number,
 ): Promise<ServerProcess> {
   const child: ChildProcess = fork(ENTRY, [JSON.stringify({ ...db, userId })], {
-    execArgv: ['--import', 'tsx'],
+    execArgv: ['--conditions=source', '--import', 'tsx'],
     env: { ...process.env, BENCH_JOB_TIMEOUT_MS: String(timeoutMs) },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });

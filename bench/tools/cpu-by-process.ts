@@ -12,7 +12,7 @@ import type { Job, LoadResult } from '../load/jobs.js';
  * as `npm run bench -- --only push` (8 workers, 8 users), the raw INSERT baseline and the
  * push alternating, on this machine only (it reads /proc).
  *
- *   npx tsx bench/tools/cpu-by-process.ts [batch=100] [rounds=3]
+ *   npx tsx --conditions=source bench/tools/cpu-by-process.ts [batch=100] [rounds=3]
  *
  * A backend that exits (the baseline closes its connections) is counted up to its last
  * reading, taken every 250 ms (the readings cost this process a little CPU: about 1 µs a change); the load process is counted once it is reaped.

@@ -11,7 +11,7 @@ import { BENCH_DATABASE_URL, freshSchema } from '../lib/databases.js';
  * `store.push` (no HTTP) against the raw multi-row INSERT baseline, one connection each,
  * sequential, alternating. Reads the backend's utime+stime from /proc (same machine only).
  *
- *   npx tsx bench/tools/cpu-split.ts [batch=100] [batches=200] [rounds=3]
+ *   npx tsx --conditions=source bench/tools/cpu-split.ts [batch=100] [batches=200] [rounds=3]
  */
 const [batch = 100, batches = 200, rounds = 3] = process.argv.slice(2).map(Number);
 function backendCpuMs(pid: number): number {

@@ -18,7 +18,7 @@ import { BENCH_DATABASE_URL, freshSchema } from '../lib/databases.js';
  *
  * push − write is what the reads cost; write − raw what keeping the merged records costs.
  *
- *   npx tsx bench/tools/database-parts.ts [rounds=4] [pushes=400] [batch=100]
+ *   npx tsx --conditions=source bench/tools/database-parts.ts [rounds=4] [pushes=400] [batch=100]
  */
 const [rounds = 4, pushes = 400, BATCH = 100] = process.argv.slice(2).map(Number);
 if (!BENCH_DATABASE_URL) throw new Error('set TEST_DATABASE_URL or BENCH_DATABASE_URL');

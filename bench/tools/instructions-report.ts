@@ -6,7 +6,7 @@ import { join } from 'node:path';
  * (MANA_INSTR_KEEP=dir), own cost only, with V8's compiled JavaScript named from the
  * perf.map it kept: callgrind knows those only by address.
  *
- *   npx tsx bench/tools/instructions-report.ts dir [top=40] [per=1] [--inclusive]
+ *   npx tsx --conditions=source bench/tools/instructions-report.ts dir [top=40] [per=1] [--inclusive]
  * `per`: what the counts are divided by (the changes or requests measured). --inclusive:
  * a function's own cost and that of everything it called (a recursive call counts twice).
  */

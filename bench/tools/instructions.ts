@@ -13,15 +13,15 @@ import type { HttpPushJob, LoadResult } from '../load/jobs.js';
  * `valgrind --tool=callgrind` with its instrumentation off through `warmup` requests (the JIT
  * settles), on for `measured` more; threads apart, so V8's compiler threads are left out.
  *
- *   npx tsx bench/tools/instructions.ts [request] [measured=3000] [warmup=12000]
+ *   npx tsx --conditions=source bench/tools/instructions.ts [request] [measured=3000] [warmup=12000]
  *     per small push, mana-sync without a database against the node:http echo
- *   npx tsx bench/tools/instructions.ts push [measured=300] [warmup=600]
+ *   npx tsx --conditions=source bench/tools/instructions.ts push [measured=300] [warmup=600]
  *     per change of 100-change pushes (8 users, cursors tracked) on PostgreSQL
  *     (TEST_DATABASE_URL or BENCH_DATABASE_URL; the server's part, not the database's)
  *
  * About a minute per server on this machine. Needs valgrind (Debian's package). With
  * MANA_INSTR_KEEP=dir the dumps are kept there, with V8's map of its compiled code (perf.map),
- * for `npx tsx bench/tools/instructions-report.ts dir`.
+ * for `npx tsx --conditions=source bench/tools/instructions-report.ts dir`.
  */
 const args = process.argv.slice(2);
 const mode = args[0] === 'push' || args[0] === 'request' ? args.shift()! : 'request';
@@ -43,6 +43,7 @@ async function count(target: 'mana' | 'echo' | 'push'): Promise<number> {
       process.execPath,
       // Kept dumps name V8's compiled JavaScript by this map (/tmp/perf-<pid>.map).
       ...(process.env.MANA_INSTR_KEEP ? ['--perf-basic-prof'] : []),
+      '--conditions=source',
       '--import',
       'tsx',
       SERVER,

@@ -5,7 +5,7 @@ import { type Figure, fmt } from '../lib/report.js';
  * A results file as the Markdown table of docs/benchmarks.md (figure, value, baseline, median
  * ratio, every round's ratio, target, result, command), so the docs quote a run as it was.
  *
- *   npx tsx bench/tools/markdown.ts bench/results/<timestamp>.json
+ *   npx tsx --conditions=source bench/tools/markdown.ts bench/results/<timestamp>.json
  */
 const file = process.argv[2];
 if (!file) throw new Error('usage: markdown.ts <bench/results/…json>');

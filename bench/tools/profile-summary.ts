@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 
 /**
- * `tsx bench/tools/profile-summary.ts <file.cpuprofile> [top]`: self and inclusive time per
+ * `npx tsx --conditions=source bench/tools/profile-summary.ts <file.cpuprofile> [top]`: self and inclusive time per
  * function of a V8 CPU profile (from `node --cpu-prof`), the hottest first. Enough to see
  * where a request's time goes without opening DevTools.
  */

@@ -11,7 +11,7 @@ import type { LoadResult } from '../load/jobs.js';
  * the node:http JSON echo: the request path's cost with the machine's noise taken out
  * (throughput on 2 shared cores also depends on what the load process gets).
  *
- *   npx tsx bench/tools/request-cpu.ts [rounds=5] [--no-pin] [--profile out.cpuprofile]
+ *   npx tsx --conditions=source bench/tools/request-cpu.ts [rounds=5] [--no-pin] [--profile out.cpuprofile]
  * With --profile, a V8 CPU profile of mana's rounds only (summarize it with profile-summary.ts).
  */
 const args = process.argv.slice(2);

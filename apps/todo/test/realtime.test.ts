@@ -2,8 +2,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Rig, startRig, todoTitles } from './helpers/e2e.js';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { describeInChromium, type Rig, startRig, todoTitles } from './helpers/e2e.js';
 
 type Status = { state: string; pending: number; realtime: boolean };
 const statusOf = (page: Page) =>
@@ -26,7 +26,7 @@ async function addTodo(page: Page, title: string) {
   await page.getByTestId('new-todo').press('Enter');
 }
 
-describe('two browsers of one user, in Chromium', () => {
+describeInChromium('two browsers of one user, in Chromium', () => {
   let rig: Rig;
   let dir: string;
   beforeAll(async () => {

@@ -1,11 +1,11 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { sql } from '../../../packages/server/src/db/sql.js';
-import { type Rig, startRig, todoTitles } from './helpers/e2e.js';
+import { describeInChromium, type Rig, startRig, todoTitles } from './helpers/e2e.js';
 
-describe('todo app in Chromium', () => {
+describeInChromium('todo app in Chromium', () => {
   let rig: Rig;
   let dir: string;
   beforeAll(async () => {

@@ -15,7 +15,7 @@ interface ChildResult {
 function runChild(env: Record<string, string>): Promise<ChildResult> {
   const script = fileURLToPath(new URL('./helpers/first-sync-child.ts', import.meta.url));
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', script], {
+    const child = spawn(process.execPath, ['--expose-gc', '--conditions=source', '--import', 'tsx', script], {
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'inherit'],
     });

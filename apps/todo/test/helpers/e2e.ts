@@ -1,9 +1,12 @@
+import { accessSync, constants, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import { extname, join, normalize } from 'node:path';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { build } from 'vite';
+import { describe, it } from 'vitest';
 import { createLogger } from '../../../../packages/server/src/logger.js';
 import { type RunningServer, startServer } from '../../../../packages/server/src/server.js';
 
@@ -13,6 +16,51 @@ import { type RunningServer, startServer } from '../../../../packages/server/src
  * driven by playwright-core.
  */
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+function chromiumMissing(): string | null {
+  try {
+    accessSync(CHROMIUM, constants.X_OK);
+    return null;
+  } catch {
+    return `no Chromium at ${CHROMIUM}`;
+  }
+}
+
+const inCi = !!process.env.CI && process.env.CI !== 'false' && process.env.CI !== '0';
+
+/**
+ * A suite that drives Chromium. Chromium is not on a fresh machine (.ci/run installs it):
+ * without it the suite is skipped with one line saying how to run it, except in CI, where a
+ * missing browser is a failure, never a silent skip.
+ */
+export function describeInChromium(name: string, suite: () => void): void {
+  const missing = chromiumMissing();
+  if (!missing) {
+    describe(name, suite);
+    return;
+  }
+  const how = 'install it (apt-get install chromium) or set CHROMIUM_PATH to a Chromium binary';
+  if (inCi) {
+    describe(name, () => {
+      it('has a browser to run in (CI)', () => {
+        throw new Error(`${missing}: ${how}`);
+      });
+    });
+    return;
+  }
+  noticeOnce(`apps/todo browser tests skipped: ${missing}; to run them, ${how}.`);
+  describe.skip(name, suite);
+}
+
+/** One line per test run, however many browser files it has (each runs in its own fork). */
+function noticeOnce(line: string): void {
+  try {
+    writeFileSync(join(tmpdir(), `mana-sync-no-chromium-${process.ppid}`), '', { flag: 'wx' });
+  } catch {
+    return;
+  }
+  process.stderr.write(`${line}\n`);
+}
 
 export interface Rig {
   appUrl: string;

@@ -1,5 +1,5 @@
 /**
- * Runs in its own Node process (`node --expose-gc --import tsx`) so its heap holds nothing
+ * Runs in its own Node process (`node --expose-gc --conditions=source --import tsx`) so its heap holds nothing
  * but the client and its IndexedDB: one first sync of a user with many records, sampling the
  * heap (after a full GC) before every request, i.e. between pages.
  *
