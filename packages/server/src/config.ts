@@ -218,6 +218,18 @@ export const SETTINGS = {
     int(0, 36_500),
     'mana-sync compact drops change-log rows older than this',
   ),
+  httpHeadersTimeoutMs: setting(
+    'HTTP_HEADERS_TIMEOUT_MS',
+    '10000',
+    int(1, 600_000),
+    "A request's headers must arrive within this time (else 408, closed)",
+  ),
+  httpRequestTimeoutMs: setting(
+    'HTTP_REQUEST_TIMEOUT_MS',
+    '30000',
+    int(1, 3_600_000),
+    'A whole request must arrive within this time (SSE, WebSockets exempt)',
+  ),
   shutdownGraceMs: setting(
     'SHUTDOWN_GRACE_MS',
     '10000',
@@ -244,6 +256,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   const config = out as Config;
   if (config.devAuth && config.nodeEnv === 'production') {
     throw new ConfigError('MANA_SYNC_DEV_AUTH=1 is refused when NODE_ENV=production');
+  }
+  if (config.httpHeadersTimeoutMs > config.httpRequestTimeoutMs) {
+    throw new ConfigError('HTTP_HEADERS_TIMEOUT_MS must not be longer than HTTP_REQUEST_TIMEOUT_MS');
   }
   return config;
 }

@@ -103,7 +103,18 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     version: VERSION,
     shuttingDown: false,
   };
-  const httpServer = createServer(createRequestListener(context));
+  const httpServer = createServer(
+    {
+      // A slow or stalled sender is cut (408) once its headers, or its whole request, take
+      // longer than this. Node times a request only until it has arrived: a long answer, an
+      // SSE stream or an upgraded WebSocket is not affected.
+      headersTimeout: config.httpHeadersTimeoutMs,
+      requestTimeout: config.httpRequestTimeoutMs,
+      // How often Node checks those deadlines (its default, 30 s, would let a 10 s one run to 40 s).
+      connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(config.httpHeadersTimeoutMs / 4))),
+    },
+    createRequestListener(context),
+  );
   httpServer.keepAliveTimeout = 65_000;
   const realtime = await attachRealtime({ httpServer, context, schema }).catch(async (err) => {
     await store.close();

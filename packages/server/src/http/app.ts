@@ -1,4 +1,4 @@
-import type { RequestListener } from 'node:http';
+import type { IncomingMessage, RequestListener } from 'node:http';
 import { getRequestListener } from '@hono/node-server';
 import { HEADER, LIMITS, SyncError } from '@mana/sync-protocol';
 import { Hono } from 'hono';
@@ -35,7 +35,8 @@ export function createRequestListener(ctx: ServerContext): RequestListener {
 
 /**
  * The HTTP surface. Middleware order matters:
- *   request id → log line → CORS → shutdown gate → routes (auth → rate limit → body limit → handler)
+ *   request id → log line → CORS → shutdown gate → declared length → routes (auth → rate limit →
+ *   body, counted as it arrives → handler). No byte of a body is read before auth.
  * Every error leaves as `{ error: { code, message, path? } }` (see @mana/sync-protocol errors.ts).
  */
 export function createApp(ctx: ServerContext, cors: Cors): Hono<AppEnv> {
@@ -48,7 +49,10 @@ export function createApp(ctx: ServerContext, cors: Cors): Hono<AppEnv> {
     const startedAt = performance.now();
     await next();
     // Shutting down: this connection closes after the response, so the server drains quickly.
-    if (ctx.shuttingDown) c.res.headers.set('Connection', 'close');
+    // Refused before its body was read (401, 413, 429...): closed too, so a client cannot go on
+    // streaming a body nobody reads.
+    if (ctx.shuttingDown || (c.res.status >= 400 && bodyPending(c.env)))
+      c.res.headers.set('Connection', 'close');
     finishRequest(ctx, {
       requestId,
       method: c.req.method,
@@ -86,6 +90,12 @@ export function createApp(ctx: ServerContext, cors: Cors): Hono<AppEnv> {
   app.onError((err, c) => errorResponse(c, requestError(ctx.logger, c.get('requestId'), err)));
 
   return app;
+}
+
+/** Whether part of the request's body is still to come (node:http's IncomingMessage, from @hono/node-server). */
+function bodyPending(env: unknown): boolean {
+  const incoming = (env as { incoming?: IncomingMessage } | undefined)?.incoming;
+  return incoming !== undefined && !incoming.complete;
 }
 
 /** The route template (`/sync/:appId`), never the raw path: bounded log and metric labels. */

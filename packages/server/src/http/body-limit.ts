@@ -1,24 +1,18 @@
-import type { MiddlewareHandler } from 'hono';
-import { bodyLimit as honoBodyLimit } from 'hono/body-limit';
+import type { Context, MiddlewareHandler } from 'hono';
 
 /**
- * Refuses bodies over `maxBytes` (via `onError`). A request that declares its length
- * (Content-Length, no Transfer-Encoding: every fetch/XHR with a string body) is judged by the
- * header alone and its body is later read straight from the socket; hono/body-limit would
- * first turn it into a web stream. Chunked bodies still go through hono/body-limit, which
- * counts the bytes as they arrive.
+ * Refuses a body that declares more than `maxBytes` (Content-Length, no Transfer-Encoding:
+ * every fetch/XHR with a string body), judged by the header alone. A chunked body is not read
+ * here: hono/body-limit would read all of it before the route authenticates the caller, so a
+ * stranger could make the server buffer 10 MB per connection. `readJson` (body.ts) counts its
+ * bytes as they arrive, after auth.
  */
-export function bodyLimit(
-  maxBytes: number,
-  onError: Parameters<typeof honoBodyLimit>[0]['onError'],
-): MiddlewareHandler {
-  const streaming = honoBodyLimit({ maxSize: maxBytes, ...(onError ? { onError } : {}) });
+export function bodyLimit(maxBytes: number, onError: (c: Context) => Response): MiddlewareHandler {
   return async (c, next) => {
     const length = c.req.header('content-length');
     if (length !== undefined && c.req.header('transfer-encoding') === undefined && /^\d+$/.test(length)) {
-      if (Number(length) > maxBytes) return onError!(c);
-      return next();
+      if (Number(length) > maxBytes) return onError(c);
     }
-    return streaming(c, next);
+    return next();
   };
 }

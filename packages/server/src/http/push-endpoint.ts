@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
-import { isAppId, LIMITS, type PushResponse, ROUTE, SyncError } from '@mana/sync-protocol';
+import { isAppId, LIMITS, ROUTE, SyncError } from '@mana/sync-protocol';
 import type { Principal } from '../auth/auth.js';
 import type { ServerContext } from './context.js';
 import type { Cors } from './cors.js';
@@ -18,7 +18,7 @@ const DIGITS = /^\d+$/;
  * needs 1.8 times the CPU of a node:http JSON echo before any of our code runs). Here the
  * push goes from the socket to `runPush` and back with nothing in between, and with the same
  * steps, in the same order, as the Hono middleware chain (app.ts): request id, CORS headers,
- * body limit, auth, rate limit, app id, JSON, push, metrics and log line; the two share every
+ * declared length, auth, rate limit, app id, body, JSON, push, metrics and log line; the two share every
  * step's code (request-log.ts, cors.ts, errors.ts, routes/sync.ts).
  *
  * Returns false, and touches nothing, for any request it does not take: another route or
@@ -40,21 +40,30 @@ export function pushEndpoint(ctx: ServerContext, cors: Cors) {
       startedAt: performance.now(),
       rawAppId: appId,
     };
-    // No 'error' listener on req: a client that goes away mid-body makes it emit 'aborted'
-    // and 'close', never 'error' (Node emits it only to a listener), and 'end' never comes.
     if (Number(headers['content-length']) > LIMITS.maxBodyBytes) {
       // Judged by the header, as the Hono path does: the body is never read.
       void answer(
         ctx,
         cors,
         r,
-        new SyncError('PAYLOAD_TOO_LARGE', `body larger than ${LIMITS.maxBodyBytes} bytes`),
+        refusal(new SyncError('PAYLOAD_TOO_LARGE', `body larger than ${LIMITS.maxBodyBytes} bytes`)),
       );
       return true;
     }
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => void answer(ctx, cors, r, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
+    // Auth from the headers first: not a byte of the body is read for a stranger.
+    const authorization = header(headers, 'authorization');
+    const serviceKey = header(headers, 'x-service-key');
+    const known = serviceKey === undefined ? ctx.auth.cached(authorization, req.socket) : undefined;
+    if (known) receive(ctx, cors, r, known);
+    else
+      authenticate(
+        ctx,
+        { authorization, serviceKey, userId: header(headers, 'x-user-id') },
+        r.requestId,
+      ).then(
+        (principal) => receive(ctx, cors, r, principal),
+        (err: unknown) => void answer(ctx, cors, r, refusal(err)),
+      );
     return true;
   };
 }
@@ -77,6 +86,33 @@ export function pushTarget(
   return rawAppId;
 }
 
+/**
+ * The caller is known: rate limit, then the body. No 'error' listener on req: a client that
+ * goes away mid-body makes it emit 'aborted' and 'close', never 'error' (Node emits it only to
+ * a listener), and 'end' never comes.
+ */
+function receive(ctx: ServerContext, cors: Cors, r: InFlight, principal: Principal): void {
+  r.principal = principal;
+  try {
+    ctx.limiter.take(principal.userId);
+  } catch (err) {
+    void answer(ctx, cors, r, refusal(err));
+    return;
+  }
+  // The app id, checked at this step on the Hono path (appIdOf): pushTarget took only one
+  // that appIdOf returns as it is.
+  r.appId = r.rawAppId;
+  const chunks: Buffer[] = [];
+  r.req.on('data', (chunk: Buffer) => chunks.push(chunk));
+  r.req.on('end', () => void answer(ctx, cors, r, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
+}
+
+/** A request refused before its body was read: what it was refused with. */
+interface Refusal {
+  refused: unknown;
+}
+const refusal = (err: unknown): Refusal => ({ refused: err });
+
 /** One request on this path, and what is known of it so far (for its metrics and log line). */
 interface InFlight {
   req: IncomingMessage;
@@ -96,15 +132,17 @@ interface InFlight {
  * bare 500. The headers go to writeHead as one flat list, which node:http walks without the
  * property lookups an object costs.
  */
-async function answer(ctx: ServerContext, cors: Cors, r: InFlight, body: Buffer | SyncError): Promise<void> {
+async function answer(ctx: ServerContext, cors: Cors, r: InFlight, body: Buffer | Refusal): Promise<void> {
   try {
     const headers = cors.headers(header(r.headers, 'origin'));
     headers.push('X-Request-Id', r.requestId);
     let status = 200;
     let out: string;
     try {
-      if (body instanceof SyncError) throw body;
-      out = JSON.stringify(await push(ctx, r, body));
+      if (!Buffer.isBuffer(body)) throw body.refused;
+      out = JSON.stringify(
+        await runPush(ctx, r.principal!.userId, r.appId!, parseJson(body), header(r.headers, 'x-client-id')),
+      );
     } catch (err) {
       const e = requestError(ctx.logger, r.requestId, err);
       status = e.status;
@@ -113,7 +151,8 @@ async function answer(ctx: ServerContext, cors: Cors, r: InFlight, body: Buffer 
     }
     headers.push('Content-Type', 'application/json', 'Content-Length', String(Buffer.byteLength(out)));
     // Shutting down: this connection closes after the response, so the server drains quickly.
-    if (ctx.shuttingDown) headers.push('Connection', 'close');
+    // Refused before its body was read: closed too, so the client cannot go on streaming it.
+    if (ctx.shuttingDown || !r.req.complete) headers.push('Connection', 'close');
     if (!r.res.destroyed) r.res.writeHead(status, headers).end(out);
     finishRequest(ctx, {
       requestId: r.requestId,
@@ -128,30 +167,6 @@ async function answer(ctx: ServerContext, cors: Cors, r: InFlight, body: Buffer 
     ctx.logger.error({ reqId: r.requestId, err: String((err as Error)?.stack ?? err) }, 'INTERNAL');
     if (!r.res.headersSent && !r.res.destroyed) r.res.writeHead(500).end();
   }
-}
-
-/**
- * Auth, rate limit, app id, JSON and the push itself: the steps of the Hono route, in its
- * order. Not async: a token verified before goes straight on, without a promise of its own.
- */
-function push(ctx: ServerContext, r: InFlight, body: Buffer): Promise<PushResponse> {
-  const authorization = header(r.headers, 'authorization');
-  const serviceKey = header(r.headers, 'x-service-key');
-  const known = serviceKey === undefined ? ctx.auth.cached(authorization, r.req.socket) : undefined;
-  if (known) return pushAs(ctx, r, known, body);
-  const userId = header(r.headers, 'x-user-id');
-  return authenticate(ctx, { authorization, serviceKey, userId }, r.requestId).then((principal) =>
-    pushAs(ctx, r, principal, body),
-  );
-}
-
-function pushAs(ctx: ServerContext, r: InFlight, principal: Principal, body: Buffer): Promise<PushResponse> {
-  r.principal = principal;
-  ctx.limiter.take(principal.userId);
-  // The app id, checked at this step on the Hono path (appIdOf): pushTarget took only one
-  // that appIdOf returns as it is.
-  r.appId = r.rawAppId;
-  return runPush(ctx, principal.userId, r.appId, parseJson(body), header(r.headers, 'x-client-id'));
 }
 
 /** One request header as a string (Node joins repeated ones with ", ", as fetch's Headers does). */
