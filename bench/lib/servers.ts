@@ -27,6 +27,9 @@ export async function startMana(target: ManaTarget): Promise<ManaUnderTest> {
       host: '127.0.0.1',
       devAuth: true,
       rateLimitPerSecond: 0,
+      // Every benchmark client connects from 127.0.0.1, thousands of sockets at once.
+      maxConnections: 1_000_000,
+      maxConnectionsPerAddress: 1_000_000,
       logLevel: 'silent',
       databaseUrl: target.kind === 'postgres' ? target.url : undefined,
     },

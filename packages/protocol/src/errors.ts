@@ -33,6 +33,8 @@ export const ERROR_CODES = {
   AUTH_UNAVAILABLE: 503,
   /** The server is shutting down; retry against another instance or later. */
   SHUTTING_DOWN: 503,
+  /** This instance, or this client address, has as many connections open as it allows; retry later. */
+  TOO_MANY_CONNECTIONS: 503,
 } as const satisfies Record<string, number>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

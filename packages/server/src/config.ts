@@ -230,6 +230,24 @@ export const SETTINGS = {
     int(1, 3_600_000),
     'A whole request must arrive within this time (SSE, WebSockets exempt)',
   ),
+  maxConnections: setting(
+    'MAX_CONNECTIONS',
+    '10000',
+    int(1, 1_000_000),
+    'Open connections per instance (more: 503); keep below the open-file limit',
+  ),
+  maxConnectionsPerAddress: setting(
+    'MAX_CONNECTIONS_PER_ADDRESS',
+    '256',
+    int(1, 1_000_000),
+    'Open connections per client address (more: 503)',
+  ),
+  trustProxy: setting(
+    'TRUST_PROXY',
+    '0',
+    bool,
+    '1: behind a proxy, the client address is the last X-Forwarded-For entry',
+  ),
   shutdownGraceMs: setting(
     'SHUTDOWN_GRACE_MS',
     '10000',

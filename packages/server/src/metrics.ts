@@ -25,6 +25,10 @@ export interface Metrics {
   readonly pushesOvertaken: Counter<never>;
   /** Observed with the key '' (no labels). */
   readonly pushBatchSize: KeyedHistogram<never>;
+  /** Connections refused over MAX_CONNECTIONS (`instance`) or MAX_CONNECTIONS_PER_ADDRESS (`address`). */
+  readonly connectionsRefused: Counter<'reason'>;
+  /** Open connections of this instance (HTTP, SSE, WebSocket). */
+  readonly connectionsOpen: Gauge<never>;
   /** Open `GET /sync/{appId}/stream` responses. */
   readonly sseStreams: Gauge<never>;
   /** Streams refused because their user was at SSE_MAX_STREAMS_PER_USER. */
@@ -171,6 +175,17 @@ export function createMetrics(opts: MetricsOptions): Metrics {
       help: 'Changes per push request',
       labelNames: [] as const,
       buckets: [1, 5, 10, 50, 100, 500, 1000, 5000, 10_000],
+      registers,
+    }),
+    connectionsRefused: new Counter({
+      name: 'mana_sync_connections_refused_total',
+      help: 'Connections refused with 503 TOO_MANY_CONNECTIONS: reason instance (MAX_CONNECTIONS) or address (MAX_CONNECTIONS_PER_ADDRESS)',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
+    connectionsOpen: new Gauge({
+      name: 'mana_sync_connections',
+      help: 'Open connections of this instance (HTTP, SSE, WebSocket), counted against MAX_CONNECTIONS',
       registers,
     }),
     sseStreams: new Gauge({

@@ -6,6 +6,7 @@ import { createDevIssuer, DEV_ISSUER, type DevIssuer } from './auth/dev-issuer.j
 import { type Config, jwksUrlOf, loadConfig } from './config.js';
 import { rowSecurityBypass } from './db/row-security.js';
 import { createRequestListener } from './http/app.js';
+import { capConnections } from './http/connection-caps.js';
 import type { ServerContext } from './http/context.js';
 import { createRateLimiter } from './http/rate-limit.js';
 import { createLogger, type Logger, wantsPrettyLogs } from './logger.js';
@@ -116,6 +117,14 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     createRequestListener(context),
   );
   httpServer.keepAliveTimeout = 65_000;
+  context.connections = capConnections(httpServer, {
+    maxConnections: config.maxConnections,
+    maxPerAddress: config.maxConnectionsPerAddress,
+    trustProxy: config.trustProxy,
+    refused: metrics.connectionsRefused,
+    opened: metrics.connectionsOpen,
+    logger,
+  });
   const realtime = await attachRealtime({ httpServer, context, schema }).catch(async (err) => {
     await store.close();
     throw err;

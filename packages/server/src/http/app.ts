@@ -29,6 +29,7 @@ export function createRequestListener(ctx: ServerContext): RequestListener {
   const hono = getRequestListener(createApp(ctx, cors).fetch);
   const push = pushEndpoint(ctx, cors);
   return (req, res) => {
+    if (ctx.connections && !ctx.connections.admitRequest(req, res)) return;
     if (!push(req, res)) void hono(req, res);
   };
 }

@@ -6,6 +6,7 @@ import type { Metrics } from '../metrics.js';
 import type { PushedEvents } from '../realtime/pushed-events.js';
 import type { SyncStore } from '../store/sync-store.js';
 import type { Streams } from '../stream/streams.js';
+import type { ConnectionCaps } from './connection-caps.js';
 import type { RateLimiter } from './rate-limit.js';
 
 /** What a push announces after it commits: fan-out turns it into `sync-available`. */
@@ -26,6 +27,8 @@ export interface ServerContext {
   /** Prometheus metrics of this instance (the WebSocket hub counts its sockets here too). */
   metrics: Metrics;
   limiter: RateLimiter;
+  /** Connection caps (set once the HTTP server exists): request-time checks behind a trusted proxy. */
+  connections?: ConnectionCaps;
   /** Called after a push that changed records has committed. */
   onPushed: Array<(event: PushedEvent) => void>;
   /** Pushed events of every instance (fed by the fan-out): the WebSocket hub and SSE streams listen here. */

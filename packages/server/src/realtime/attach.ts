@@ -61,6 +61,7 @@ export async function attachRealtime(opts: {
   });
   let accepting = true;
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (context.connections && !context.connections.admitRequest(req, undefined)) return;
     const route = matchRoute(req.url ?? '/');
     if (route.status !== 101) return reject(socket, route.status, route.message);
     if (!accepting || context.shuttingDown) return reject(socket, 503, 'the server is shutting down');

@@ -19,9 +19,13 @@ export interface RawClient {
   closed: Promise<void>;
 }
 
-export async function rawClient(baseUrl: string, send: string | Buffer = ''): Promise<RawClient> {
+export async function rawClient(
+  baseUrl: string,
+  send: string | Buffer = '',
+  opts: { localAddress?: string } = {},
+): Promise<RawClient> {
   const { hostname, port } = new URL(baseUrl);
-  const socket = connect({ host: hostname, port: Number(port) });
+  const socket = connect({ host: hostname, port: Number(port), ...opts });
   await new Promise<void>((resolve, reject) => {
     socket.once('connect', resolve);
     socket.once('error', reject);
