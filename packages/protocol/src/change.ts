@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { LIMITS } from './constants.js';
-import { canonicalize } from './cursor.js';
+import { DELETED_AT_FIELD, LIMITS } from './constants.js';
+import { canonicalize, parseMicros } from './cursor.js';
 import { fieldNameSchema, recordIdSchema, tableNameSchema } from './ids.js';
 import { jsonValueProblem } from './json-value.js';
 
@@ -9,6 +9,17 @@ export const timestampSchema = z
   .string()
   .max(64)
   .refine((s) => canonicalize(s) !== null, 'an ISO-8601 date-time such as 2024-01-01T10:05:00.000Z');
+
+/**
+ * What the `deletedAt` field may hold (`fields.deletedAt.value`, `data.deletedAt`): a timestamp,
+ * as `timestampSchema` accepts it, or null (not deleted). Why: the server and every client
+ * decide "deleted" from this field; `{}`, `0` or `"not-a-date"` would mean deleted to one
+ * and not to another, and come back as text no client can order.
+ */
+export function isDeletedAtValue(v: unknown): boolean {
+  return v === null || (typeof v === 'string' && v.length <= 64 && parseMicros(v) !== null);
+}
+const DELETED_AT_MESSAGE = 'deletedAt: an ISO-8601 date-time such as 2024-01-01T10:05:00.000Z, or null';
 
 /** A JSON value that PostgreSQL's jsonb accepts (see json-value.ts). */
 export const jsonValueSchema = z.unknown().superRefine((value, ctx) => {
@@ -76,16 +87,28 @@ export const schemaVersionSchema = z.number().int().min(1).max(1_000_000);
  * `fields` carry their own timestamps; `data` values without one take the change's newest
  * field timestamp (or the server time). A `delete` sets the `deletedAt` field under LWW.
  */
-export const changeSchema = z.object({
-  table: tableNameSchema,
-  id: recordIdSchema,
-  op: opSchema,
-  fields: fieldsSchema.optional(),
-  data: fieldRecord(jsonValueSchema).optional(),
-  deletedAt: timestampSchema.nullable().optional(),
-  schemaVersion: schemaVersionSchema.optional(),
-  actor: actorSchema.nullable().optional(),
-});
+export const changeSchema = z
+  .object({
+    table: tableNameSchema,
+    id: recordIdSchema,
+    op: opSchema,
+    fields: fieldsSchema.optional(),
+    data: fieldRecord(jsonValueSchema).optional(),
+    deletedAt: timestampSchema.nullable().optional(),
+    schemaVersion: schemaVersionSchema.optional(),
+    actor: actorSchema.nullable().optional(),
+  })
+  .superRefine((c, ctx) => {
+    const field = c.fields?.[DELETED_AT_FIELD];
+    if (field && !isDeletedAtValue(field.value))
+      ctx.addIssue({
+        code: 'custom',
+        message: DELETED_AT_MESSAGE,
+        path: ['fields', DELETED_AT_FIELD, 'value'],
+      });
+    if (c.data && Object.hasOwn(c.data, DELETED_AT_FIELD) && !isDeletedAtValue(c.data[DELETED_AT_FIELD]))
+      ctx.addIssue({ code: 'custom', message: DELETED_AT_MESSAGE, path: ['data', DELETED_AT_FIELD] });
+  });
 export type Change = z.infer<typeof changeSchema>;
 
 /** One field of a server change: its value, its LWW timestamp, and who wrote it (when known). */

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { actorProblem } from './change.js';
+import { actorProblem, isDeletedAtValue } from './change.js';
 import { LIMITS } from './constants.js';
 import { parseMicros } from './cursor.js';
 import { FORBIDDEN_FIELD_NAMES, ID_MATCHES } from './ids.js';
@@ -86,10 +86,16 @@ function isPlainChange(c: unknown): boolean {
       }
       if (keys !== 2 || !isValue(field.value) || !isTimestamp(field.updatedAt)) return false;
     }
+    if (
+      c.fields.deletedAt !== undefined &&
+      !isDeletedAtValue((c.fields.deletedAt as { value: unknown }).value)
+    )
+      return false;
   }
   if (c.data !== undefined) {
     if (!isPlainObject(c.data)) return false;
     for (const name in c.data) if (!isFieldName(name) || !isValue(c.data[name])) return false;
+    if (c.data.deletedAt !== undefined && !isDeletedAtValue(c.data.deletedAt)) return false;
   }
   return true;
 }

@@ -53,13 +53,27 @@ const brokenValue = fc.constantFrom<unknown>(
 
 const validField = fc.record({ value, updatedAt: validTimestamp });
 
+/** `deletedAt` as a field (`fields.deletedAt`, `data.deletedAt`): a timestamp or null, nothing else. */
+const deletedAtValue = pick<unknown>(validTimestamp, fc.constant(null));
+const brokenDeletedAt = fc.constantFrom<unknown>({}, 'not-a-date', 0, 1, false, true, [], '', { at: 1 });
+const withDeletedAt = <T extends Record<string, unknown>>(
+  dict: fc.Arbitrary<T>,
+  entry: fc.Arbitrary<unknown>,
+) =>
+  fc
+    .tuple(dict, fc.option(entry, { nil: undefined }))
+    .map(([d, v]) => (v === undefined ? d : { ...d, deletedAt: v }));
+
 const validChange = fc.record(
   {
     table: fc.stringMatching(/^[A-Za-z_][A-Za-z0-9_.-]{0,6}$/),
     id,
     op: fc.constantFrom('insert', 'update', 'delete'),
-    fields: fc.dictionary(name, validField, { maxKeys: 4 }),
-    data: fc.dictionary(name, value, { maxKeys: 2 }),
+    fields: withDeletedAt(
+      fc.dictionary(name, validField, { maxKeys: 4 }),
+      fc.record({ value: deletedAtValue, updatedAt: validTimestamp }),
+    ),
+    data: withDeletedAt(fc.dictionary(name, value, { maxKeys: 2 }), deletedAtValue),
     deletedAt: pick(validTimestamp, fc.constant(null)),
   },
   { requiredKeys: ['table', 'id', 'op'] },
@@ -124,6 +138,13 @@ const defect: fc.Arbitrary<(b: Json) => void> = fc.oneof(
   brokenValue.map((v) => (b: Json) => {
     b.changes.push({ table: 't', id: 'r', op: 'update', data: { ok: v } });
   }),
+  fc.tuple(brokenDeletedAt, validTimestamp, fc.boolean()).map(([v, at, asField]) => (b: Json) => {
+    b.changes.push(
+      asField
+        ? { table: 't', id: 'r', op: 'update', fields: { deletedAt: { value: v, updatedAt: at } } }
+        : { table: 't', id: 'r', op: 'insert', data: { title: 'x', deletedAt: v } },
+    );
+  }),
 );
 
 const brokenBody = fc.tuple(validBody, defect).map(([b, hurt]) => {
@@ -180,6 +201,45 @@ describe('push body fast check', () => {
     const parsed = parsePushRequest(input);
     expect(parsed.success).toBe(false);
     expect(parsed.error?.issues[0]?.path).toEqual(['changes', 0, 'fields', '__proto__']);
+  });
+
+  it('refuses a deletedAt that is not a timestamp or null, top-level, as a field or in data, naming it', () => {
+    const at = '2024-01-01T00:00:00.000Z';
+    for (const bad of [{}, 'not-a-date', 0, false, [], '9999-99-99T00:00:00Z']) {
+      const cases: Array<[Json, Array<string | number>]> = [
+        [{ table: 't', id: 'r', op: 'delete', deletedAt: bad }, ['changes', 0, 'deletedAt']],
+        [
+          { table: 't', id: 'r', op: 'update', fields: { deletedAt: { value: bad, updatedAt: at } } },
+          ['changes', 0, 'fields', 'deletedAt', 'value'],
+        ],
+        [
+          { table: 't', id: 'r', op: 'insert', data: { deletedAt: bad } },
+          ['changes', 0, 'data', 'deletedAt'],
+        ],
+      ];
+      for (const [change, path] of cases) {
+        const input = overTheWire({ clientId: 'c', changes: [change] });
+        expect(isPlainPushRequest(input), JSON.stringify(change)).toBe(false);
+        const parsed = parsePushRequest(input);
+        expect(parsed.success, JSON.stringify(change)).toBe(false);
+        expect(parsed.error?.issues[0]?.path).toEqual(path);
+      }
+    }
+    for (const ok of [null, at, '2024-01-01T10:00:00+02:00']) {
+      const input = overTheWire({
+        clientId: 'c',
+        changes: [
+          {
+            table: 't',
+            id: 'r',
+            op: 'update',
+            fields: { deletedAt: { value: ok, updatedAt: at } },
+            data: { deletedAt: ok },
+          },
+        ],
+      });
+      expect(isPlainPushRequest(input)).toBe(true);
+    }
   });
 
   it('isAppId accepts exactly what appIdSchema accepts', () => {

@@ -1,0 +1,4 @@
+import { memoryPglite } from '../helpers/databases.js';
+import { deletedAtSuite } from './deleted-at-suite.js';
+
+deletedAtSuite('PGlite', memoryPglite);
