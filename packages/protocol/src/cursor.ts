@@ -2,14 +2,22 @@
  * Timestamps and cursors.
  *
  * Everything the server stores or sends is a canonical timestamp: ISO-8601, UTC, exactly six
- * fractional digits (`2024-01-01T10:06:15.123456Z`). Canonical strings of years 0000-9999
- * sort lexicographically in time order, so comparing two of them is a string comparison.
+ * fractional digits (`2024-01-01T10:06:15.123456Z`), from 0001-01-01T00:00:00.000000Z to
+ * 9999-12-31T23:59:59.999999Z. Canonical strings of these years sort lexicographically in time
+ * order, so comparing two of them is a string comparison.
  * Clients may send any ISO-8601 date-time (any fraction, `Z` or an offset); it is
  * normalized here. Digits past the microsecond are truncated, never rounded up, so a
  * cursor can never move past a record it has not seen.
  */
 
 export type Canonical = string & { readonly __canonical: unique symbol };
+
+/**
+ * Microseconds since the Unix epoch: a number when it is a safe integer (within ±2^53 - 1:
+ * years 1685 to 2255, every timestamp a server makes), a bigint beyond, so that no microsecond of 0001-9999 is lost.
+ * The two compare with each other exactly (`<`, `>`); arithmetic needs one kind.
+ */
+export type Micros = number | bigint;
 
 /** The cursor meaning "from the beginning". */
 export const EPOCH = '1970-01-01T00:00:00.000000Z' as Canonical;
@@ -19,7 +27,7 @@ export const EPOCH = '1970-01-01T00:00:00.000000Z' as Canonical;
  * stamps the fields it writes together alike); the function is pure, so a bounded memo is
  * safe. Cleared when full.
  */
-const parsed = new Map<string, number | null>();
+const parsed = new Map<string, Micros | null>();
 const PARSED_MAX = 4096;
 
 /**
@@ -28,10 +36,13 @@ const PARSED_MAX = 4096;
  * with the last one costs less than hashing it for the map.
  */
 let lastInput = '';
-let lastMicros: number | null = null;
+let lastMicros: Micros | null = null;
 
-/** Microseconds since the Unix epoch, or null when `input` is not an ISO-8601 date-time. */
-export function parseMicros(input: string): number | null {
+/**
+ * Microseconds since the Unix epoch, or null when `input` is not an ISO-8601 date-time of
+ * 0001-01-01 to 9999-12-31 (in UTC). A bigint outside ±2^53 (see `Micros`).
+ */
+export function parseMicros(input: string): Micros | null {
   if (input === lastInput) return lastMicros;
   // No date-time is longer than 38 characters: longer input is refused, and never kept.
   if (input.length > 40) return null;
@@ -53,7 +64,7 @@ export function parseMicros(input: string): number | null {
  * regex with its captures, eight Number() conversions and a Date cost about 3,000
  * instructions a timestamp, 2 % of a small push's CPU; this costs about a third of that.
  */
-function parseUncached(s: string): number | null {
+function parseUncached(s: string): Micros | null {
   const n = s.length;
   if (n < 20) return null; // YYYY-MM-DDTHH:MM:SSZ
   const year = digits(s, 0, 4);
@@ -107,10 +118,15 @@ function parseUncached(s: string): number | null {
     minute * 60_000 +
     second * 1000 -
     offsetMinutes * 60_000;
-  const micros = ms * 1000 + fraction;
-  if (micros < 0 || micros >= MAX_MICROS) return null;
-  return micros;
+  // Exact as a number near now (the hot path); past ±2^53 µs, exact as a bigint.
+  if (ms >= -SAFE_MS && ms <= SAFE_MS) return ms * 1000 + fraction;
+  if (ms < MIN_MS || ms >= MAX_MS) return null;
+  const micros = BigInt(ms) * 1000n + BigInt(fraction);
+  return micros >= MIN_SAFE && micros <= MAX_SAFE ? Number(micros) : micros;
 }
+
+const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER);
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
 const ZERO = 0x30;
 const DASH = 0x2d;
@@ -144,10 +160,13 @@ function daysFromCivil(year: number, month: number, day: number): number {
   return era * 146_097 + doe - 719_468;
 }
 
-/** 10000-01-01: canonical strings stop sorting correctly past year 9999. */
-const MAX_MICROS = 253_402_300_800_000_000;
+/** 0001-01-01 in ms: PostgreSQL has no year 0, and canonical text has four digits of year. */
+const MIN_MS = -62_135_596_800_000;
+/** 10000-01-01 in ms: canonical strings stop sorting correctly past year 9999. */
+const MAX_MS = 253_402_300_800_000;
+/** Whole seconds (in ms) whose microseconds, fraction included, are a safe integer. */
+const SAFE_MS = Math.floor((Number.MAX_SAFE_INTEGER - 999_999) / 1_000_000) * 1000;
 
-const DAY_MICROS = 86_400_000_000;
 // The last second formatted ("YYYY-MM-DDTHH:MM:SS."): a server formats many timestamps of
 // the same second (a batch's positions, its clamped fields), so only the six fractional
 // digits are new. Why not Date#toISOString each time: V8 formats it through printf, about
@@ -157,11 +176,22 @@ let lastSecondPrefix = '';
 /** "00" to "99". */
 const TWO_DIGITS = Array.from({ length: 100 }, (_, n) => (n < 10 ? `0${n}` : String(n)));
 
-/** Canonical text of integer microseconds since the epoch, 0 to year 9999. */
-export function formatMicros(micros: number): Canonical {
-  const second = Math.floor(micros / 1_000_000);
+/** Canonical text of integer microseconds since the epoch, years 0001 to 9999. */
+export function formatMicros(micros: Micros): Canonical {
+  let second: number;
+  let fraction: number;
+  if (typeof micros === 'number') {
+    second = Math.floor(micros / 1_000_000);
+    fraction = micros - second * 1_000_000;
+  } else {
+    // Far from now: the second (under 2^38) and the fraction are exact numbers again.
+    let s = micros / 1_000_000n; // truncates toward zero
+    if (s * 1_000_000n > micros) s -= 1n;
+    second = Number(s);
+    fraction = Number(micros - s * 1_000_000n);
+  }
   if (second !== lastSecond) {
-    const day = Math.floor(micros / DAY_MICROS);
+    const day = Math.floor(second / 86_400);
     const inDay = second - day * 86_400;
     const h = Math.floor(inDay / 3600);
     const m = Math.floor((inDay - h * 3600) / 60);
@@ -169,7 +199,6 @@ export function formatMicros(micros: number): Canonical {
     lastSecondPrefix = `${date}${TWO_DIGITS[h]}:${TWO_DIGITS[m]}:${TWO_DIGITS[inDay - h * 3600 - m * 60]}.`;
     lastSecond = second;
   }
-  const fraction = micros - second * 1_000_000;
   const hi = Math.floor(fraction / 10_000);
   const mid = Math.floor((fraction - hi * 10_000) / 100);
   return `${lastSecondPrefix}${TWO_DIGITS[hi]}${TWO_DIGITS[mid]}${TWO_DIGITS[fraction - hi * 10_000 - mid * 100]}Z` as Canonical;
@@ -180,7 +209,7 @@ export function formatMicros(micros: number): Canonical {
  * canonical already (what Mana clients send), else formatted. Parsed, a 27-character text
  * with `T`, `.` and `Z` in those places has exactly the canonical layout.
  */
-export function canonicalText(input: string, micros: number): Canonical {
+export function canonicalText(input: string, micros: Micros): Canonical {
   const shaped =
     input.length === 27 &&
     input.charCodeAt(10) === 0x54 &&

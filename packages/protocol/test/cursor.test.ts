@@ -30,7 +30,7 @@ describe('canonical timestamps', () => {
   });
 
   it('round-trips and sorts as strings in time order', () => {
-    const a = parseMicros('2024-01-01T10:00:00.000001Z')!;
+    const a = Number(parseMicros('2024-01-01T10:00:00.000001Z'));
     expect(formatMicros(a)).toBe('2024-01-01T10:00:00.000001Z');
     expect(formatMicros(a + 999_999) > formatMicros(a)).toBe(true);
     expect(parseMicros(EPOCH)).toBe(0);
@@ -42,7 +42,7 @@ describe('canonical timestamps', () => {
       return `${new Date(ms).toISOString().slice(0, 23)}${String(micros - ms * 1000).padStart(3, '0')}Z`;
     };
     const day = 86_400_000_000;
-    const leap = parseMicros('2024-02-29T00:00:00Z')!;
+    const leap = Number(parseMicros('2024-02-29T00:00:00Z'));
     const edges = [0, 1, 999, 1000, day - 1, day, leap - 1, leap, leap + day - 1, Number.MAX_SAFE_INTEGER];
     // Random values, in an order that jumps between days (the formatter remembers the last one).
     const random = Array.from({ length: 20_000 }, () => Math.floor(Math.random() * Number.MAX_SAFE_INTEGER));
@@ -63,7 +63,7 @@ describe('canonical timestamps', () => {
     // The definition the scanner in cursor.ts implements, through Date: the reference.
     const ISO =
       /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d{1,12}))?(?:([Zz])|([+-])(\d{2}):?(\d{2}))$/;
-    const reference = (input: string): number | null => {
+    const reference = (input: string): number | bigint | null => {
       const m = ISO.exec(input);
       if (!m) return null;
       const [, y, mo, d, h, mi, sec, frac = '', z, sign, oh = '0', om = '0'] = m;
@@ -74,8 +74,13 @@ describe('canonical timestamps', () => {
       date.setUTCHours(Number(h), Number(mi), Number(sec), 0);
       if (date.getUTCDate() !== Number(d)) return null;
       const offset = z ? 0 : (sign === '-' ? -1 : 1) * (Number(oh) * 60 + Number(om));
-      const micros = (date.getTime() - offset * 60_000) * 1000 + Number(frac.padEnd(6, '0').slice(0, 6));
-      return micros < 0 || micros >= 253_402_300_800_000_000 ? null : micros;
+      // Exact: a bigint throughout, a number again where that is exact (as parseMicros answers).
+      const micros =
+        BigInt(date.getTime() - offset * 60_000) * 1000n + BigInt(frac.padEnd(6, '0').slice(0, 6));
+      if (micros < -62_135_596_800_000_000n || micros >= 253_402_300_800_000_000n) return null;
+      return micros >= BigInt(Number.MIN_SAFE_INTEGER) && micros <= BigInt(Number.MAX_SAFE_INTEGER)
+        ? Number(micros)
+        : micros;
     };
     const pick = <T>(xs: readonly T[]): T => xs[Math.floor(Math.random() * xs.length)]!;
     const num = (max: number, width: number) => String(Math.floor(Math.random() * max)).padStart(width, '0');
@@ -85,7 +90,7 @@ describe('canonical timestamps', () => {
         ? String(lo + Math.floor(Math.random() * (hi - lo + 1))).padStart(width, '0')
         : pick(edges);
     const generated = () =>
-      `${part(1970, 2400, 4, ['1969', '1900', '9999', '0000', '10000'])}-${part(1, 12, 2, ['00', '13'])}-` +
+      `${part(1970, 2400, 4, ['1969', '1900', '9999', '0000', '0001', '0099', '1600', '2256', '10000'])}-${part(1, 12, 2, ['00', '13'])}-` +
       `${part(1, 28, 2, ['00', '29', '30', '31', '32'])}${pick(['T', 'T', 't', ' ', 'x'])}` +
       `${part(0, 23, 2, ['24', '99'])}:${part(0, 59, 2, ['60'])}:${part(0, 59, 2, ['60', '5'])}` +
       pick([
@@ -138,6 +143,48 @@ describe('canonical timestamps', () => {
     }
     // Both sides of the grammar were exercised, not just refusals.
     expect(accepted).toBeGreaterThan(inputs.length / 20);
+  });
+
+  it('covers 0001-01-01 to 9999-12-31T23:59:59.999999Z without losing a microsecond', () => {
+    const edges = [
+      '0001-01-01T00:00:00.000000Z',
+      '0001-01-01T00:00:00.000001Z',
+      '1000-06-15T12:34:56.789012Z',
+      '1684-12-31T23:59:59.999999Z',
+      '1969-12-31T23:59:59.999999Z',
+      '2255-06-05T23:47:34.740991Z', // 2^53 - 1 µs: the last safe integer
+      '2255-06-05T23:47:34.740992Z',
+      '2255-06-05T23:47:34.740993Z',
+      '2300-01-01T00:00:00.000001Z',
+      '9999-12-31T23:59:59.999999Z',
+    ];
+    for (const text of edges) {
+      const micros = parseMicros(text);
+      expect(micros, text).not.toBeNull();
+      expect(formatMicros(micros!), text).toBe(text);
+      expect(canonicalize(text), text).toBe(text);
+    }
+    expect(parseMicros('9999-12-31T23:59:59.999999Z')).toBe(253_402_300_799_999_999n);
+    expect(parseMicros('0001-01-01T00:00:00.000001Z')).toBe(-62_135_596_799_999_999n);
+    expect(parseMicros('1969-12-31T23:59:59.999999Z')).toBe(-1);
+    // Any other spelling of the same instant comes out exact too (formatted, not kept).
+    expect(canonicalize('2300-01-01T01:00:00.000001+01:00')).toBe('2300-01-01T00:00:00.000001Z');
+    expect(canonicalize('9999-12-31T22:59:59.9999999-01:00')).toBe('9999-12-31T23:59:59.999999Z');
+    expect(canonicalize('0001-01-01T01:00:00.000001+01:00')).toBe('0001-01-01T00:00:00.000001Z');
+    // Outside the range: refused.
+    for (const out of [
+      '0000-12-31T23:59:59.999999Z',
+      '0001-01-01T00:30:00+01:00',
+      '9999-12-31T23:30:00-01:00',
+    ]) {
+      expect(parseMicros(out), out).toBeNull();
+    }
+    // Numbers and bigints order as the instants do.
+    const a = parseMicros('2255-06-05T23:47:34.740991Z')!;
+    const b = parseMicros('2255-06-05T23:47:34.740992Z')!;
+    expect(a).toBe(Number.MAX_SAFE_INTEGER);
+    expect(b).toBe(2n ** 53n);
+    expect(a < b && b > a).toBe(true);
   });
 
   it('keeps a canonical text as it is, and formats every other spelling of the same instant', () => {

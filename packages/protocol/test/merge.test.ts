@@ -6,7 +6,7 @@ import { changeFields, isDeleted, mergeFields, type RecordState, type TimedValue
 
 const t = (s: string) => s as Canonical;
 const now = t('2024-01-01T12:00:00.000000Z');
-const opts = { nowMicros: parseMicros(now)!, maxSkewMicros: 60_000_000 };
+const opts = { nowMicros: Number(parseMicros(now)), maxSkewMicros: 60_000_000 };
 
 function apply(state: RecordState | undefined, change: Change): RecordState {
   return mergeFields(state, changeFields(change, opts)).state;

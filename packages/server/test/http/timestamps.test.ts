@@ -1,0 +1,4 @@
+import { memoryPglite } from '../helpers/databases.js';
+import { timestampsSuite } from './timestamps-suite.js';
+
+timestampsSuite('PGlite', memoryPglite);
