@@ -178,30 +178,34 @@ const TWO_DIGITS = Array.from({ length: 100 }, (_, n) => (n < 10 ? `0${n}` : Str
 
 /** Canonical text of integer microseconds since the epoch, years 0001 to 9999. */
 export function formatMicros(micros: Micros): Canonical {
-  let second: number;
-  let fraction: number;
-  if (typeof micros === 'number') {
-    second = Math.floor(micros / 1_000_000);
-    fraction = micros - second * 1_000_000;
-  } else {
-    // Far from now: the second (under 2^38) and the fraction are exact numbers again.
-    let s = micros / 1_000_000n; // truncates toward zero
-    if (s * 1_000_000n > micros) s -= 1n;
-    second = Number(s);
-    fraction = Number(micros - s * 1_000_000n);
-  }
-  if (second !== lastSecond) {
-    const day = Math.floor(second / 86_400);
-    const inDay = second - day * 86_400;
-    const h = Math.floor(inDay / 3600);
-    const m = Math.floor((inDay - h * 3600) / 60);
-    const date = new Date(day * 86_400_000).toISOString().slice(0, 11);
-    lastSecondPrefix = `${date}${TWO_DIGITS[h]}:${TWO_DIGITS[m]}:${TWO_DIGITS[inDay - h * 3600 - m * 60]}.`;
-    lastSecond = second;
-  }
+  if (typeof micros === 'bigint') return formatBig(micros);
+  const second = Math.floor(micros / 1_000_000);
+  if (second !== lastSecond) setSecond(second);
+  const fraction = micros - second * 1_000_000;
   const hi = Math.floor(fraction / 10_000);
   const mid = Math.floor((fraction - hi * 10_000) / 100);
   return `${lastSecondPrefix}${TWO_DIGITS[hi]}${TWO_DIGITS[mid]}${TWO_DIGITS[fraction - hi * 10_000 - mid * 100]}Z` as Canonical;
+}
+
+/** Far from now: the second (under 2^38) and the fraction are exact numbers again. */
+function formatBig(micros: bigint): Canonical {
+  let big = micros / 1_000_000n; // truncates toward zero
+  if (big * 1_000_000n > micros) big -= 1n;
+  const second = Number(big);
+  const fraction = String(Number(micros - big * 1_000_000n)).padStart(6, '0');
+  if (second !== lastSecond) setSecond(second);
+  return `${lastSecondPrefix}${fraction}Z` as Canonical;
+}
+
+/** Makes `second` (since the epoch) the last second formatted. */
+function setSecond(second: number): void {
+  const day = Math.floor(second / 86_400);
+  const inDay = second - day * 86_400;
+  const h = Math.floor(inDay / 3600);
+  const m = Math.floor((inDay - h * 3600) / 60);
+  const date = new Date(day * 86_400_000).toISOString().slice(0, 11);
+  lastSecondPrefix = `${date}${TWO_DIGITS[h]}:${TWO_DIGITS[m]}:${TWO_DIGITS[inDay - h * 3600 - m * 60]}.`;
+  lastSecond = second;
 }
 
 /**

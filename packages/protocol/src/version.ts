@@ -21,6 +21,6 @@ export const PROTOCOL_HISTORY: ReadonlyArray<{ version: number; date: string; ch
     version: 3,
     date: '2026-12-04',
     change:
-      'Server hardening (issue 20): 503 TOO_MANY_CONNECTIONS (connection caps); a deletedAt field value (fields.deletedAt.value, data.deletedAt) is a timestamp or null, else 400 INVALID_REQUEST.',
+      'Server hardening (issue 20): 503 TOO_MANY_CONNECTIONS (connection caps); a deletedAt field value (fields.deletedAt.value, data.deletedAt) is a timestamp or null, else 400 INVALID_REQUEST; timestamps from 0001-01-01 to 9999-12-31T23:59:59.999999Z are accepted and kept to the microsecond (before: 1970 to about 2255 exactly).',
   },
 ];
