@@ -11,6 +11,11 @@ describe('config', () => {
     expect(c.corsOrigins).toEqual(['http://localhost:5173']);
     expect(c.devAuth).toBe(false);
     expect(c.jwtAlgorithms).toEqual(['EdDSA']);
+    expect(c.httpHeadersTimeoutMs).toBe(10_000);
+    expect(c.httpRequestTimeoutMs).toBe(30_000);
+    expect(c.maxConnections).toBe(10_000);
+    expect(c.maxConnectionsPerAddress).toBe(256);
+    expect(c.trustProxy).toBe(false);
   });
 
   it('derives the JWKS URL from MANA_AUTH_URL unless JWKS_URL is set', () => {
@@ -29,6 +34,9 @@ describe('config', () => {
     [{ MANA_SYNC_DEV_AUTH: 'maybe' }, /MANA_SYNC_DEV_AUTH/],
     [{ LOG_LEVEL: 'loud' }, /LOG_LEVEL/],
     [{ MANA_SYNC_DEV_AUTH: '1', NODE_ENV: 'production' }, /production/],
+    [{ HTTP_HEADERS_TIMEOUT_MS: '40000' }, /HTTP_HEADERS_TIMEOUT_MS.*HTTP_REQUEST_TIMEOUT_MS/],
+    [{ MAX_CONNECTIONS: '0' }, /MAX_CONNECTIONS/],
+    [{ TRUST_PROXY: 'sometimes' }, /TRUST_PROXY/],
   ])('refuses %o with one line naming the variable', (env, pattern) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(pattern);

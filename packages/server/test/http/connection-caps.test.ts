@@ -126,5 +126,19 @@ describe('connection caps behind a trusted proxy (TRUST_PROXY=1)', () => {
     expectRefused(await third.response);
     await third.closed;
     expect(await refusedCount(s, 'address')).toBe(1);
+    // A WebSocket through the proxy from that client counts the same.
+    const status = await new Promise<number>((resolve) => {
+      const ws = new WebSocket(`${s.url.replace(/^http/, 'ws')}/ws`, {
+        headers: { 'x-forwarded-for': '10.0.0.1' },
+      });
+      ws.on('open', () => {
+        ws.terminate();
+        resolve(101);
+      });
+      ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+      ws.on('error', () => resolve(0));
+    });
+    expect(status).toBe(503);
+    expect(await refusedCount(s, 'address')).toBe(2);
   });
 });
