@@ -137,7 +137,8 @@ describe('ops/grafana/mana-sync.json', () => {
       'mana_sync_conflicts_total',
       'mana_sync_ws_connections', // sockets
       'mana_sync_sse_streams',
-      'mana_sync_ws_resyncs_total', // fan-out
+      'mana_sync_fanout_delay_seconds_bucket', // fan-out lag
+      'mana_sync_ws_resyncs_total', // fan-out reconnects
       'mana_sync_db_errors_total',
       'mana_sync_db_transaction_duration_seconds_bucket',
       'process_resident_memory_bytes',
