@@ -344,10 +344,24 @@ const ALERT_TESTS: {
       ],
     },
     {
-      // 1 % answering 503 during a short blip is under the 2 % bound.
+      // 1 % answering 503 is under the 2 % bound.
       interval: '1m',
       input_series: [requests('/sync/:appId', '200', 99), requests('/sync/:appId', '503', 1)],
       alert_rule_test: [{ eval_time: '10m', alertname: 'ManaSyncHigh5xxRate', exp_alerts: [] }],
+    },
+    {
+      // A quiet hour: a request a minute, and a 500 and a 429 every 4 minutes. A large share,
+      // but single errors now and then page or warn nobody.
+      interval: '1m',
+      input_series: [
+        requests('/sync/:appId', '200', 1),
+        requests('/sync/:appId', '500', 0.25),
+        requests('/sync/:appId', '429', 0.25),
+      ],
+      alert_rule_test: [
+        { eval_time: '30m', alertname: 'ManaSyncHigh5xxRate', exp_alerts: [] },
+        { eval_time: '30m', alertname: 'ManaSyncLimitsHit', exp_alerts: [] },
+      ],
     },
     {
       interval: '1m',
