@@ -10,6 +10,7 @@ import * as protocol from '../src/index.js';
 const PINNED: Record<number, string> = {
   1: '569b1635e3968551',
   2: '8f3c539d1ad04a46',
+  3: '52ecde6e2b3ce46b',
 };
 
 function wireHash(): string {
