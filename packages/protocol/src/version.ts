@@ -3,7 +3,7 @@
  * every wire message: a change to the wire fails it until this number is bumped and a line
  * is added to the history below.
  */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 export const PROTOCOL_HISTORY: ReadonlyArray<{ version: number; date: string; change: string }> = [
   {
@@ -16,5 +16,11 @@ export const PROTOCOL_HISTORY: ReadonlyArray<{ version: number; date: string; ch
     date: '2026-12-04',
     change:
       'The Mana web app contract (DESIGN.md section 12): server changes are op update (fields, possibly a part of the record) or delete (with deletedAt), never insert, and leave out the fields the asking client wrote; eventId and actors on server changes; field times with milliseconds when the microseconds are zero; schemaVersion and actor on pushes (SCHEMA_VERSION_UNSUPPORTED); the SSE stream GET /sync/{appId}/stream.',
+  },
+  {
+    version: 3,
+    date: '2026-12-04',
+    change:
+      'Error code TOKEN_LIFETIME (401): a token without exp, or living longer than the server accepts (JWT_MAX_TTL_S).',
   },
 ];

@@ -10,6 +10,7 @@ import * as protocol from '../src/index.js';
 const PINNED: Record<number, string> = {
   1: '569b1635e3968551',
   2: '8f3c539d1ad04a46',
+  3: '959bc4976b53e195',
 };
 
 function wireHash(): string {

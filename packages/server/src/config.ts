@@ -133,8 +133,36 @@ export const SETTINGS = {
     'Mana auth service; JWKS at /api/auth/jwks',
   ),
   jwksUrl: setting('JWKS_URL', '', optionalUrl, 'Explicit JWKS URL (overrides MANA_AUTH_URL)'),
-  jwtIssuer: setting('JWT_ISSUER', '', optionalString, 'Required JWT issuer, checked when set'),
-  jwtAudience: setting('JWT_AUDIENCE', '', optionalString, 'Required JWT audience, checked when set'),
+  jwtIssuer: setting(
+    'JWT_ISSUER',
+    '',
+    optionalString,
+    'Required JWT issuer (iss), checked when set; required in production',
+  ),
+  jwtAudience: setting(
+    'JWT_AUDIENCE',
+    '',
+    optionalString,
+    'Required JWT audience (aud), checked when set; required in production',
+  ),
+  jwtMaxTtlS: setting(
+    'JWT_MAX_TTL_S',
+    '86400',
+    int(60, 31_536_000),
+    'Longest token lifetime (exp - iat) accepted; tokens without exp are refused',
+  ),
+  authFailLimit: setting(
+    'AUTH_FAIL_LIMIT',
+    '60',
+    int(0, 1_000_000),
+    'Failed token/service-key checks per minute per client address, then 429 (0: off)',
+  ),
+  trustProxy: setting(
+    'TRUST_PROXY',
+    '0',
+    bool,
+    '1: behind a proxy; the client address is the last X-Forwarded-For entry',
+  ),
   jwtAlgorithms: setting('JWT_ALGORITHMS', 'EdDSA', algorithms, 'Accepted asymmetric JWT algorithms'),
   serviceKey: setting(
     'MANA_SERVICE_KEY',
@@ -259,6 +287,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   }
   const config = out as Config;
   if (config.devAuth) checkDevAuth(config);
+  if (isProduction(config)) {
+    // Without them any token the auth service's key ever signed, for any audience, would do.
+    const missing = [config.jwtIssuer ? '' : 'JWT_ISSUER', config.jwtAudience ? '' : 'JWT_AUDIENCE'].filter(
+      Boolean,
+    );
+    if (missing.length > 0) {
+      throw new ConfigError(
+        `${missing.join(' and ')} must be set when NODE_ENV=production (Mana's auth service: its base URL, e.g. https://auth.mana.how)`,
+      );
+    }
+  }
   // Dev auth listens on loopback only, unless HOST says otherwise: its /dev/token mints a
   // token for any user, so anyone who can reach the port could act as anyone.
   return { ...config, host: config.host ?? (config.devAuth ? '127.0.0.1' : '0.0.0.0') };

@@ -83,6 +83,8 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     audience: devIssuer ? undefined : config.jwtAudience,
     algorithms: devIssuer ? ['EdDSA'] : config.jwtAlgorithms,
     serviceKey: config.serviceKey,
+    maxTtlSeconds: config.jwtMaxTtlS,
+    failuresPerMinute: config.authFailLimit,
   });
 
   const context: ServerContext = {

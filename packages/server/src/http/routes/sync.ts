@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import {
   appIdSchema,
   canonicalize,
@@ -17,6 +18,7 @@ import {
 import { type Context, Hono } from 'hono';
 import type { Principal } from '../../auth/auth.js';
 import { readJson } from '../body.js';
+import { clientAddress } from '../client-address.js';
 import type { AppEnv, ServerContext } from '../context.js';
 import { zodToSyncError } from '../errors.js';
 import { openStream } from './stream.js';
@@ -44,10 +46,11 @@ export async function authenticate(
   ctx: ServerContext,
   headers: RequestHeaders,
   requestId: string,
+  address: string,
 ): Promise<Principal> {
   let principal: Principal;
   try {
-    principal = await ctx.auth.authenticate(headers);
+    principal = await ctx.auth.authenticate(headers, address);
   } catch (err) {
     // Every use of the service key is logged, refused ones too (never the key itself).
     if (headers.serviceKey !== undefined) {
@@ -140,7 +143,9 @@ export function syncRoutes(ctx: ServerContext): Hono<AppEnv> {
       serviceKey: c.req.header(HEADER.serviceKey),
       userId: c.req.header(HEADER.userId),
     };
-    const principal = await authenticate(ctx, headers, c.get('requestId'));
+    const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+    const address = incoming ? clientAddress(incoming, ctx.config.trustProxy) : 'unknown';
+    const principal = await authenticate(ctx, headers, c.get('requestId'), address);
     c.set('principal', principal);
     ctx.limiter.take(principal.userId);
     const appId = appIdOf(c.req.param('appId'));
