@@ -174,7 +174,7 @@ export const SETTINGS = {
     'CORS_ORIGINS',
     'http://localhost:5173',
     list,
-    'Comma-separated allowed browser origins',
+    'Comma-separated allowed browser origins; in production none unless set',
   ),
   devAuth: setting('MANA_SYNC_DEV_AUTH', '0', bool, '1: built-in dev token issuer (never in production)'),
   devAuthUnsafe: setting(
@@ -284,6 +284,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     }
     const raw = env[s.env];
     out[key] = s.parse(raw === undefined ? s.default : raw, s.env);
+  }
+  // The default origin is a developer's Vite server: in production it would let any page
+  // served from someone's localhost:5173 call us with their token. There, only what is set.
+  if (isProduction(out as Config) && env.CORS_ORIGINS === undefined && !('corsOrigins' in overrides)) {
+    out.corsOrigins = [];
   }
   const config = out as Config;
   if (config.devAuth) checkDevAuth(config);

@@ -124,6 +124,7 @@ async function answer(ctx: ServerContext, cors: Cors, r: InFlight, body: Buffer 
       startedAt: r.startedAt,
       principal: r.principal,
       appId: r.appId,
+      incoming: r.req,
     });
   } catch (err) {
     ctx.logger.error({ reqId: r.requestId, err: String((err as Error)?.stack ?? err) }, 'INTERNAL');
