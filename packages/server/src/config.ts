@@ -263,7 +263,30 @@ export const SETTINGS = {
     int(0, 600_000),
     'On SIGTERM: time in-flight requests get before sockets are cut',
   ),
-  metricsMaxApps: setting('METRICS_MAX_APPS', '100', int(1, 10_000), 'Distinct app labels in /metrics'),
+  metricsMaxApps: setting(
+    'METRICS_MAX_APPS',
+    '100',
+    int(1, 10_000),
+    'Distinct app labels in /metrics (only apps with data get one)',
+  ),
+  metricsNewAppsPerUser: setting(
+    'METRICS_NEW_APPS_PER_USER',
+    '10',
+    int(1, 10_000),
+    'App labels one user may introduce (the rest count as _other)',
+  ),
+  manaApps: setting(
+    'MANA_APPS',
+    '',
+    list,
+    'Comma-separated app ids: when set, the only app labels in /metrics',
+  ),
+  metricsToken: setting(
+    'METRICS_TOKEN',
+    '',
+    optionalString,
+    'Bearer token GET /metrics requires; unset: open',
+  ),
   nodeEnv: setting(
     'NODE_ENV',
     'development',

@@ -50,7 +50,11 @@ export function devKeyFile(config: Config): string {
 export async function startServer(opts: StartOptions = {}): Promise<RunningServer> {
   const config = loadConfig(process.env, opts.config);
   const logger = opts.logger ?? createLogger(config.logLevel, { pretty: wantsPrettyLogs(config.nodeEnv) });
-  const metrics = createMetrics({ maxAppLabels: config.metricsMaxApps });
+  const metrics = createMetrics({
+    maxAppLabels: config.metricsMaxApps,
+    maxNewAppsPerUser: config.metricsNewAppsPerUser,
+    apps: config.manaApps,
+  });
   const schema = opts.schema ?? config.databaseSchema;
   const opened =
     opts.store ??
