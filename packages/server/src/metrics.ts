@@ -42,6 +42,10 @@ export interface Metrics {
    */
   setRealtimeSource(source: () => RealtimeStats): void;
   readonly dbErrors: Counter<'operation' | 'kind'>;
+  /** Failed credential checks counted against a client address (AUTH_FAIL_LIMIT). */
+  readonly authFailures: Counter<never>;
+  /** Credentials refused with 429 unchecked: their address was over AUTH_FAIL_LIMIT. */
+  readonly authLimited: Counter<never>;
   /** Keyed by the operation name (push, pull, ping). */
   readonly dbDuration: KeyedHistogram<'operation'>;
   /** The `app` label of an app that already has one (or is in MANA_APPS), else `_other`; never adds one. */
@@ -223,6 +227,16 @@ export function createMetrics(opts: MetricsOptions): Metrics {
     setRealtimeSource(source) {
       realtime = source;
     },
+    authFailures: new Counter({
+      name: 'mana_sync_auth_failures_total',
+      help: 'Failed token or service-key checks (bad signature, issuer, audience, lifetime), counted per client address against AUTH_FAIL_LIMIT',
+      registers,
+    }),
+    authLimited: new Counter({
+      name: 'mana_sync_auth_limited_total',
+      help: 'Credentials refused with 429 RATE_LIMITED without a check: their client address was over AUTH_FAIL_LIMIT',
+      registers,
+    }),
     dbErrors: new Counter({
       name: 'mana_sync_db_errors_total',
       help: 'Failed store operations, by operation and kind (unavailable: connection or lock trouble)',

@@ -89,6 +89,16 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     serviceKey: config.serviceKey,
     maxTtlSeconds: config.jwtMaxTtlS,
     failuresPerMinute: config.authFailLimit,
+    onFailure(address, exhausted) {
+      metrics.authFailures.inc();
+      if (exhausted) {
+        logger.warn(
+          { remoteAddress: address, limit: config.authFailLimit },
+          'client address over AUTH_FAIL_LIMIT: its unverified credentials get 429 for a while',
+        );
+      }
+    },
+    onLimited: () => metrics.authLimited.inc(),
   });
 
   const context: ServerContext = {

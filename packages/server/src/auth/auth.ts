@@ -29,6 +29,10 @@ export interface AuthOptions {
   maxTtlSeconds?: number;
   /** Failed checks a client address may have per minute before it gets 429 (default 0: no limit). */
   failuresPerMinute?: number;
+  /** Told of each failed check counted against an address (`exhausted`: it was the address's last). */
+  onFailure?: (address: string, exhausted: boolean) => void;
+  /** Told of each credential refused unchecked because its address is over the limit. */
+  onLimited?: (address: string) => void;
   /** Current time in ms (tests move it). */
   now?: () => number;
 }
@@ -97,7 +101,21 @@ export function createAuth(opts: AuthOptions): Auth {
   const cacheTtlMs = opts.cacheTtlMs ?? 60_000;
   const cacheSize = opts.cacheSize ?? 10_000;
   const maxTtlSeconds = opts.maxTtlSeconds ?? 86_400;
-  const failures = createFailureLimit(opts.failuresPerMinute ?? 0);
+  const limit = createFailureLimit(opts.failuresPerMinute ?? 0);
+  /** The failure limit, with the server told of what it counts and refuses (metrics, a log line). */
+  const failures = {
+    check(address: string, at: number) {
+      try {
+        limit.check(address, at);
+      } catch (err) {
+        opts.onLimited?.(address);
+        throw err;
+      }
+    },
+    fail(address: string, at: number) {
+      opts.onFailure?.(address, limit.fail(address, at));
+    },
+  };
   /**
    * Verified tokens by their exact string. A client sends the same token on every request,
    * and an Ed25519 verification costs more than the rest of a small push's request path.

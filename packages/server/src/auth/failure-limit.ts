@@ -14,8 +14,8 @@ import { RateLimitedError } from '../http/rate-limit.js';
 export interface FailureLimit {
   /** Throws RATE_LIMITED (with Retry-After) when `address` has no failures left. */
   check(address: string, now?: number): void;
-  /** Counts one failed check against `address`. */
-  fail(address: string, now?: number): void;
+  /** Counts one failed check against `address`; true when it used up the address's last one. */
+  fail(address: string, now?: number): boolean;
   size(): number;
 }
 
@@ -45,13 +45,15 @@ export function createFailureLimit(perMinute: number): FailureLimit {
       }
     },
     fail(address, now = Date.now()) {
-      if (perMinute <= 0) return;
+      if (perMinute <= 0) return false;
       const key = addressKey(address);
       const b = refill(key, now) ?? { left: perMinute, at: now };
+      const exhausted = b.left >= 1 && b.left - 1 < 1;
       b.left = Math.max(0, b.left - 1);
       buckets.delete(key); // re-inserted last: the map's order is the eviction order
       buckets.set(key, b);
       if (buckets.size > MAX_ADDRESSES) buckets.delete(buckets.keys().next().value!);
+      return exhausted;
     },
     size: () => buckets.size,
   };

@@ -3,6 +3,7 @@ import { createAuth } from '../../src/auth/auth.js';
 import { ConfigError, loadConfig } from '../../src/config.js';
 import { type AuthService, startAuthService } from '../helpers/auth-service.js';
 import { memoryPglite } from '../helpers/databases.js';
+import { parsePromText, sampleValue } from '../helpers/prom-text.js';
 import { startTestServer, type TestServer } from '../helpers/test-server.js';
 import { openSocket } from '../helpers/ws-client.js';
 
@@ -164,6 +165,9 @@ describe('failed verifications per client address (AUTH_FAIL_LIMIT)', () => {
     // 5 verified (and refused), the rest refused before any verification
     expect(statuses.filter((s) => s === 401)).toHaveLength(5);
     expect(statuses.filter((s) => s === 429)).toHaveLength(35);
+    const metrics = parsePromText(await (await fetch(`${t.url}/metrics`)).text());
+    expect(sampleValue(metrics, 'mana_sync_auth_failures_total')).toBe(5);
+    expect(sampleValue(metrics, 'mana_sync_auth_limited_total')).toBe(35);
     // A wrong service key or a WebSocket's bad auth message is refused the same way.
     const key = await fetch(`${t.url}/sync/todo/pull?collection=todos`, {
       headers: { 'x-service-key': 'guess', 'x-user-id': 'alice' },
