@@ -178,11 +178,14 @@ export function createAuth(opts: AuthOptions): Auth {
       if (typeof payload.exp !== 'number') {
         throw new SyncError('TOKEN_LIFETIME', 'token has no expiry (exp); tokens must expire');
       }
-      const lifetime = payload.exp - (typeof payload.iat === 'number' ? payload.iat : Math.floor(at / 1000));
-      if (lifetime > maxTtlSeconds) {
+      // exp - iat, and never more than that from now: an iat in the future (exp in 2500, iat a
+      // minute before it) must not pass. The minute allows for the issuer's clock being ahead.
+      const nowSeconds = Math.floor(at / 1000);
+      const lifetime = payload.exp - (typeof payload.iat === 'number' ? payload.iat : nowSeconds);
+      if (lifetime > maxTtlSeconds || payload.exp - nowSeconds > maxTtlSeconds + 60) {
         throw new SyncError(
           'TOKEN_LIFETIME',
-          `token lifetime ${lifetime} s is longer than the ${maxTtlSeconds} s this server accepts (JWT_MAX_TTL_S)`,
+          `token lifetime ${Math.max(lifetime, payload.exp - nowSeconds)} s is longer than the ${maxTtlSeconds} s this server accepts (JWT_MAX_TTL_S)`,
         );
       }
       return { userId: payload.sub, via: 'jwt', expiresAt: payload.exp };

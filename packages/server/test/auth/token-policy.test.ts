@@ -46,6 +46,10 @@ describe('token lifetime', () => {
     await expect(
       auth.verifyToken(await idp.mint('alice', { issuedAt: -7200, expiresIn: 60 })),
     ).rejects.toMatchObject(refused);
+    // an iat in the future does not stretch it: exp in 2500 with iat a minute before
+    await expect(
+      auth.verifyToken(await idp.mint('alice', { issuedAt: y2500 - 60, expiresIn: y2500 })),
+    ).rejects.toMatchObject(refused);
     // no iat: exp - now counts
     await expect(
       auth.verifyToken(await idp.mint('alice', { issuedAt: null, expiresIn: 3700 })),
