@@ -10,7 +10,8 @@ import * as protocol from '../src/index.js';
 const PINNED: Record<number, string> = {
   1: '569b1635e3968551',
   2: '8f3c539d1ad04a46',
-  3: '959bc4976b53e195',
+  3: '52ecde6e2b3ce46b',
+  4: '5f36a6d1f98e403d',
 };
 
 function wireHash(): string {
