@@ -1,4 +1,4 @@
-import type { RequestListener } from 'node:http';
+import type { IncomingMessage, RequestListener } from 'node:http';
 import { getRequestListener } from '@hono/node-server';
 import { HEADER, LIMITS, SyncError } from '@mana/sync-protocol';
 import { Hono } from 'hono';
@@ -57,6 +57,7 @@ export function createApp(ctx: ServerContext, cors: Cors): Hono<AppEnv> {
       startedAt,
       principal: c.get('principal'),
       appId: c.get('appId'),
+      incoming: (c.env as { incoming?: IncomingMessage } | undefined)?.incoming,
     });
   });
 

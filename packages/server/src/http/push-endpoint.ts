@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { isAppId, LIMITS, type PushResponse, ROUTE, SyncError } from '@mana/sync-protocol';
 import type { Principal } from '../auth/auth.js';
+import { clientAddress } from './client-address.js';
 import type { ServerContext } from './context.js';
 import type { Cors } from './cors.js';
 import { errorHeaders, requestError } from './errors.js';
@@ -123,6 +124,7 @@ async function answer(ctx: ServerContext, cors: Cors, r: InFlight, body: Buffer 
       startedAt: r.startedAt,
       principal: r.principal,
       appId: r.appId,
+      incoming: r.req,
     });
   } catch (err) {
     ctx.logger.error({ reqId: r.requestId, err: String((err as Error)?.stack ?? err) }, 'INTERNAL');
@@ -140,7 +142,8 @@ function push(ctx: ServerContext, r: InFlight, body: Buffer): Promise<PushRespon
   const known = serviceKey === undefined ? ctx.auth.cached(authorization, r.req.socket) : undefined;
   if (known) return pushAs(ctx, r, known, body);
   const userId = header(r.headers, 'x-user-id');
-  return authenticate(ctx, { authorization, serviceKey, userId }, r.requestId).then((principal) =>
+  const address = clientAddress(r.req, ctx.config.trustProxy);
+  return authenticate(ctx, { authorization, serviceKey, userId }, r.requestId, address).then((principal) =>
     pushAs(ctx, r, principal, body),
   );
 }

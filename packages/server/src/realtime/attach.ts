@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream';
 import { appIdSchema } from '@mana/sync-protocol';
 import { WebSocketServer } from 'ws';
 import type { Config } from '../config.js';
+import { clientAddress } from '../http/client-address.js';
 import type { ServerContext } from '../http/context.js';
 import type { Logger } from '../logger.js';
 import type { Fanout } from './fanout.js';
@@ -66,7 +67,8 @@ export async function attachRealtime(opts: {
     const route = matchRoute(req.url ?? '/');
     if (route.status !== 101) return reject(socket, route.status, route.message);
     if (!accepting || context.shuttingDown) return reject(socket, 503, 'the server is shutting down');
-    wss.handleUpgrade(req, socket, head, (ws) => hub.accept(ws, route.appId));
+    const address = clientAddress(req, config.trustProxy);
+    wss.handleUpgrade(req, socket, head, (ws) => hub.accept(ws, route.appId, address));
   };
   httpServer.on('upgrade', onUpgrade);
 
