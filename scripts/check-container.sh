@@ -50,7 +50,9 @@ fi
 cd "$WORK/app"
 PORT=$(node -e "const s=require('net').createServer().listen(0,()=>{console.log(s.address().port);s.close()})")
 "${RUNAS[@]}" env NODE_ENV=production node packages/server/bin/mana-sync.js --help >/dev/null
+# Production requires JWT_ISSUER and JWT_AUDIENCE (Mana's auth service: its base URL).
 "${RUNAS[@]}" env NODE_ENV=production PORT="$PORT" HOST=127.0.0.1 MANA_SYNC_DATA_DIR="$WORK/data" \
+  JWT_ISSUER=http://mana-auth:3001 JWT_AUDIENCE=http://mana-auth:3001 \
   LOG_LEVEL=warn node packages/server/bin/mana-sync.js serve 2>"$WORK/serve.err" &
 PID=$!
 for _ in $(seq 1 120); do

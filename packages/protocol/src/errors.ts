@@ -15,13 +15,15 @@ export const ERROR_CODES = {
   UNAUTHORIZED: 401,
   /** The token has expired: fetch a fresh one and retry. */
   TOKEN_EXPIRED: 401,
+  /** The token has no `exp`, or lives longer (`exp - iat`) than the server accepts (JWT_MAX_TTL_S). */
+  TOKEN_LIFETIME: 401,
   /** The route does not exist. */
   NOT_FOUND: 404,
   /** The method is not allowed on this route. */
   METHOD_NOT_ALLOWED: 405,
   /** The body is larger than the server accepts (10 MB). */
   PAYLOAD_TOO_LARGE: 413,
-  /** The user sent too many requests; wait `Retry-After` seconds. */
+  /** The user sent too many requests, or the client address too many bad credentials; wait `Retry-After` seconds. */
   RATE_LIMITED: 429,
   /** The user has too many SSE streams open on this server instance; close one (or retry later). */
   TOO_MANY_STREAMS: 429,

@@ -3,7 +3,7 @@
  * every wire message: a change to the wire fails it until this number is bumped and a line
  * is added to the history below.
  */
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 5;
 
 export const PROTOCOL_HISTORY: ReadonlyArray<{ version: number; date: string; change: string }> = [
   {
@@ -19,6 +19,18 @@ export const PROTOCOL_HISTORY: ReadonlyArray<{ version: number; date: string; ch
   },
   {
     version: 3,
+    date: '2026-12-04',
+    change:
+      "Value types (value-types.ts): an optional `type` beside the value on pushed fields and server changes' fields, and `clientType`/`serverType` on conflicts, saying how a plain-JSON value encodes a Date, BigInt, NaN/Infinity, undefined, Map, Set, bytes or a Blob; the server stores it per field and sends it back, and a write without one clears it.",
+  },
+  {
+    version: 4,
+    date: '2026-12-04',
+    change:
+      'Error code TOKEN_LIFETIME (401): a token without exp, or living longer than the server accepts (JWT_MAX_TTL_S).',
+  },
+  {
+    version: 5,
     date: '2026-12-04',
     change:
       'Server hardening (issue 20): 503 TOO_MANY_CONNECTIONS (connection caps); a deletedAt field value (fields.deletedAt.value, data.deletedAt) is a timestamp or null, else 400 INVALID_REQUEST; timestamps from 0001-01-01 to 9999-12-31T23:59:59.999999Z are accepted and kept to the microsecond (before: 1970 to about 2255 exactly).',

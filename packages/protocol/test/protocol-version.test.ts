@@ -10,7 +10,9 @@ import * as protocol from '../src/index.js';
 const PINNED: Record<number, string> = {
   1: '569b1635e3968551',
   2: '8f3c539d1ad04a46',
-  3: '9bb9fc968d130bb3',
+  3: '52ecde6e2b3ce46b',
+  4: '5f36a6d1f98e403d',
+  5: '2b406cb6657649a5',
 };
 
 function wireHash(): string {

@@ -91,6 +91,8 @@ const COMMANDS: Record<string, Command> = {
       const ttl = Number(v.ttl ?? 86400);
       if (!Number.isInteger(ttl) || ttl < 1)
         throw new ConfigError(`--ttl must be a positive whole number, got "${v.ttl}"`);
+      if (ttl > config.jwtMaxTtlS)
+        throw new ConfigError(`--ttl must be at most ${config.jwtMaxTtlS} (JWT_MAX_TTL_S), got ${ttl}`);
       const user = String(v.user ?? 'dev-user');
       if (!/^[A-Za-z0-9_.:@+=~-]{1,256}$/.test(user))
         throw new ConfigError(`--user: letters, digits and _ . : @ + = ~ -`);

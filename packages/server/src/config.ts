@@ -107,7 +107,12 @@ const setting = <T>(env: string, def: string, parse: Parser<T>, description: str
 
 export const SETTINGS = {
   port: setting('PORT', '3050', int(0, 65535), 'HTTP and WebSocket port (0: any free port)'),
-  host: setting('HOST', '0.0.0.0', optionalString, 'Address to listen on'),
+  host: setting(
+    'HOST',
+    '',
+    optionalString,
+    'Address to listen on; unset: 0.0.0.0, or 127.0.0.1 with dev auth',
+  ),
   databaseUrl: setting(
     'DATABASE_URL',
     '',
@@ -128,8 +133,36 @@ export const SETTINGS = {
     'Mana auth service; JWKS at /api/auth/jwks',
   ),
   jwksUrl: setting('JWKS_URL', '', optionalUrl, 'Explicit JWKS URL (overrides MANA_AUTH_URL)'),
-  jwtIssuer: setting('JWT_ISSUER', '', optionalString, 'Required JWT issuer, checked when set'),
-  jwtAudience: setting('JWT_AUDIENCE', '', optionalString, 'Required JWT audience, checked when set'),
+  jwtIssuer: setting(
+    'JWT_ISSUER',
+    '',
+    optionalString,
+    'Required JWT issuer (iss), checked when set; required in production',
+  ),
+  jwtAudience: setting(
+    'JWT_AUDIENCE',
+    '',
+    optionalString,
+    'Required JWT audience (aud), checked when set; required in production',
+  ),
+  jwtMaxTtlS: setting(
+    'JWT_MAX_TTL_S',
+    '86400',
+    int(60, 31_536_000),
+    'Longest token lifetime (exp - iat) accepted; tokens without exp are refused',
+  ),
+  authFailLimit: setting(
+    'AUTH_FAIL_LIMIT',
+    '60',
+    int(0, 1_000_000),
+    'Failed token/service-key checks per minute per client address, then 429 (0: off)',
+  ),
+  trustProxy: setting(
+    'TRUST_PROXY',
+    '0',
+    bool,
+    '1: behind a proxy; the client address is the last X-Forwarded-For entry',
+  ),
   jwtAlgorithms: setting('JWT_ALGORITHMS', 'EdDSA', algorithms, 'Accepted asymmetric JWT algorithms'),
   serviceKey: setting(
     'MANA_SERVICE_KEY',
@@ -141,9 +174,15 @@ export const SETTINGS = {
     'CORS_ORIGINS',
     'http://localhost:5173',
     list,
-    'Comma-separated allowed browser origins',
+    'Comma-separated allowed browser origins; in production none unless set',
   ),
   devAuth: setting('MANA_SYNC_DEV_AUTH', '0', bool, '1: built-in dev token issuer (never in production)'),
+  devAuthUnsafe: setting(
+    'MANA_SYNC_DEV_AUTH_UNSAFE',
+    '0',
+    bool,
+    '1: allow dev auth with a DATABASE_URL off loopback',
+  ),
   maxClockSkewMs: setting(
     'MAX_CLOCK_SKEW_MS',
     '60000',
@@ -242,20 +281,42 @@ export const SETTINGS = {
     int(1, 1_000_000),
     'Open connections per client address (more: 503)',
   ),
-  trustProxy: setting(
-    'TRUST_PROXY',
-    '0',
-    bool,
-    '1: behind a proxy, the client address is the last X-Forwarded-For entry',
-  ),
   shutdownGraceMs: setting(
     'SHUTDOWN_GRACE_MS',
     '10000',
     int(0, 600_000),
     'On SIGTERM: time in-flight requests get before sockets are cut',
   ),
-  metricsMaxApps: setting('METRICS_MAX_APPS', '100', int(1, 10_000), 'Distinct app labels in /metrics'),
-  nodeEnv: setting('NODE_ENV', 'development', optionalString, 'production refuses dev auth'),
+  metricsMaxApps: setting(
+    'METRICS_MAX_APPS',
+    '100',
+    int(1, 10_000),
+    'Distinct app labels in /metrics (only apps with data get one)',
+  ),
+  metricsNewAppsPerUser: setting(
+    'METRICS_NEW_APPS_PER_USER',
+    '10',
+    int(1, 10_000),
+    'App labels one user may introduce (the rest count as _other)',
+  ),
+  manaApps: setting(
+    'MANA_APPS',
+    '',
+    list,
+    'Comma-separated app ids: when set, the only app labels in /metrics',
+  ),
+  metricsToken: setting(
+    'METRICS_TOKEN',
+    '',
+    optionalString,
+    'Bearer token GET /metrics requires; unset: open',
+  ),
+  nodeEnv: setting(
+    'NODE_ENV',
+    'development',
+    optionalString,
+    'production (any case, or prod): no dev auth, JWT_ISSUER/JWT_AUDIENCE required',
+  ),
 } as const;
 
 export type Config = { [K in keyof typeof SETTINGS]: ReturnType<(typeof SETTINGS)[K]['parse']> };
@@ -271,14 +332,85 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     const raw = env[s.env];
     out[key] = s.parse(raw === undefined ? s.default : raw, s.env);
   }
-  const config = out as Config;
-  if (config.devAuth && config.nodeEnv === 'production') {
-    throw new ConfigError('MANA_SYNC_DEV_AUTH=1 is refused when NODE_ENV=production');
+  // The default origin is a developer's Vite server: in production it would let any page
+  // served from someone's localhost:5173 call us with their token. There, only what is set.
+  if (isProduction(out as Config) && env.CORS_ORIGINS === undefined && !('corsOrigins' in overrides)) {
+    out.corsOrigins = [];
   }
+  const config = out as Config;
   if (config.httpHeadersTimeoutMs > config.httpRequestTimeoutMs) {
     throw new ConfigError('HTTP_HEADERS_TIMEOUT_MS must not be longer than HTTP_REQUEST_TIMEOUT_MS');
   }
-  return config;
+  if (config.devAuth) checkDevAuth(config);
+  if (isProduction(config)) {
+    // Without them any token the auth service's key ever signed, for any audience, would do.
+    const missing = [config.jwtIssuer ? '' : 'JWT_ISSUER', config.jwtAudience ? '' : 'JWT_AUDIENCE'].filter(
+      Boolean,
+    );
+    if (missing.length > 0) {
+      throw new ConfigError(
+        `${missing.join(' and ')} must be set when NODE_ENV=production (Mana's auth service: its base URL, e.g. https://auth.mana.how)`,
+      );
+    }
+  }
+  // Dev auth listens on loopback only, unless HOST says otherwise: its /dev/token mints a
+  // token for any user, so anyone who can reach the port could act as anyone.
+  return { ...config, host: config.host ?? (config.devAuth ? '127.0.0.1' : '0.0.0.0') };
+}
+
+/**
+ * NODE_ENV as production, however it is spelled: `Production`, `PRODUCTION`, `prod` and
+ * `" production "` all mean it, so none of them turns production's checks off.
+ */
+export function isProduction(config: Pick<Config, 'nodeEnv'>): boolean {
+  return /^prod(uction)?$/.test((config.nodeEnv ?? '').trim().toLowerCase());
+}
+
+/**
+ * Dev auth fails closed: never in production, and never against a database off this machine
+ * (a shared or real one) unless MANA_SYNC_DEV_AUTH_UNSAFE=1 says so on purpose.
+ */
+function checkDevAuth(config: Config): void {
+  if (isProduction(config)) {
+    throw new ConfigError(
+      `MANA_SYNC_DEV_AUTH=1 is refused when NODE_ENV=production (NODE_ENV="${config.nodeEnv}")`,
+    );
+  }
+  if (config.devAuthUnsafe || !config.databaseUrl) return;
+  const remote = databaseHosts(config.databaseUrl).find((h) => !isLoopbackHost(h));
+  if (remote !== undefined) {
+    throw new ConfigError(
+      `MANA_SYNC_DEV_AUTH=1 is refused with a DATABASE_URL off loopback (host "${remote}"); set MANA_SYNC_DEV_AUTH_UNSAFE=1 to allow it`,
+    );
+  }
+}
+
+/**
+ * The hosts a PostgreSQL URL connects to: its `host` query parameter when given (libpq lets
+ * it override the authority), else the authority's host list; '' is libpq's default, the
+ * local unix socket.
+ */
+function databaseHosts(databaseUrl: string): string[] {
+  const u = new URL(databaseUrl);
+  const hosts = u.searchParams.get('host') ?? decodeURIComponent(u.hostname);
+  return hosts.split(',').map((raw) => {
+    const h = raw.trim();
+    if (h.startsWith('[')) return h.slice(1, h.indexOf(']')); // [::1]:5432
+    return /^[^:]*:\d+$/.test(h) ? h.slice(0, h.lastIndexOf(':')) : h; // host:5432, not ::1
+  });
+}
+
+/** localhost, 127.0.0.0/8, ::1, or a unix socket (a path, or no host at all). */
+function isLoopbackHost(host: string): boolean {
+  const h = host.toLowerCase();
+  return (
+    h === '' ||
+    h.startsWith('/') ||
+    h === 'localhost' ||
+    h === '::1' ||
+    /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h) ||
+    /^::ffff:127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h)
+  );
 }
 
 export function jwksUrlOf(config: Config): string {

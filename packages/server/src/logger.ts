@@ -1,5 +1,6 @@
 import pino from 'pino';
 import pretty from 'pino-pretty';
+import { isProduction } from './config.js';
 
 export type Logger = pino.Logger;
 
@@ -30,5 +31,5 @@ export function createLogger(level: string, opts: LoggerOptions = {}): Logger {
 
 /** Pretty output when a person is watching: stdout is a terminal and this is not production. */
 export function wantsPrettyLogs(nodeEnv: string | undefined): boolean {
-  return Boolean(process.stdout.isTTY) && nodeEnv !== 'production';
+  return Boolean(process.stdout.isTTY) && !isProduction({ nodeEnv });
 }

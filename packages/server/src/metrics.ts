@@ -1,5 +1,5 @@
 import { SyncError } from '@mana/sync-protocol';
-import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { isDbUnavailable } from './http/errors.js';
 import { KEY_SEPARATOR, type KeyedHistogram, keyedHistogram } from './keyed-histogram.js';
 import type { SyncStore } from './store/sync-store.js';
@@ -12,6 +12,11 @@ import type { SyncStore } from './store/sync-store.js';
  * `status` an HTTP status, `method` one of a fixed list, and `app` one of at most
  * METRICS_MAX_APPS app ids (later ones count as `_other`). No label ever holds a user id,
  * record id or raw path.
+ *
+ * App labels cannot be squatted: an app gets one only once it has data (a push to it was
+ * accepted, or a pull or stream returned its records: appLabelWithData), and one user may
+ * introduce at most METRICS_NEW_APPS_PER_USER of them, so pushing to /sync/squat-1..105 takes
+ * a few slots, not all. With MANA_APPS set, those apps are the labels and nothing else is.
  */
 export interface Metrics {
   readonly registry: Registry;
@@ -40,11 +45,26 @@ export interface Metrics {
    * hub keeps its own counts for /health, and registers them here once at start-up.
    */
   setRealtimeSource(source: () => RealtimeStats): void;
+  /**
+   * Fan-out delay of each NOTIFY batch heard from another instance (PostgreSQL fan-out only):
+   * from the batch's oldest push there to its arrival here. One observation per batch, so
+   * prom-client's own histogram.
+   */
+  readonly fanoutDelay: Histogram<never>;
   readonly dbErrors: Counter<'operation' | 'kind'>;
+  /** Failed credential checks counted against a client address (AUTH_FAIL_LIMIT). */
+  readonly authFailures: Counter<never>;
+  /** Credentials refused with 429 unchecked: their address was over AUTH_FAIL_LIMIT. */
+  readonly authLimited: Counter<never>;
   /** Keyed by the operation name (push, pull, ping). */
   readonly dbDuration: KeyedHistogram<'operation'>;
-  /** The `app` label for an app id: itself while fewer than the cap are known, else `_other`. */
+  /** The `app` label of an app that already has one (or is in MANA_APPS), else `_other`; never adds one. */
   appLabel(appId: string): string;
+  /**
+   * The `app` label of an app `userId` has data in: a new one while there is room and the
+   * user has introduced fewer than `maxNewAppsPerUser`, else `_other`.
+   */
+  appLabelWithData(appId: string, userId: string): string;
   /** Records one finished HTTP request. */
   observeRequest(method: string, route: string, status: number, seconds: number): void;
 }
@@ -61,6 +81,10 @@ export interface RealtimeStats {
 export interface MetricsOptions {
   /** Distinct `app` label values kept before the rest count as `_other`. */
   maxAppLabels: number;
+  /** New app labels one user may introduce (default: unlimited). */
+  maxNewAppsPerUser?: number;
+  /** The declared apps (MANA_APPS): when given, the only labels, and no others are ever added. */
+  apps?: string[] | undefined;
 }
 
 export const OTHER_APP = '_other';
@@ -89,7 +113,19 @@ export function createMetrics(opts: MetricsOptions): Metrics {
       for (const { labels, count } of httpDuration.counts()) this.inc(labels, count);
     },
   });
-  const knownApps = new Set<string>();
+  const declared = opts.apps && opts.apps.length > 0 ? new Set(opts.apps) : undefined;
+  const knownApps = new Set<string>(declared);
+  /** How many labels each user introduced (at most maxAppLabels entries: one per label). */
+  const introducedBy = new Map<string, number>();
+  const maxNewAppsPerUser = opts.maxNewAppsPerUser ?? Number.POSITIVE_INFINITY;
+  new Gauge({
+    name: 'mana_sync_app_labels',
+    help: 'Distinct app label values in use (METRICS_MAX_APPS caps them; the rest count as _other)',
+    registers,
+    collect() {
+      this.set(knownApps.size);
+    },
+  });
   /** httpDuration keys by method, route template and status (all bounded sets). */
   const requestKeys = new Map<string, Map<string, string[]>>();
   let realtime: (() => RealtimeStats) | undefined;
@@ -212,6 +248,22 @@ export function createMetrics(opts: MetricsOptions): Metrics {
     setRealtimeSource(source) {
       realtime = source;
     },
+    authFailures: new Counter({
+      name: 'mana_sync_auth_failures_total',
+      help: 'Failed token or service-key checks (bad signature, issuer, audience, lifetime), counted per client address against AUTH_FAIL_LIMIT',
+      registers,
+    }),
+    authLimited: new Counter({
+      name: 'mana_sync_auth_limited_total',
+      help: 'Credentials refused with 429 RATE_LIMITED without a check: their client address was over AUTH_FAIL_LIMIT',
+      registers,
+    }),
+    fanoutDelay: new Histogram({
+      name: 'mana_sync_fanout_delay_seconds',
+      help: "Time from a push on another instance (the oldest of its NOTIFY batch) to that batch arriving here: FANOUT_BATCH_MS, NOTIFY's round trip and the instances' clock difference",
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    }),
     dbErrors: new Counter({
       name: 'mana_sync_db_errors_total',
       help: 'Failed store operations, by operation and kind (unavailable: connection or lock trouble)',
@@ -226,8 +278,14 @@ export function createMetrics(opts: MetricsOptions): Metrics {
       registers,
     }),
     appLabel(appId) {
+      return knownApps.has(appId) ? appId : OTHER_APP;
+    },
+    appLabelWithData(appId, userId) {
       if (knownApps.has(appId)) return appId;
-      if (knownApps.size >= opts.maxAppLabels) return OTHER_APP;
+      if (declared || knownApps.size >= opts.maxAppLabels) return OTHER_APP;
+      const introduced = introducedBy.get(userId) ?? 0;
+      if (introduced >= maxNewAppsPerUser) return OTHER_APP;
+      introducedBy.set(userId, introduced + 1);
       knownApps.add(appId);
       return appId;
     },

@@ -51,7 +51,11 @@ export function devKeyFile(config: Config): string {
 export async function startServer(opts: StartOptions = {}): Promise<RunningServer> {
   const config = loadConfig(process.env, opts.config);
   const logger = opts.logger ?? createLogger(config.logLevel, { pretty: wantsPrettyLogs(config.nodeEnv) });
-  const metrics = createMetrics({ maxAppLabels: config.metricsMaxApps });
+  const metrics = createMetrics({
+    maxAppLabels: config.metricsMaxApps,
+    maxNewAppsPerUser: config.metricsNewAppsPerUser,
+    apps: config.manaApps,
+  });
   const schema = opts.schema ?? config.databaseSchema;
   const opened =
     opts.store ??
@@ -84,6 +88,18 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     audience: devIssuer ? undefined : config.jwtAudience,
     algorithms: devIssuer ? ['EdDSA'] : config.jwtAlgorithms,
     serviceKey: config.serviceKey,
+    maxTtlSeconds: config.jwtMaxTtlS,
+    failuresPerMinute: config.authFailLimit,
+    onFailure(address, exhausted) {
+      metrics.authFailures.inc();
+      if (exhausted) {
+        logger.warn(
+          { remoteAddress: address, limit: config.authFailLimit },
+          'client address over AUTH_FAIL_LIMIT: its unverified credentials get 429 for a while',
+        );
+      }
+    },
+    onLimited: () => metrics.authLimited.inc(),
   });
 
   const context: ServerContext = {

@@ -1,13 +1,14 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { SyncError, stringProblem } from '@mana/sync-protocol';
 import { createRemoteJWKSet, errors, type JWTVerifyGetKey, jwtVerify } from 'jose';
+import { createFailureLimit } from './failure-limit.js';
 
 /** Who a request acts for. */
 export interface Principal {
   userId: string;
   /** `jwt`: a user's token; `service`: a trusted Mana backend acting for `userId`. */
   via: 'jwt' | 'service';
-  /** Token expiry (seconds since epoch), when the token has one. */
+  /** Token expiry (seconds since epoch): every token has one; a service-key principal has none. */
   expiresAt?: number;
 }
 
@@ -24,13 +25,24 @@ export interface AuthOptions {
   cacheTtlMs?: number;
   /** Most verified tokens kept (default 10,000; the oldest go first). */
   cacheSize?: number;
+  /** Longest token lifetime accepted, in seconds: `exp - iat`, or `exp - now` without `iat` (default 24 h). */
+  maxTtlSeconds?: number;
+  /** Failed checks a client address may have per minute before it gets 429 (default 0: no limit). */
+  failuresPerMinute?: number;
+  /** Told of each failed check counted against an address (`exhausted`: it was the address's last). */
+  onFailure?: (address: string, exhausted: boolean) => void;
+  /** Told of each credential refused unchecked because its address is over the limit. */
+  onLimited?: (address: string) => void;
   /** Current time in ms (tests move it). */
   now?: () => number;
 }
 
 export interface Auth {
-  /** Verifies a bearer token. Throws SyncError UNAUTHORIZED / TOKEN_EXPIRED / AUTH_UNAVAILABLE. */
-  verifyToken(token: string): Promise<Principal>;
+  /**
+   * Verifies a bearer token. Throws SyncError UNAUTHORIZED / TOKEN_EXPIRED / TOKEN_LIFETIME /
+   * AUTH_UNAVAILABLE, or RATE_LIMITED when `address` (the client's) failed too often.
+   */
+  verifyToken(token: string, address?: string): Promise<Principal>;
   /**
    * The principal of a bearer token verified before and still valid, at once (no promise: the
    * hot path of a small push); undefined for anything else, which `authenticate` then decides.
@@ -38,12 +50,18 @@ export interface Auth {
    * the same connection with the very same header skips parsing and hashing the token.
    */
   cached(authorization: string | undefined, holder?: object): Principal | undefined;
-  /** Authenticates a request from its headers (bearer token, or service key + user id). */
-  authenticate(headers: {
-    authorization?: string | undefined;
-    serviceKey?: string | undefined;
-    userId?: string | undefined;
-  }): Promise<Principal>;
+  /**
+   * Authenticates a request from its headers (bearer token, or service key + user id);
+   * a failure counts against `address` (the client's), as in verifyToken.
+   */
+  authenticate(
+    headers: {
+      authorization?: string | undefined;
+      serviceKey?: string | undefined;
+      userId?: string | undefined;
+    },
+    address?: string,
+  ): Promise<Principal>;
 }
 
 interface Verified {
@@ -82,6 +100,22 @@ export function createAuth(opts: AuthOptions): Auth {
   const now = opts.now ?? Date.now;
   const cacheTtlMs = opts.cacheTtlMs ?? 60_000;
   const cacheSize = opts.cacheSize ?? 10_000;
+  const maxTtlSeconds = opts.maxTtlSeconds ?? 86_400;
+  const limit = createFailureLimit(opts.failuresPerMinute ?? 0);
+  /** The failure limit, with the server told of what it counts and refuses (metrics, a log line). */
+  const failures = {
+    check(address: string, at: number) {
+      try {
+        limit.check(address, at);
+      } catch (err) {
+        opts.onLimited?.(address);
+        throw err;
+      }
+    },
+    fail(address: string, at: number) {
+      opts.onFailure?.(address, limit.fail(address, at));
+    },
+  };
   /**
    * Verified tokens by their exact string. A client sends the same token on every request,
    * and an Ed25519 verification costs more than the rest of a small push's request path.
@@ -107,11 +141,18 @@ export function createAuth(opts: AuthOptions): Auth {
     return undefined;
   }
 
-  async function verifyToken(token: string): Promise<Principal> {
+  async function verifyToken(token: string, address?: string): Promise<Principal> {
     const at = now();
     const hit = cachedEntry(token, at)?.principal;
     if (hit) return hit;
-    const principal = await verifyUncached(token, at);
+    if (address !== undefined) failures.check(address, at);
+    let principal: Principal;
+    try {
+      principal = await verifyUncached(token, at);
+    } catch (err) {
+      if (address !== undefined && isBadCredential(err)) failures.fail(address, at);
+      throw err;
+    }
     if (cacheTtlMs > 0) {
       const until = Math.min(at + cacheTtlMs, principal.expiresAt ? principal.expiresAt * 1000 : Infinity);
       if (verified.size >= cacheSize) verified.delete(verified.keys().next().value!);
@@ -131,7 +172,23 @@ export function createAuth(opts: AuthOptions): Auth {
       if (typeof payload.sub !== 'string' || !USER_ID.test(payload.sub)) {
         throw new SyncError('UNAUTHORIZED', 'token has no usable subject (sub)');
       }
-      return { userId: payload.sub, via: 'jwt', ...(payload.exp ? { expiresAt: payload.exp } : {}) };
+      // A token without exp never expires (a leaked one works forever, a WebSocket on it is
+      // never closed), and one with exp in 2500 nearly so: required everywhere, capped here.
+      // Every issuer Mana uses sets it (Better Auth: 15 min; the dev issuer: 24 h).
+      if (typeof payload.exp !== 'number') {
+        throw new SyncError('TOKEN_LIFETIME', 'token has no expiry (exp); tokens must expire');
+      }
+      // exp - iat, and never more than that from now: an iat in the future (exp in 2500, iat a
+      // minute before it) must not pass. The minute allows for the issuer's clock being ahead.
+      const nowSeconds = Math.floor(at / 1000);
+      const lifetime = payload.exp - (typeof payload.iat === 'number' ? payload.iat : nowSeconds);
+      if (lifetime > maxTtlSeconds || payload.exp - nowSeconds > maxTtlSeconds + 60) {
+        throw new SyncError(
+          'TOKEN_LIFETIME',
+          `token lifetime ${Math.max(lifetime, payload.exp - nowSeconds)} s is longer than the ${maxTtlSeconds} s this server accepts (JWT_MAX_TTL_S)`,
+        );
+      }
+      return { userId: payload.sub, via: 'jwt', expiresAt: payload.exp };
     } catch (err) {
       throw toAuthError(err);
     }
@@ -149,12 +206,16 @@ export function createAuth(opts: AuthOptions): Auth {
       if (hit && holder) lastHit.set(holder, { authorization, hit });
       return hit?.principal;
     },
-    async authenticate(h) {
+    async authenticate(h, address) {
       if (h.serviceKey !== undefined) {
+        if (address !== undefined) failures.check(address, now());
         if (!serviceKey) throw new SyncError('UNAUTHORIZED', 'service auth is not enabled on this server');
         // Constant time, length included: compare fixed-size digests, never the raw strings.
         const ok = timingSafeEqual(sha256(h.serviceKey), serviceKey);
-        if (!ok) throw new SyncError('UNAUTHORIZED', 'wrong service key');
+        if (!ok) {
+          if (address !== undefined) failures.fail(address, now());
+          throw new SyncError('UNAUTHORIZED', 'wrong service key');
+        }
         if (!h.userId || !USER_ID.test(h.userId))
           throw new SyncError('UNAUTHORIZED', 'service auth needs X-User-Id');
         return { userId: h.userId, via: 'service' };
@@ -162,9 +223,18 @@ export function createAuth(opts: AuthOptions): Auth {
       const token = bearerToken(h.authorization);
       if (token === undefined)
         throw new SyncError('UNAUTHORIZED', 'missing bearer token (Authorization: Bearer <jwt>)');
-      return verifyToken(token);
+      return verifyToken(token, address);
     },
   };
+}
+
+/**
+ * What counts against an address: a credential that does not verify (signature, issuer,
+ * audience, subject, lifetime). Not an expired token (a client that slept past its token's
+ * `exp` is no attacker, and it gets a fresh one) nor an auth service outage.
+ */
+function isBadCredential(err: unknown): boolean {
+  return err instanceof SyncError && (err.code === 'UNAUTHORIZED' || err.code === 'TOKEN_LIFETIME');
 }
 
 function bearerToken(authorization: string | undefined): string | undefined {

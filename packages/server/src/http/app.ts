@@ -62,6 +62,7 @@ export function createApp(ctx: ServerContext, cors: Cors): Hono<AppEnv> {
       startedAt,
       principal: c.get('principal'),
       appId: c.get('appId'),
+      incoming: (c.env as { incoming?: IncomingMessage } | undefined)?.incoming,
     });
   });
 

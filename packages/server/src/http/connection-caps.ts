@@ -3,6 +3,7 @@ import type { Socket } from 'node:net';
 import { SyncError } from '@mana/sync-protocol';
 import type { Counter, Gauge } from 'prom-client';
 import type { Logger } from '../logger.js';
+import { clientAddress, plain } from './client-address.js';
 
 export interface ConnectionCapsOptions {
   /** Open connections (HTTP, SSE, WebSocket, not yet authenticated ones alike) per instance. */
@@ -90,7 +91,7 @@ export function capConnections(server: Server, opts: ConnectionCapsOptions): Con
   };
 
   const admit = (socket: Tracked): boolean => {
-    const address = socket.remoteAddress ?? '';
+    const address = plain(socket.remoteAddress ?? 'unknown');
     let reason: RefusalReason | undefined;
     if (open >= opts.maxConnections) reason = 'instance';
     else if (!opts.trustProxy && (perAddress.get(address) ?? 0) >= opts.maxPerAddress) reason = 'address';
@@ -145,7 +146,7 @@ export function capConnections(server: Server, opts: ConnectionCapsOptions): Con
       if (!opts.trustProxy) return true;
       const socket = req.socket as Tracked;
       if (socket[ADDRESS] !== undefined) return true;
-      const address = forwardedFor(req) ?? socket.remoteAddress ?? '';
+      const address = clientAddress(req, true);
       if ((perAddress.get(address) ?? 0) >= opts.maxPerAddress) {
         noteRefusal('address', address);
         if (res) {
@@ -167,14 +168,6 @@ export function capConnections(server: Server, opts: ConnectionCapsOptions): Con
       return true;
     },
   };
-}
-
-/** The address the trusted proxy saw: the last entry of X-Forwarded-For (the client may forge the others). */
-export function forwardedFor(req: IncomingMessage): string | undefined {
-  const raw = req.headers['x-forwarded-for'];
-  const value = Array.isArray(raw) ? raw.join(',') : raw;
-  const last = value?.split(',').at(-1)?.trim();
-  return last ? last : undefined;
 }
 
 function refusalError(reason: RefusalReason): SyncError {

@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { isAppId, LIMITS, ROUTE, SyncError } from '@mana/sync-protocol';
 import type { Principal } from '../auth/auth.js';
+import { clientAddress } from './client-address.js';
 import type { ServerContext } from './context.js';
 import type { Cors } from './cors.js';
 import { errorHeaders, requestError } from './errors.js';
@@ -60,6 +61,7 @@ export function pushEndpoint(ctx: ServerContext, cors: Cors) {
         ctx,
         { authorization, serviceKey, userId: header(headers, 'x-user-id') },
         r.requestId,
+        clientAddress(req, ctx.config.trustProxy),
       ).then(
         (principal) => receive(ctx, cors, r, principal),
         (err: unknown) => void answer(ctx, cors, r, refusal(err)),
@@ -162,6 +164,7 @@ async function answer(ctx: ServerContext, cors: Cors, r: InFlight, body: Buffer 
       startedAt: r.startedAt,
       principal: r.principal,
       appId: r.appId,
+      incoming: r.req,
     });
   } catch (err) {
     ctx.logger.error({ reqId: r.requestId, err: String((err as Error)?.stack ?? err) }, 'INTERNAL');

@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import type { Principal } from '../auth/auth.js';
+import { clientAddress } from './client-address.js';
 import type { ServerContext } from './context.js';
 
 const SAFE_REQUEST_ID = /^[A-Za-z0-9_.:@+=~-]{1,128}$/;
@@ -18,6 +20,8 @@ export interface FinishedRequest {
   startedAt: number;
   principal?: Principal | undefined;
   appId?: string | undefined;
+  /** The node:http request: its client address is logged (read only when a line is written). */
+  incoming?: IncomingMessage | undefined;
 }
 
 /** Every request, whichever path served it: its metrics, and one log line when logging is on. */
@@ -34,6 +38,7 @@ export function finishRequest(ctx: ServerContext, r: FinishedRequest): void {
     userId: r.principal?.userId,
     via: r.principal?.via,
     appId: r.appId,
+    remoteAddress: r.incoming ? clientAddress(r.incoming, ctx.config.trustProxy) : undefined,
   };
   if (r.status >= 500) ctx.logger.error(line, 'request failed');
   else ctx.logger.info(line, 'request');

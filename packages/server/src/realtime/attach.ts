@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream';
 import { appIdSchema } from '@mana/sync-protocol';
 import { WebSocketServer } from 'ws';
 import type { Config } from '../config.js';
+import { clientAddress } from '../http/client-address.js';
 import type { ServerContext } from '../http/context.js';
 import type { Logger } from '../logger.js';
 import type { Fanout } from './fanout.js';
@@ -33,7 +34,9 @@ export async function attachRealtime(opts: {
 }): Promise<Realtime> {
   const { httpServer, context } = opts;
   const { config, logger } = context;
-  const fanout = await createFanout(config, opts.schema, logger);
+  const fanout = await createFanout(config, opts.schema, logger, (s) =>
+    context.metrics.fanoutDelay.observe(s),
+  );
   const hub = new Hub({
     auth: context.auth,
     logger,
@@ -65,7 +68,8 @@ export async function attachRealtime(opts: {
     const route = matchRoute(req.url ?? '/');
     if (route.status !== 101) return reject(socket, route.status, route.message);
     if (!accepting || context.shuttingDown) return reject(socket, 503, 'the server is shutting down');
-    wss.handleUpgrade(req, socket, head, (ws) => hub.accept(ws, route.appId));
+    const address = clientAddress(req, config.trustProxy);
+    wss.handleUpgrade(req, socket, head, (ws) => hub.accept(ws, route.appId, address));
   };
   httpServer.on('upgrade', onUpgrade);
 
@@ -85,7 +89,12 @@ export async function attachRealtime(opts: {
 }
 
 /** `local` for PGlite (one process), LISTEN/NOTIFY when the store is PostgreSQL (unless set otherwise). */
-async function createFanout(config: Config, schema: string | undefined, logger: Logger): Promise<Fanout> {
+async function createFanout(
+  config: Config,
+  schema: string | undefined,
+  logger: Logger,
+  observeDelay: (seconds: number) => void,
+): Promise<Fanout> {
   const kind = config.fanout === 'auto' ? (config.databaseUrl ? 'postgres' : 'local') : config.fanout;
   if (kind === 'local') return localFanout(logger);
   if (!config.databaseUrl) throw new Error('FANOUT=postgres needs DATABASE_URL');
@@ -94,6 +103,7 @@ async function createFanout(config: Config, schema: string | undefined, logger: 
     channel: channelName(config.fanoutChannel, schema),
     batchMs: config.fanoutBatchMs,
     logger,
+    observeDelay,
   });
 }
 

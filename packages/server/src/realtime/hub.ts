@@ -44,8 +44,8 @@ export class Hub implements SessionHost {
   }
 
   /** Takes a freshly upgraded socket; it must authenticate next. */
-  accept(ws: WebSocket, appId: string | undefined): void {
-    this.sockets.add(new SocketSession(ws, appId, this));
+  accept(ws: WebSocket, appId: string | undefined, address?: string): void {
+    this.sockets.add(new SocketSession(ws, appId, this, address));
   }
 
   register(session: SocketSession): boolean {

@@ -67,6 +67,8 @@ export class SocketSession {
     /** Legacy `/ws/{appId}` sockets hear about this app only; unified `/ws` sockets: undefined. */
     readonly appId: string | undefined,
     private readonly host: SessionHost,
+    /** The client's address (client-address.ts): failed auth messages count against it. */
+    private readonly address?: string,
   ) {
     this.authTimer = setTimeout(
       () =>
@@ -168,12 +170,14 @@ export class SocketSession {
     clearTimeout(this.authTimer);
     let principal: Awaited<ReturnType<Auth['verifyToken']>>;
     try {
-      principal = await this.host.auth.verifyToken(token);
+      principal = await this.host.auth.verifyToken(token, this.address);
     } catch (err) {
       const e = err instanceof SyncError ? err : new SyncError('UNAUTHORIZED', 'invalid token');
       if (e.code === 'TOKEN_EXPIRED') return this.close(WS_CLOSE.tokenExpired, e.code, e.message);
-      if (e.code === 'AUTH_UNAVAILABLE') return this.close(WS_CLOSE.tryAgainLater, e.code, e.message);
-      return this.close(WS_CLOSE.unauthorized, 'UNAUTHORIZED', e.message);
+      if (e.code === 'AUTH_UNAVAILABLE' || e.code === 'RATE_LIMITED')
+        return this.close(WS_CLOSE.tryAgainLater, e.code, e.message);
+      const code = e.code === 'TOKEN_LIFETIME' ? e.code : 'UNAUTHORIZED';
+      return this.close(WS_CLOSE.unauthorized, code, e.message);
     }
     if (this.state === 'closed') return;
     if (this.state === 'open') {

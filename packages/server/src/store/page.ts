@@ -4,6 +4,7 @@ import {
   type ServerChange,
   stateFrom,
   toServerChange,
+  type ValueType,
 } from '@mana/sync-protocol';
 import { type Db, type Fragment, sql } from '../db/sql.js';
 import type { PullResult } from './sync-store.js';
@@ -16,6 +17,8 @@ export interface RecordRow extends WritersRow {
   record_id: string;
   data: Record<string, unknown>;
   field_timestamps: Record<string, string>;
+  /** Field → value type (migration 0008); null when no field has one. */
+  field_types: Record<string, ValueType> | null;
 }
 
 export interface PageRow extends RecordRow {
@@ -46,7 +49,7 @@ export function pageStatement(q: PageQuery): Fragment {
   // The position leaves as exact integer microseconds and is formatted here: to_char (in
   // mana_cursor) costs several microseconds a row, the largest part of a 1,000-record page.
   const columns = sql`page.table_name, page.record_id, page.data, page.field_timestamps,
-           page.last_client_id, page.field_writers, page.field_actors, page.event_id,
+           page.last_client_id, page.field_writers, page.field_actors, page.field_types, page.event_id,
            (extract(epoch FROM page.updated_at) * 1000000)::int8::text AS position_us`;
   if (q.table !== null)
     return sql`
@@ -74,7 +77,7 @@ export function pageStatement(q: PageQuery): Fragment {
     SELECT ${columns}
     FROM tables CROSS JOIN LATERAL (
       SELECT table_name, record_id, data, field_timestamps, last_client_id, field_writers,
-             field_actors, event_id, updated_at
+             field_actors, field_types, event_id, updated_at
       FROM sync_records
       WHERE user_id = ${q.userId} AND app_id = ${q.appId} AND table_name = tables.name AND ${range}
       ORDER BY updated_at
@@ -110,7 +113,7 @@ export function toPage(
       : toServerChange(
           r.table_name,
           r.record_id,
-          stateFrom(r.data, r.field_timestamps),
+          stateFrom(r.data, r.field_timestamps, r.field_types),
           position,
           r.event_id ?? position,
           writersFrom(r),

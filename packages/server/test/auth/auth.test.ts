@@ -101,6 +101,13 @@ describe('dev issuer routes (MANA_SYNC_DEV_AUTH=1)', () => {
     });
     expect(res.status).toBe(400);
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe('INVALID_REQUEST');
+    // Longer than JWT_MAX_TTL_S (24 h): the server would refuse the token, so it is not minted.
+    const long = await fetch(`${server.url}/dev/token`, {
+      method: 'POST',
+      body: JSON.stringify({ user: 'alice', ttl: 7 * 86_400 }),
+    });
+    expect(long.status).toBe(400);
+    expect(((await long.json()) as { error: { path: string } }).error.path).toBe('ttl');
   });
 });
 

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BIN, startServeProcess } from './serve-process.js';
@@ -74,6 +74,43 @@ describe('mana-sync serve --dev-auth on the embedded database', () => {
     });
     expect(r.status).toBe(2);
     expect(r.stderr).toContain('MANA_SYNC_DEV_AUTH=1 is refused when NODE_ENV=production');
+  });
+
+  it('with dev auth and no HOST, listens on 127.0.0.1 only', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mana-sync-serve-host-'));
+    const p = await startServeProcess(['serve', '--dev-auth'], { MANA_SYNC_DATA_DIR: dir, HOST: '' });
+    try {
+      expect(p.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      expect((await fetch(`${p.url}/health`)).status).toBe(200);
+      // Any other address of this machine: nobody on the network reaches the dev issuer.
+      const port = new URL(p.url).port;
+      const others = Object.values(networkInterfaces())
+        .flat()
+        .filter((a) => a && a.family === 'IPv4' && !a.internal);
+      for (const a of others) {
+        await expect(fetch(`http://${a!.address}:${port}/health`)).rejects.toThrow();
+      }
+    } finally {
+      await p.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+
+  it.each([
+    [{ NODE_ENV: ' Production ' }, /^mana-sync: MANA_SYNC_DEV_AUTH=1 is refused when NODE_ENV=production/],
+    [{ NODE_ENV: 'prod' }, /^mana-sync: MANA_SYNC_DEV_AUTH=1 is refused when NODE_ENV=production/],
+    [
+      { DATABASE_URL: 'postgresql://mana@db.example.com/mana_sync' },
+      /^mana-sync: MANA_SYNC_DEV_AUTH=1 is refused with a DATABASE_URL off loopback \(host "db.example.com"\); set MANA_SYNC_DEV_AUTH_UNSAFE=1/,
+    ],
+  ])('refuses --dev-auth with %o, in one line naming the variable', (env, line) => {
+    const r = spawnSync(process.execPath, [BIN, 'serve', '--dev-auth'], {
+      env: { ...process.env, MANA_SYNC_DATA_DIR: dataDir, ...env },
+      encoding: 'utf8',
+    });
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(line);
   });
 
   it('prints --help for every command', () => {

@@ -19,7 +19,10 @@ export interface AuthService {
 }
 
 export interface MintOptions {
-  expiresIn?: number;
+  /** Seconds from now (default 3600); null: no `exp` at all. */
+  expiresIn?: number | null;
+  /** Seconds from now for `iat` (default 0); null: no `iat`. */
+  issuedAt?: number | null;
   notBefore?: number;
   issuer?: string;
   audience?: string;
@@ -52,10 +55,12 @@ export async function startAuthService(): Promise<AuthService> {
     publicJwk,
     async mint(sub, opts = {}) {
       const now = Math.floor(Date.now() / 1000);
-      let jwt = new SignJWT(opts.claims ?? {})
-        .setProtectedHeader({ alg: 'EdDSA', kid: opts.kid ?? 'test-key-1' })
-        .setIssuedAt()
-        .setExpirationTime(now + (opts.expiresIn ?? 3600));
+      let jwt = new SignJWT(opts.claims ?? {}).setProtectedHeader({
+        alg: 'EdDSA',
+        kid: opts.kid ?? 'test-key-1',
+      });
+      if (opts.issuedAt !== null) jwt = jwt.setIssuedAt(now + (opts.issuedAt ?? 0));
+      if (opts.expiresIn !== null) jwt = jwt.setExpirationTime(now + (opts.expiresIn ?? 3600));
       if (sub !== undefined) jwt = jwt.setSubject(sub);
       if (opts.notBefore !== undefined) jwt = jwt.setNotBefore(now + opts.notBefore);
       if (opts.issuer) jwt = jwt.setIssuer(opts.issuer);

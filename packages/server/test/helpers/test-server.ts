@@ -40,6 +40,7 @@ export async function startTestServer(
       jwksUrl: auth.jwksUrl,
       devAuth: false,
       rateLimitPerSecond: 0,
+      authFailLimit: 0, // suites send many bad tokens from one address; auth tests turn it on
       logLevel: 'silent',
       ...(db.options.dataDir ? { dataDir: db.options.dataDir } : {}),
       ...config,

@@ -215,3 +215,68 @@ describe('/metrics', () => {
     expect(sampleValue(q, 'mana_sync_http_requests_total', { route: '/sync/:appId' })).toBe(0);
   });
 });
+
+describe('app labels cannot be squatted (issue 20, finding 9)', () => {
+  const servers: TestServer[] = [];
+  afterEach(async () => {
+    await Promise.all(servers.splice(0).map((s) => s.close()));
+  });
+  const start = async (config = {}) => {
+    const t = await startTestServer(await memoryPglite(), config);
+    servers.push(t);
+    return t;
+  };
+  const one = (t: TestServer, user: string, appId: string) =>
+    t.push(user, appId, { clientId: 'c1', changes: [change('r', 'x', '2026-01-01T00:00:00Z')] });
+  const appsIn = (p: PromText) =>
+    new Set(
+      p.samples
+        .filter((s) => s.name.startsWith('mana_sync_'))
+        .map((s) => s.labels.app)
+        .filter(Boolean),
+    );
+
+  it('one user pushing to many apps takes a few labels; a real app pushed later still gets its own', async () => {
+    const t = await start({ metricsMaxApps: 5, metricsNewAppsPerUser: 2 });
+    for (let i = 1; i <= 12; i++) expect((await one(t, 'mallory', `squat-${i}`)).status).toBe(200);
+    // Requests that leave no data give no label: an empty push, a pull of nothing.
+    expect((await t.push('mallory', 'empty', { clientId: 'c1', changes: [] })).status).toBe(200);
+    expect((await t.pull('mallory', 'nothing', { collection: 'todos' })).status).toBe(200);
+    expect((await one(t, 'alice', 'todo')).status).toBe(200);
+    expect((await t.pull('bob', 'todo', { collection: 'todos' })).status).toBe(200); // bob has no records
+    expect((await t.pull('alice', 'todo', { collection: 'todos' })).status).toBe(200);
+    const p = await scrape(t);
+    expect([...appsIn(p)].sort()).toEqual(['_other', 'squat-1', 'squat-2', 'todo']);
+    expect(sampleValue(p, 'mana_sync_changes_pushed_total', { app: 'todo' })).toBe(1);
+    expect(sampleValue(p, 'mana_sync_records_pulled_total', { app: 'todo' })).toBe(1);
+    expect(sampleValue(p, 'mana_sync_changes_pushed_total', { app: '_other' })).toBe(10);
+    expect(sampleValue(p, 'mana_sync_app_labels')).toBe(3);
+  });
+
+  it('with MANA_APPS set, only the declared apps are labels', async () => {
+    const t = await start({ manaApps: ['todo', 'calendar'] });
+    for (const appId of ['squat-1', 'todo', 'squat-2', 'calendar']) {
+      expect((await one(t, 'mallory', appId)).status).toBe(200);
+    }
+    const p = await scrape(t);
+    expect([...appsIn(p)].sort()).toEqual(['_other', 'calendar', 'todo']);
+    expect(sampleValue(p, 'mana_sync_changes_pushed_total', { app: '_other' })).toBe(2);
+  });
+
+  it('GET /metrics requires the bearer token when METRICS_TOKEN is set', async () => {
+    const t = await start({ metricsToken: 'scrape-secret-123' });
+    for (const authorization of [
+      undefined,
+      'Bearer wrong',
+      'scrape-secret-123',
+      'Bearer scrape-secret-1234',
+    ]) {
+      const res = await fetch(`${t.url}/metrics`, { headers: authorization ? { authorization } : {} });
+      expect(res.status, authorization).toBe(401);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('UNAUTHORIZED');
+    }
+    const ok = await fetch(`${t.url}/metrics`, { headers: { authorization: 'Bearer scrape-secret-123' } });
+    expect(ok.status).toBe(200);
+    expectFamilies(parsePromText(await ok.text()));
+  });
+});

@@ -1,4 +1,4 @@
-import { ROUTE } from '@mana/sync-protocol';
+import { ROUTE, SyncError } from '@mana/sync-protocol';
 import { Hono } from 'hono';
 import { z } from 'zod';
 import type { DevIssuer } from '../../auth/dev-issuer.js';
@@ -20,13 +20,21 @@ const tokenRequestSchema = z.object({
 });
 
 /** Dev issuer routes, mounted only with MANA_SYNC_DEV_AUTH=1. */
-export function devRoutes(_ctx: ServerContext, issuer: DevIssuer): Hono<AppEnv> {
+export function devRoutes(ctx: ServerContext, issuer: DevIssuer): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   app.get(ROUTE.devJwks, (c) => c.json(issuer.jwks));
   app.post(ROUTE.devToken, async (c) => {
     const body = await readJson(c, {});
     const parsed = tokenRequestSchema.safeParse(body);
     if (!parsed.success) throw zodToSyncError(parsed.error);
+    // A longer one would be minted only to be refused (TOKEN_LIFETIME): say so here.
+    if (parsed.data.ttl > ctx.config.jwtMaxTtlS) {
+      throw new SyncError(
+        'INVALID_REQUEST',
+        `ttl: at most ${ctx.config.jwtMaxTtlS} s (JWT_MAX_TTL_S)`,
+        'ttl',
+      );
+    }
     const token = await issuer.mint(parsed.data.user, parsed.data.ttl);
     return c.json({ token, userId: parsed.data.user, expiresIn: parsed.data.ttl });
   });

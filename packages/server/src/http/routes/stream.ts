@@ -53,7 +53,6 @@ export function openStream(
   if (c.req.method === 'HEAD') return c.body(null, 200, STREAM_HEADERS);
   const requestId = c.get('requestId');
   const limit = q.limit ?? LIMITS.defaultPullLimit;
-  const appLabel = ctx.metrics.appLabel(appId);
   const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
   const openedAt = Date.now();
   let blocks = 0;
@@ -75,7 +74,8 @@ export function openStream(
     onBlock: (changes) => {
       blocks++;
       ctx.metrics.sseBlocksSent.inc();
-      if (changes > 0) ctx.metrics.sseChangesSent.inc({ app: appLabel }, changes);
+      if (changes > 0)
+        ctx.metrics.sseChangesSent.inc({ app: ctx.metrics.appLabelWithData(appId, userId) }, changes);
     },
     onEnd: (reason, err) => {
       ctx.streams.remove(userId, stream);

@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import {
   appIdSchema,
   canonicalize,
@@ -17,6 +18,7 @@ import {
 import { type Context, Hono } from 'hono';
 import type { Principal } from '../../auth/auth.js';
 import { readJson } from '../body.js';
+import { clientAddress } from '../client-address.js';
 import type { AppEnv, ServerContext } from '../context.js';
 import { zodToSyncError } from '../errors.js';
 import { openStream } from './stream.js';
@@ -44,10 +46,11 @@ export async function authenticate(
   ctx: ServerContext,
   headers: RequestHeaders,
   requestId: string,
+  address: string,
 ): Promise<Principal> {
   let principal: Principal;
   try {
-    principal = await ctx.auth.authenticate(headers);
+    principal = await ctx.auth.authenticate(headers, address);
   } catch (err) {
     // Every use of the service key is logged, refused ones too (never the key itself).
     if (headers.serviceKey !== undefined) {
@@ -94,7 +97,6 @@ export async function runPush(
     headerClientId === undefined || headerClientId === body.clientId
       ? body.clientId
       : checkedClientId(headerClientId);
-  const appLabel = ctx.metrics.appLabel(appId);
   ctx.metrics.pushBatchSize.observe('', body.changes.length);
   const result = await ctx.store.push({
     userId,
@@ -107,10 +109,15 @@ export async function runPush(
     limit: LIMITS.defaultPullLimit,
     ...(body.schemaVersion !== undefined ? { schemaVersion: body.schemaVersion } : {}),
   });
-  // Only what moved: each label lookup costs about a microsecond on the small-push path.
-  if (result.changesAccepted > 0) ctx.metrics.changesPushed.inc({ app: appLabel }, result.changesAccepted);
-  if (result.fieldsAccepted > 0) ctx.metrics.fieldsAccepted.inc({ app: appLabel }, result.fieldsAccepted);
-  if (result.conflicts.length > 0) ctx.metrics.conflicts.inc({ app: appLabel }, result.conflicts.length);
+  // Only what moved: each label lookup costs about a microsecond on the small-push path. The
+  // label after the push, not before: an accepted change or a conflict (a stored value won)
+  // means the app has data, and only such apps may take one of the METRICS_MAX_APPS labels.
+  if (result.changesAccepted > 0 || result.fieldsAccepted > 0 || result.conflicts.length > 0) {
+    const app = ctx.metrics.appLabelWithData(appId, userId);
+    if (result.changesAccepted > 0) ctx.metrics.changesPushed.inc({ app }, result.changesAccepted);
+    if (result.fieldsAccepted > 0) ctx.metrics.fieldsAccepted.inc({ app }, result.fieldsAccepted);
+    if (result.conflicts.length > 0) ctx.metrics.conflicts.inc({ app }, result.conflicts.length);
+  }
   if (result.overtaken) ctx.metrics.pushesOvertaken.inc();
   // Committed: now, and only now, tell the other clients.
   if (result.tablesChanged.length > 0) {
@@ -140,7 +147,9 @@ export function syncRoutes(ctx: ServerContext): Hono<AppEnv> {
       serviceKey: c.req.header(HEADER.serviceKey),
       userId: c.req.header(HEADER.userId),
     };
-    const principal = await authenticate(ctx, headers, c.get('requestId'));
+    const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+    const address = incoming ? clientAddress(incoming, ctx.config.trustProxy) : 'unknown';
+    const principal = await authenticate(ctx, headers, c.get('requestId'), address);
     c.set('principal', principal);
     ctx.limiter.take(principal.userId);
     const appId = appIdOf(c.req.param('appId'));
@@ -168,7 +177,11 @@ export function syncRoutes(ctx: ServerContext): Hono<AppEnv> {
       limit: q.limit ?? LIMITS.defaultPullLimit,
       clientId: clientId ?? null,
     });
-    ctx.metrics.recordsPulled.inc({ app: ctx.metrics.appLabel(appId) }, result.serverChanges.length);
+    // Records returned: the app has data. An empty pull names no app (and adds no label).
+    if (result.serverChanges.length > 0) {
+      const app = ctx.metrics.appLabelWithData(appId, userId);
+      ctx.metrics.recordsPulled.inc({ app }, result.serverChanges.length);
+    }
     return c.json(result);
   });
 
