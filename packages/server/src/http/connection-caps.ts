@@ -59,6 +59,9 @@ export function capConnections(server: Server, opts: ConnectionCapsOptions): Con
   const refusals = { instance: 0, address: 0 };
   let lastLog = 0;
   const logEveryMs = opts.logEveryMs ?? 10_000;
+  // Both series exist from the start at 0, so a rate over them (the alert) sees the first refusal.
+  opts.refused.inc({ reason: 'instance' }, 0);
+  opts.refused.inc({ reason: 'address' }, 0);
 
   const count = (address: string, by: 1 | -1) => {
     const n = (perAddress.get(address) ?? 0) + by;

@@ -151,6 +151,7 @@ describe('ops/grafana/mana-sync.json', () => {
 describe('ops/prometheus/alerts.yml', () => {
   it('has an alert for each thing the on-call is paged or warned about', () => {
     expect(rules.map((r) => r.alert).sort()).toEqual([
+      'ManaSyncConnectionsRefused',
       'ManaSyncDatabaseErrors',
       'ManaSyncDatabaseUnavailable',
       'ManaSyncDown',
@@ -489,6 +490,25 @@ const ALERT_TESTS: {
           eval_time: '14m',
           alertname: 'ManaSyncHighMemory',
           exp_alerts: [{ exp_labels: at({ severity: 'warning' }) }],
+        },
+      ],
+    },
+    {
+      // Connections refused at a cap: a handful is quiet, a steady stream warns, by reason.
+      interval: '1m',
+      input_series: [
+        {
+          series: `mana_sync_connections_refused_total{${target},reason="address"}`,
+          values: '0+1x5 5+60x20',
+        },
+        { series: `mana_sync_connections_refused_total{${target},reason="instance"}`, values: '0+0x25' },
+      ],
+      alert_rule_test: [
+        { eval_time: '5m', alertname: 'ManaSyncConnectionsRefused', exp_alerts: [] },
+        {
+          eval_time: '20m',
+          alertname: 'ManaSyncConnectionsRefused',
+          exp_alerts: [{ exp_labels: at({ severity: 'warning', reason: 'address' }) }],
         },
       ],
     },
