@@ -157,6 +157,12 @@ export const SETTINGS = {
     'Requests per second per user (0: off)',
   ),
   rateLimitBurst: setting('RATE_LIMIT_BURST', '1000', int(1, 10_000_000), 'Requests a user may send at once'),
+  pageMaxBytes: setting(
+    'PAGE_MAX_BYTES',
+    '4194304',
+    int(1024, 268_435_456),
+    'Byte budget of a pull, push answer or stream page (a larger record goes out alone)',
+  ),
   wsAuthTimeoutMs: setting(
     'WS_AUTH_TIMEOUT_MS',
     '10000',

@@ -57,6 +57,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     (await openStore({
       databaseUrl: config.databaseUrl,
       dataDir: opts.inMemory ? undefined : config.dataDir,
+      pageMaxBytes: config.pageMaxBytes,
       ...(schema ? { schema } : {}),
     }));
   // Row-level security is defense in depth (store/migrations/0007): say so when it is off.

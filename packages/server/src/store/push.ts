@@ -12,7 +12,15 @@ import {
   wireTime,
 } from '@mana/sync-protocol';
 import { type Db, type Fragment, sql } from '../db/sql.js';
-import { type Current, type PageEntry, type PageRow, pageStatement, type RecordRow, toPage } from './page.js';
+import {
+  type Current,
+  DEFAULT_PAGE_MAX_BYTES,
+  type PageEntry,
+  type PageRow,
+  pageStatement,
+  type RecordRow,
+  toPage,
+} from './page.js';
 import type { PushInput, PushResult } from './sync-store.js';
 import { type WrittenRecord, writeStatement } from './write-statement.js';
 import { markWritten, writersFrom } from './writers.js';
@@ -134,6 +142,7 @@ const pageOf = (input: PushInput) =>
     since: input.since,
     limit: input.limit,
     echo: input.clientId,
+    maxBytes: input.maxBytes ?? DEFAULT_PAGE_MAX_BYTES,
   });
 
 /**
@@ -216,14 +225,11 @@ function resultOf(input: PushInput, pageRows: PageRow[], merged: Merged, base: n
     pageRows.length > 0 && merged.written.length > 0
       ? new Set(merged.written.map((p) => `${p.table}\u0000${p.id}`))
       : undefined;
-  const page = toPage(
-    pageRows,
-    input.since,
-    input.limit,
-    input.clientId,
-    () => writtenChanges(merged.written, base, input.since, input.clientId),
-    current,
-  );
+  const page = toPage(pageRows, input.since, input.limit, input.clientId, {
+    maxBytes: input.maxBytes ?? DEFAULT_PAGE_MAX_BYTES,
+    tail: () => writtenChanges(merged.written, base, input.since, input.clientId),
+    ...(current ? { current } : {}),
+  });
   return {
     ...page,
     conflicts: merged.conflicts,
@@ -249,13 +255,14 @@ async function pushUnlocked(db: Db, input: PushInput): Promise<PushResult | unde
            NULL::jsonb AS field_timestamps, NULL::text AS last_client_id,
            NULL::jsonb AS field_writers, NULL::jsonb AS field_actors, NULL::uuid AS event_id,
            (extract(epoch FROM last_position) * 1000000)::int8::text AS position_us,
-           NULL::text AS created_us
+           NULL::int8 AS size, NULL::boolean AS cut, NULL::text AS created_us
     FROM sync_users WHERE user_id = ${input.userId}
     UNION ALL
     SELECT 'p', p.*, NULL::text FROM (${pageOf(input)}) p
     UNION ALL
     SELECT 's', s.table_name, s.record_id, s.data, s.field_timestamps, s.last_client_id,
-           s.field_writers, s.field_actors, NULL::uuid, NULL::text, s.created_us
+           s.field_writers, s.field_actors, NULL::uuid, NULL::text, NULL::int8, NULL::boolean,
+           s.created_us
     FROM (${storedStatement(input, batch)}) s`);
   let observedUs: string | null = null;
   const pageRows: PageRow[] = [];
@@ -315,7 +322,8 @@ function writtenChanges(written: Pending[], base: number, since: Canonical, echo
     const at = base + k * MICROSECOND;
     if (at <= sinceUs) return;
     const position = formatMicros(at);
-    out.push({ position, change: toServerChange(p.table, p.id, p.state!, position, p.eventId, p.who, echo) });
+    const change = toServerChange(p.table, p.id, p.state!, position, p.eventId, p.who, echo);
+    out.push({ position, change, size: change ? JSON.stringify(change).length : 0 });
   });
   return out;
 }

@@ -736,6 +736,83 @@ export function storeSuite(name: string, makeDb: () => Promise<TestDatabase>) {
       }
     });
 
+    describe('byte budget of a page (PAGE_MAX_BYTES)', () => {
+      /** Makes the user's records `ids` (table tasks) `bytes` long through SQL, as the user. */
+      const enlarge = (u: string, ids: string[], bytes: number) =>
+        store.db.forUser(u).query(sql`
+          UPDATE sync_records SET data = jsonb_set(data, '{blob}', to_jsonb(repeat('x', ${bytes}::text::int)))
+          WHERE user_id = ${u} AND app_id = 'todo' AND record_id = ANY(string_to_array(${ids.join(',')}, ','))`);
+      const sizeOf = (changes: unknown[]) =>
+        changes.reduce<number>((n, c) => n + JSON.stringify(c).length, 0);
+
+      it('stops a pull at the budget as well as at the limit, the cursor exact, and sends a larger record alone', async () => {
+        const u = user();
+        const ids = Array.from({ length: 10 }, (_, i) => `r${i}`);
+        await push(
+          u,
+          ids.map((id, i) =>
+            upd(id, { blob: ['x', '2024-01-01T10:00:00Z'], i: [i, '2024-01-01T10:00:00Z'] }),
+          ),
+        );
+        await enlarge(u, ids, 3000);
+        await enlarge(u, ['r4'], 25_000); // larger than the whole budget
+        const seen: string[] = [];
+        const pages: number[] = [];
+        let since: Canonical = EPOCH;
+        for (let guard = 0; guard < 20; guard++) {
+          const page = await store.pull({
+            userId: u,
+            appId: 'todo',
+            table: 'tasks',
+            since,
+            limit: 1000,
+            maxBytes: 10_000,
+          });
+          pages.push(page.serverChanges.length);
+          if (page.serverChanges.some((c) => c.id === 'r4')) expect(page.serverChanges).toHaveLength(1);
+          else expect(sizeOf(page.serverChanges)).toBeLessThanOrEqual(10_000);
+          seen.push(...page.serverChanges.map((c) => c.id));
+          expect(page.syncedUntil).toBe(page.serverChanges.at(-1)!.updatedAt);
+          since = page.syncedUntil;
+          if (!page.hasMore) break;
+        }
+        expect(seen).toEqual(ids);
+        // 3 records of about 3 KB a page, then r4 alone: never the whole app in one answer.
+        expect(pages).toEqual([3, 1, 1, 3, 2]);
+      });
+
+      it("stops a push's answer at the budget, its own writes included, and pages on to the end", async () => {
+        const u = user();
+        const ids = Array.from({ length: 8 }, (_, i) => `p${i}`);
+        await push(
+          u,
+          ids.map((id) => upd(id, { blob: ['x', '2024-01-01T10:00:00Z'] })),
+        );
+        await enlarge(u, ids, 4000);
+        const first = await push(u, [], { since: EPOCH, clientId: 'reader', maxBytes: 10_000 });
+        expect(first.serverChanges.map((c) => c.id)).toEqual(['p0', 'p1']);
+        expect(first.hasMore).toBe(true);
+        expect(first.syncedUntil).toBe(first.serverChanges[1]!.updatedAt);
+        // A push that writes: the stored page within the budget, its own write later.
+        const second = await push(u, [upd('mine', { v: [1, '2024-01-01T10:00:00Z'] })], {
+          since: first.syncedUntil,
+          clientId: 'writer',
+          maxBytes: 10_000,
+        });
+        expect(second.serverChanges.map((c) => c.id)).toEqual(['p2', 'p3']);
+        expect(second.hasMore).toBe(true);
+        const seen = [...first.serverChanges, ...second.serverChanges].map((c) => c.id);
+        let since = second.syncedUntil;
+        for (let guard = 0; guard < 20; guard++) {
+          const page = await push(u, [], { since, clientId: 'reader', maxBytes: 10_000 });
+          seen.push(...page.serverChanges.map((c) => c.id));
+          since = page.syncedUntil;
+          if (!page.hasMore) break;
+        }
+        expect(seen).toEqual([...ids, 'mine']);
+      });
+    });
+
     it('rolls back the whole batch when a statement fails', async () => {
       const u = user();
       const bad = { ...upd('b', { v: [1, '2024-01-01T10:00:00Z'] }), op: 'explode' } as unknown as Change;
