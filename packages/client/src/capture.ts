@@ -1,6 +1,13 @@
 import type { DBCore, DBCoreMutateRequest, DBCoreMutateResponse, DBCoreTable, Middleware } from 'dexie';
 import type { Clock } from './clock.js';
-import { changedFields, checkRecord, deleteFields, insertFields, isSyncableId } from './record-fields.js';
+import {
+  changedFields,
+  checkRecord,
+  checkRecordSize,
+  deleteFields,
+  insertFields,
+  isSyncableId,
+} from './record-fields.js';
 import { OUTBOX_TABLE, type OutboxRow } from './schema.js';
 
 /**
@@ -84,7 +91,7 @@ async function tracked(
 
   switch (req.type) {
     case 'add': {
-      for (const v of req.values) checkRecord(name, v);
+      for (const v of req.values) checkRecordSize(name, checkRecord(name, v), v);
       res = await table.mutate(req);
       req.values.forEach((v, i) => {
         if (res.failures[i]) return;
@@ -98,6 +105,7 @@ async function tracked(
         trans: req.trans,
         keys: ids,
       });
+      for (const [i, v] of req.values.entries()) checkRecordSize(name, ids[i]!, v, before[i]);
       res = await table.mutate(req);
       req.values.forEach((v, i) => {
         if (res.failures[i]) return;

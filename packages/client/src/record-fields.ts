@@ -6,6 +6,7 @@ import {
   jsonEqual,
   jsonValueProblem,
   recordIdSchema,
+  sizeProblem,
 } from '@mana/sync-protocol';
 import type { OutboxRow } from './schema.js';
 
@@ -44,6 +45,37 @@ export function checkRecord(table: string, value: unknown): string {
     if (problem) throw new InvalidRecordError(`${table}/${id}.${field}: ${problem}`);
   }
   return id;
+}
+
+/**
+ * Refuses a write the server would refuse for its size (LIMITS: a field value, the record, its
+ * fields), as the server counts it (record-size.ts): the record as it syncs, without its id and
+ * with `deletedAt`. `before`: the stored record (undefined: a new one); as on the server, a
+ * record already over a limit stays editable, only growth past a limit is refused.
+ */
+export function checkRecordSize(
+  table: string,
+  id: string,
+  value: Record<string, unknown>,
+  before?: Record<string, unknown>,
+): void {
+  const after = syncedFields(value);
+  const old = before === undefined ? undefined : syncedFields(before);
+  const changed =
+    old === undefined ? undefined : Object.keys(after).filter((f) => !jsonEqual(after[f], old[f]));
+  const problem = sizeProblem(after, old, changed);
+  if (problem)
+    throw new InvalidRecordError(
+      `${table}/${id}${problem.field ? `.${problem.field}` : ''}: ${problem.message}`,
+    );
+}
+
+function syncedFields(value: Record<string, unknown>): Record<string, unknown> {
+  const fields: Record<string, unknown> = bare();
+  for (const [field, v] of Object.entries(value))
+    if (field !== ID_FIELD && v !== undefined) fields[field] = v;
+  fields[DELETED_AT_FIELD] ??= null;
+  return fields;
 }
 
 /** JSON round trips only plain objects and arrays: a Date would come back as a string. */

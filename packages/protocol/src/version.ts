@@ -3,7 +3,7 @@
  * every wire message: a change to the wire fails it until this number is bumped and a line
  * is added to the history below.
  */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 export const PROTOCOL_HISTORY: ReadonlyArray<{ version: number; date: string; change: string }> = [
   {
@@ -16,5 +16,11 @@ export const PROTOCOL_HISTORY: ReadonlyArray<{ version: number; date: string; ch
     date: '2026-12-04',
     change:
       'The Mana web app contract (DESIGN.md section 12): server changes are op update (fields, possibly a part of the record) or delete (with deletedAt), never insert, and leave out the fields the asking client wrote; eventId and actors on server changes; field times with milliseconds when the microseconds are zero; schemaVersion and actor on pushes (SCHEMA_VERSION_UNSUPPORTED); the SSE stream GET /sync/{appId}/stream.',
+  },
+  {
+    version: 3,
+    date: '2026-12-04',
+    change:
+      'Size limits of a record (LIMITS.maxValueLength, maxRecordLength, maxFieldsPerRecord, counted by record-size.ts): a push that makes a record grow past one is refused whole with 413 RECORD_TOO_LARGE or 400 TOO_MANY_FIELDS, path naming the change; pages stop at a byte budget (PAGE_MAX_BYTES) as well as at limit.',
   },
 ];

@@ -7,6 +7,8 @@ import {
   formatMicros,
   mergeFields,
   parseMicros,
+  SyncError,
+  sizeProblem,
   stateFrom,
   toServerChange,
   wireTime,
@@ -57,6 +59,10 @@ interface StoredRow extends RecordRow {
 /** One record's merge across the batch (a batch may touch a record more than once). */
 interface Pending extends WrittenRecord {
   written: boolean;
+  /** The stored fields before this push (undefined: a new record), for the size limits. */
+  before?: Record<string, unknown>;
+  /** The fields this push set, each with the index of the last change that set it. */
+  setAt?: Map<string, number>;
 }
 
 const MICROSECOND = 1;
@@ -182,6 +188,7 @@ function merge(input: PushInput, batch: Batch, rows: StoredRow[]): Merged {
     p.state = stateFrom(row.data, row.field_timestamps);
     p.who = writersFrom(row);
     p.createdUs = Number(row.created_us);
+    p.before = p.state.data;
   }
   const out: Merged = { conflicts: [], written: [], changesAccepted: 0, fieldsAccepted: 0 };
   const normalize = { nowMicros: input.nowMicros, maxSkewMicros: input.maxSkewMicros };
@@ -202,6 +209,8 @@ function merge(input: PushInput, batch: Batch, rows: StoredRow[]): Merged {
     const accepted = Object.keys(result.accepted).length;
     if (accepted === 0) return;
     p.state = result.state;
+    p.setAt ??= new Map();
+    for (const field in result.accepted) p.setAt.set(field, n);
     p.who = markWritten(p.who, result.state.fieldTimestamps, result.accepted, input.clientId, change.actor);
     p.log.push({
       op: change.op,
@@ -217,7 +226,26 @@ function merge(input: PushInput, batch: Batch, rows: StoredRow[]): Merged {
       out.written.push(p);
     }
   });
+  for (const p of out.written) checkSize(p);
   return out;
+}
+
+/**
+ * Refuses the push (nothing is written: the transaction rolls back) when a record it writes
+ * breaks a size limit of LIMITS: 413 RECORD_TOO_LARGE or 400 TOO_MANY_FIELDS, `path` naming
+ * the change (and field). A record already over a limit stays editable (record-size.ts).
+ */
+function checkSize(p: Pending): void {
+  const setAt = p.setAt!;
+  const problem = sizeProblem(p.state!.data, p.before, setAt.keys());
+  if (!problem) return;
+  let last = 0;
+  for (const n of setAt.values()) if (n > last) last = n;
+  const path =
+    problem.field === undefined
+      ? `changes.${last}`
+      : `changes.${setAt.get(problem.field)}.fields.${problem.field}`;
+  throw new SyncError(problem.code, `${p.table}/${p.id}: ${problem.message}`, path);
 }
 
 function resultOf(input: PushInput, pageRows: PageRow[], merged: Merged, base: number): PushResult {

@@ -1,4 +1,4 @@
-import type { ServerChange } from '@mana/sync-protocol';
+import { LIMITS, type ServerChange } from '@mana/sync-protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from '../../src/db/sql.js';
 import type { TestDatabase } from '../helpers/databases.js';
@@ -240,6 +240,27 @@ export function syncHttpSuite(name: string, makeDb: () => Promise<TestDatabase>)
       expect(writing.serverChanges.map((c) => c.id)).toEqual(['b0', 'b1', 'b2', 'b3']);
       expect(writing.hasMore).toBe(true);
       expect(writing.syncedUntil).toBe(empty.syncedUntil);
+    });
+
+    it('refuses a push that grows a record past a size limit: 413 RECORD_TOO_LARGE / 400 TOO_MANY_FIELDS naming the change, nothing written', async () => {
+      const u = user();
+      const t = '2024-01-01T10:00:00Z';
+      const ok = update('fine', { title: field('ok', t) });
+      const big = await s.push(u, 'todo', {
+        clientId: 'c',
+        changes: [ok, update('big', { title: field('x'.repeat(LIMITS.maxValueLength), t) })],
+      });
+      expect(big.status).toBe(413);
+      expect(await big.json()).toMatchObject({
+        error: { code: 'RECORD_TOO_LARGE', path: 'changes.1.fields.title' },
+      });
+      const wide = Object.fromEntries(
+        Array.from({ length: LIMITS.maxFieldsPerRecord + 1 }, (_, i) => [`f${i}`, field(i, t)]),
+      );
+      const many = await s.push(u, 'todo', { clientId: 'c', changes: [ok, update('wide', wide)] });
+      expect(many.status).toBe(400);
+      expect(await many.json()).toMatchObject({ error: { code: 'TOO_MANY_FIELDS', path: 'changes.1' } });
+      expect(await pullAll(u)).toEqual([]);
     });
 
     it('pages a pull across more records than the limit, none lost or repeated', async () => {

@@ -1,4 +1,4 @@
-import { type Canonical, type Change, EPOCH } from '@mana/sync-protocol';
+import { type Canonical, type Change, EPOCH, LIMITS } from '@mana/sync-protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Db, sql } from '../../src/db/sql.js';
 import { pageStatement } from '../../src/store/page.js';
@@ -810,6 +810,76 @@ export function storeSuite(name: string, makeDb: () => Promise<TestDatabase>) {
           if (!page.hasMore) break;
         }
         expect(seen).toEqual([...ids, 'mine']);
+      });
+    });
+
+    describe('size and shape limits of a record (LIMITS)', () => {
+      const t0 = '2024-01-01T10:00:00Z';
+      const t1 = '2024-01-01T11:00:00Z';
+      const pulled = async (u: string) =>
+        (await store.pull({ userId: u, appId: 'todo', table: 'tasks', since: EPOCH, limit: 10 }))
+          .serverChanges;
+
+      it('refuses a value, a record or a field count over the limit, naming the change; nothing of the batch is written', async () => {
+        const u = user();
+        const ok = upd('ok', { v: [1, t0] });
+        // A value of exactly the limit is taken (a 256 KiB file inlined as base64 fits in it).
+        const atLimit = 'a'.repeat(LIMITS.maxValueLength - 2);
+        await expect(push(u, [upd('edge', { v: [atLimit, t0] })])).resolves.toMatchObject({
+          changesAccepted: 1,
+        });
+        await expect(push(u, [ok, upd('big', { v: [`${atLimit}a`, t0] })])).rejects.toMatchObject({
+          code: 'RECORD_TOO_LARGE',
+          path: 'changes.1.fields.v',
+        });
+        const wide = Object.fromEntries(
+          Array.from({ length: LIMITS.maxFieldsPerRecord + 1 }, (_, i) => [
+            `f${i}`,
+            [i, t0] as [unknown, string],
+          ]),
+        );
+        await expect(push(u, [ok, upd('wide', wide)])).rejects.toMatchObject({
+          code: 'TOO_MANY_FIELDS',
+          path: 'changes.1',
+        });
+        // Three values under the value limit, together over the record limit, in two changes.
+        const third = 'c'.repeat(400_000);
+        await expect(
+          push(u, [ok, upd('long', { a: [third, t0], b: [third, t0] }), upd('long', { c: [third, t0] })]),
+        ).rejects.toMatchObject({ code: 'RECORD_TOO_LARGE', path: 'changes.2' });
+        expect((await pulled(u)).map((c) => c.id)).toEqual(['edge']);
+      });
+
+      it('keeps a record imported over the limits editable, refusing only growth', async () => {
+        const u = user();
+        await push(u, [upd('imported', { a: ['x', t0] })]);
+        // 1,100 fields of 1,000 characters: over the field count and the record size.
+        await store.db.forUser(u).query(sql`
+          UPDATE sync_records SET
+            data = data || (SELECT jsonb_object_agg('f' || i, repeat('z', 1000)) FROM generate_series(1, 1100) i),
+            field_timestamps = field_timestamps
+              || (SELECT jsonb_object_agg('f' || i, field_timestamps->'a') FROM generate_series(1, 1100) i)
+          WHERE user_id = ${u} AND record_id = 'imported'`);
+        await expect(push(u, [upd('imported', { a: ['y', t1] })])).resolves.toMatchObject({
+          changesAccepted: 1,
+        });
+        await expect(push(u, [upd('imported', { f1: ['shorter', t1] })])).resolves.toMatchObject({
+          changesAccepted: 1,
+        });
+        await expect(push(u, [upd('imported', { g: ['new', t1] })])).rejects.toMatchObject({
+          code: 'TOO_MANY_FIELDS',
+          path: 'changes.0',
+        });
+        await expect(
+          push(u, [upd('imported', { a: ['y'.repeat(2000), '2024-01-01T12:00:00Z'] })]),
+        ).rejects.toMatchObject({
+          code: 'RECORD_TOO_LARGE',
+          path: 'changes.0',
+        });
+        const [record] = await pulled(u);
+        expect(record!.fields.a!.value).toBe('y');
+        expect(record!.fields.f1!.value).toBe('shorter');
+        expect(record!.fields.g).toBeUndefined();
       });
     });
 
