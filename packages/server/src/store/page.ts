@@ -110,32 +110,79 @@ function budgeted(inner: Fragment, maxBytes: number): Fragment {
 }
 
 /**
- * The whole app's page (a push's response) from the per-table index, table by table: the
- * app's tables by a loose index scan (one probe per table), the first limit + 1 records of
- * each after the cursor, and the first limit + 1 of those. An index on (user, app, position)
- * would serve it in one range scan, but every record write paid for keeping it: about a
- * seventh of PostgreSQL's CPU per change in the push benchmark (migration 0005). A client
- * far behind pays instead: up to limit + 1 rows read per table for one page.
+ * The whole app's page (a push's response) from the per-table index, at a cost of O(page +
+ * tables), not O(tables × page). An index on (user, app, position) would serve it in one range
+ * scan, but every record write paid for keeping it: about a seventh of PostgreSQL's CPU per
+ * change in the push benchmark (migration 0005). So the page is a merge of the tables' ordered
+ * runs, in SQL:
+ *   1. the app's tables by a loose index scan (one probe per table), and each table's first
+ *      position after the cursor (its head: one probe more);
+ *   2. `merge`: the heads, kept sorted in arrays (one row per step). Each step takes the run
+ *      of the table with the first head: its positions from its head up to (not including)
+ *      the next table's head, at most the rows the page still lacks. No other table has a
+ *      record in between (positions are unique per user), so the run is the page's next rows,
+ *      in order. The table's head moves past the run (one probe), and the arrays are sorted
+ *      again. A step reads its run's rows and costs O(tables) in memory; it ends when the
+ *      page is full or every table is done;
+ *   3. the rows of each run, by a range scan of its table.
+ * Tables written one after another (how apps write) make few runs; perfectly interleaved
+ * tables make one a row, still reading only the page's rows.
  */
 function appPage(q: PageQuery, range: Fragment): Fragment {
+  const mine = sql`user_id = ${q.userId} AND app_id = ${q.appId}`;
   return sql`
     WITH RECURSIVE tables(name) AS (
-      (SELECT table_name FROM sync_records
-        WHERE user_id = ${q.userId} AND app_id = ${q.appId} ORDER BY table_name LIMIT 1)
+      (SELECT table_name FROM sync_records WHERE ${mine} ORDER BY table_name LIMIT 1)
       UNION ALL
       SELECT next.table_name FROM tables, LATERAL (
         SELECT table_name FROM sync_records
-        WHERE user_id = ${q.userId} AND app_id = ${q.appId} AND table_name > tables.name
+        WHERE ${mine} AND table_name > tables.name
         ORDER BY table_name LIMIT 1) next
+    ),
+    heads AS (
+      SELECT array_agg(tables.name ORDER BY head.at) AS names, array_agg(head.at ORDER BY head.at) AS ats
+      FROM tables CROSS JOIN LATERAL (
+        SELECT updated_at AS at FROM sync_records
+        WHERE ${mine} AND table_name = tables.name AND ${range}
+        ORDER BY updated_at LIMIT 1) head
+    ),
+    merge(names, ats, wanted, run_table, run_from, run_to) AS (
+      SELECT names, ats, ${q.limit + 1}::int8, NULL::text COLLATE "C", NULL::timestamptz, NULL::timestamptz
+      FROM heads WHERE names IS NOT NULL
+      UNION ALL
+      SELECT sorted.names, sorted.ats, m.wanted - run.n, m.names[1], m.ats[1], run.last
+      FROM merge m
+      CROSS JOIN LATERAL (
+        SELECT count(*) AS n, max(r.updated_at) AS last FROM (
+          SELECT updated_at FROM sync_records
+          WHERE ${mine} AND table_name = m.names[1] AND updated_at >= m.ats[1]
+            AND (cardinality(m.ats) = 1 OR updated_at < m.ats[2])
+          ORDER BY updated_at LIMIT m.wanted) r
+      ) run
+      LEFT JOIN LATERAL (
+        SELECT updated_at AS at FROM sync_records
+        WHERE ${mine} AND table_name = m.names[1] AND updated_at > run.last
+        ORDER BY updated_at LIMIT 1
+      ) head ON m.wanted > run.n
+      CROSS JOIN LATERAL (
+        SELECT array_agg(h.name ORDER BY h.at) AS names, array_agg(h.at ORDER BY h.at) AS ats
+        FROM (
+          SELECT unnest(m.names[2:]) AS name, unnest(m.ats[2:]) AS at
+          UNION ALL
+          SELECT m.names[1], head.at WHERE head.at IS NOT NULL
+        ) h
+      ) sorted
+      WHERE m.wanted > 0 AND m.names IS NOT NULL
     )
     SELECT page.*
-    FROM tables CROSS JOIN LATERAL (
+    FROM merge CROSS JOIN LATERAL (
       SELECT table_name, record_id, data, field_timestamps, last_client_id, field_writers,
              field_actors, event_id, updated_at
       FROM sync_records
-      WHERE user_id = ${q.userId} AND app_id = ${q.appId} AND table_name = tables.name AND ${range}
-      ORDER BY updated_at
-      LIMIT ${q.limit + 1}) page
+      WHERE ${mine} AND table_name = merge.run_table
+        AND updated_at >= merge.run_from AND updated_at <= merge.run_to
+      ORDER BY updated_at) page
+    WHERE merge.run_table IS NOT NULL
     ORDER BY page.updated_at
     LIMIT ${q.limit + 1}`;
 }

@@ -883,6 +883,58 @@ export function storeSuite(name: string, makeDb: () => Promise<TestDatabase>) {
       });
     });
 
+    it("reads the app's page (a push's answer) at O(page + tables) rows, not limit + 1 per table", async () => {
+      type Node = { 'Relation Name'?: string; 'Actual Rows': number; 'Actual Loops': number; Plans?: Node[] };
+      const rowsRead = (n: Node): number =>
+        (n['Relation Name'] === 'sync_records' ? n['Actual Rows'] * n['Actual Loops'] : 0) +
+        (n.Plans ?? []).reduce((sum, c) => sum + rowsRead(c), 0);
+      const limit = 50;
+      const cases = {
+        // Each table written in one batch, as apps write: few runs.
+        blocks: { tables: 40, perTable: 60, interleaved: false },
+        // Every table in turn, one record each: a run a record.
+        interleaved: { tables: 10, perTable: 20, interleaved: true },
+      };
+      for (const [name, c] of Object.entries(cases)) {
+        const u = user();
+        const tables = Array.from({ length: c.tables }, (_, t) => `t${String(t).padStart(2, '0')}`);
+        if (c.interleaved)
+          for (let k = 0; k < c.perTable; k++)
+            await push(
+              u,
+              tables.map((t) => upd(`${t}-${k}`, { v: [k, '2024-01-01T10:00:00Z'] }, t)),
+            );
+        else
+          for (const t of tables)
+            await push(
+              u,
+              Array.from({ length: c.perTable }, (_, k) =>
+                upd(`${t}-${k}`, { v: [k, '2024-01-01T10:00:00Z'] }, t),
+              ),
+            );
+        const q = pageStatement({ userId: u, appId: 'todo', table: null, since: EPOCH, limit });
+        const [row] = await store.db.forUser(u).query<Record<string, unknown>>({
+          text: `EXPLAIN (ANALYZE, FORMAT JSON) ${q.text}`,
+          values: q.values,
+        });
+        const raw = Object.values(row!)[0];
+        const plan = (typeof raw === 'string' ? JSON.parse(raw) : raw) as Array<{ Plan: Node }>;
+        const read = rowsRead(plan[0]!.Plan);
+        // Today's statement read limit + 1 rows of every table: 40 × 51 and 10 × 20.
+        expect(read, name).toBeLessThanOrEqual(3 * (limit + 1) + 3 * c.tables);
+        // And it is the page: the first limit + 1 records of the app in position order.
+        const page = await push(u, [], { limit, clientId: 'reader' });
+        const expected = c.interleaved
+          ? Array.from({ length: c.perTable }, (_, k) => tables.map((t) => `${t}-${k}`)).flat()
+          : tables.flatMap((t) => Array.from({ length: c.perTable }, (_, k) => `${t}-${k}`));
+        expect(
+          page.serverChanges.map((x) => x.id),
+          name,
+        ).toEqual(expected.slice(0, limit));
+        expect(page.hasMore).toBe(true);
+      }
+    });
+
     it('rolls back the whole batch when a statement fails', async () => {
       const u = user();
       const bad = { ...upd('b', { v: [1, '2024-01-01T10:00:00Z'] }), op: 'explode' } as unknown as Change;
