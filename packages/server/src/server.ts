@@ -93,7 +93,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     devIssuer,
     logger,
     metrics,
-    limiter: createRateLimiter(config.rateLimitPerSecond, config.rateLimitBurst),
+    limiter: createRateLimiter(config.rateLimitPerSecond, config.rateLimitBurst, config.rateLimitRows),
     onPushed: [],
     pushedEvents: new PushedEvents((err) =>
       logger.error({ err: String(err) }, 'pushed-event listener failed'),

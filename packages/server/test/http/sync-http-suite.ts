@@ -263,6 +263,30 @@ export function syncHttpSuite(name: string, makeDb: () => Promise<TestDatabase>)
       expect(await pullAll(u)).toEqual([]);
     });
 
+    it('refuses a user who spent RATE_LIMIT_ROWS with 429 and Retry-After, and nobody else', async () => {
+      const limited = await startTestServer(db, { rateLimitRows: 100 }); // 1,000 rows at once
+      try {
+        const heavy = user();
+        const t = '2024-01-01T10:00:00Z';
+        const changes = Array.from({ length: 600 }, (_, i) => update(`r${i}`, { v: field(i, t) }));
+        const body = (c: unknown[]) => ({ clientId: 'c', changes: c });
+        // 600 stored records read and 600 written: the push is served, the budget overdrawn.
+        expect((await limited.push(heavy, 'todo', body(changes))).status).toBe(200);
+        const refused = await limited.push(heavy, 'todo', body([]));
+        expect(refused.status).toBe(429);
+        expect(refused.headers.get('retry-after')).toBe('2');
+        expect(await refused.json()).toMatchObject({ error: { code: 'RATE_LIMITED' } });
+        const pulled = await limited.pull(heavy, 'todo', { collection: 'todos' });
+        expect(pulled.status).toBe(429);
+        // Another user is served as before.
+        expect((await limited.push(user(), 'todo', body([update('a', { v: field(1, t) })]))).status).toBe(
+          200,
+        );
+      } finally {
+        await limited.close();
+      }
+    });
+
     it('pages a pull across more records than the limit, none lost or repeated', async () => {
       const u = user();
       for (let b = 0; b < 5; b++) {

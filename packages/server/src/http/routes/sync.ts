@@ -112,6 +112,8 @@ export async function runPush(
   if (result.fieldsAccepted > 0) ctx.metrics.fieldsAccepted.inc({ app: appLabel }, result.fieldsAccepted);
   if (result.conflicts.length > 0) ctx.metrics.conflicts.inc({ app: appLabel }, result.conflicts.length);
   if (result.overtaken) ctx.metrics.pushesOvertaken.inc();
+  // Rows read (the batch's stored records, the page) and written, for RATE_LIMIT_ROWS.
+  ctx.limiter.charge(userId, body.changes.length + result.recordsWritten + result.serverChanges.length);
   // Committed: now, and only now, tell the other clients.
   if (result.tablesChanged.length > 0) {
     const event = { userId, appId, tables: result.tablesChanged, clientId };
@@ -169,6 +171,7 @@ export function syncRoutes(ctx: ServerContext): Hono<AppEnv> {
       clientId: clientId ?? null,
     });
     ctx.metrics.recordsPulled.inc({ app: ctx.metrics.appLabel(appId) }, result.serverChanges.length);
+    ctx.limiter.charge(userId, result.serverChanges.length);
     return c.json(result);
   });
 
