@@ -82,11 +82,10 @@ export function pageStatement(q: PageQuery): Fragment {
  * row's size is its JSON text (about what the answer carries), measured on those rows only:
  * the rows past the budget never leave the database, so a page in memory is at most the
  * budget or one record. Measuring means serializing the row, so a row is measured only while
- * the stored sizes before it (pg_column_size: free) are within the budget, and one past that
- * is taken as past it. Why: 60 records of 10 MB were each serialized for every page, though
- * one went out. A compressed value is stored smaller than its text, so rows that fit are
- * never refused this way; jsonb's binary form of small values can be larger than their
- * text, so a page of small records may end somewhat before the budget (never after it).
+ * the stored sizes before it (`stored`: free) are within the budget, and one past that is
+ * taken as past it. Why: 60 records of 10 MB (one a page) were each serialized for every page.
+ * A page may so end somewhat before the budget (jsonb's binary form of small values is larger
+ * than their text; compressed values count ten times their stored size), never after it.
  */
 function budgeted(inner: Fragment, maxBytes: number): Fragment {
   const budget = sql`${maxBytes}::text::int8`;
@@ -109,9 +108,10 @@ function budgeted(inner: Fragment, maxBytes: number): Fragment {
                    THEN octet_length(c.data::text) + octet_length(c.field_timestamps::text)
                    ELSE ${budget} + 1 END AS size
           FROM (
-            SELECT r.*, sum(pg_column_size(r.data) + pg_column_size(r.field_timestamps)) OVER o
-                        - (pg_column_size(r.data) + pg_column_size(r.field_timestamps)) AS stored_before
-            FROM (${inner}) r
+            SELECT r.*, sum(r.stored) OVER o - r.stored AS stored_before
+            FROM (
+              SELECT i.*, ${stored} AS stored FROM (${inner}) i
+            ) r
             WINDOW o AS (ORDER BY r.updated_at ROWS UNBOUNDED PRECEDING)
           ) c
         ) s
@@ -121,6 +121,18 @@ function budgeted(inner: Fragment, maxBytes: number): Fragment {
     ) page
     ORDER BY page.updated_at`;
 }
+
+/**
+ * A row's stored size, cheap to know (its varlena header), as an estimate of its text:
+ * a compressed value (a large one, in TOAST or inline) counts ten times its stored size. Why:
+ * a value of one repeated character compresses about 90 times; ten keeps the values that do
+ * compress (notes: two to four times) from making a page much shorter than the budget, while
+ * a page of repeated characters serializes about ten records to find its end, not all of them.
+ */
+const stored = sql`
+  pg_column_size(i.data) * CASE WHEN pg_column_compression(i.data) IS NULL THEN 1 ELSE 10 END
+  + pg_column_size(i.field_timestamps)
+    * CASE WHEN pg_column_compression(i.field_timestamps) IS NULL THEN 1 ELSE 10 END`;
 
 /**
  * The whole app's page (a push's response) from the per-table index, at a cost of O(page +
