@@ -1,6 +1,6 @@
 import type { Dexie } from 'dexie';
 import { blockedRow } from './held-back.js';
-import { checkRecord, insertFields } from './record-fields.js';
+import { encodeRecord, holdsBlobs, insertFields, readRecordBlobs } from './record-fields.js';
 import {
   ADOPTION_TIMESTAMP,
   OUTBOX_TABLE,
@@ -24,6 +24,8 @@ const CHUNK = 1000;
 export async function adoptExistingRecords(db: Dexie, tables: readonly string[]): Promise<number> {
   const state = db.table<StateRow, string>(STATE_TABLE);
   const outbox = db.table<OutboxRow, number>(OUTBOX_TABLE);
+  const DexieClass = db.constructor as typeof Dexie;
+  const waitFor = <T>(promise: Promise<T>) => DexieClass.waitFor(promise);
   let adopted = 0;
   for (const name of tables) {
     if (await state.get(stateKey.adopted(name))) continue;
@@ -38,12 +40,16 @@ export async function adoptExistingRecords(db: Dexie, tables: readonly string[])
       const blocked: StateRow[] = [];
       for (const record of page) {
         try {
-          const id = checkRecord(name, record);
+          const encoded = encodeRecord(name, record);
+          // This runs in Dexie's 'ready' handler: awaiting a promise that is not Dexie's would
+          // leave its zone, and every later query would wait for the open that waits for this.
+          // Dexie.waitFor gives a Dexie promise (and no promise at all without Blobs).
+          if (holdsBlobs(encoded.fields)) await waitFor(readRecordBlobs(encoded.fields));
           rows.push({
             table: name,
-            id,
+            id: encoded.id,
             op: 'insert',
-            fields: insertFields(record, ADOPTION_TIMESTAMP),
+            fields: insertFields(encoded, ADOPTION_TIMESTAMP),
             at: Date.now(),
           });
         } catch (err) {

@@ -4,6 +4,7 @@ import {
   type Conflict,
   canonicalize,
   DELETED_AT_FIELD,
+  decodeValue,
   isDeleted,
   mergeFields,
   type RecordState,
@@ -142,10 +143,15 @@ export async function applyServerChanges(ctx: ApplyContext, input: ApplyInput): 
             acks.touch(key);
           }
           // Only the change's own fields are written over the local row. A pending field the
-          // change does not carry is in the row already (the app wrote both together).
+          // change does not carry is in the row already (the app wrote both together). A field
+          // that is `undefined` is removed, as Dexie's update() removes it.
           const before = local[i];
-          const row: Row = before ? { ...before } : { ...state.data };
-          if (before) for (const field of Object.keys(change.fields)) row[field] = state.data[field];
+          const row: Row = before ? { ...before } : {};
+          for (const field of Object.keys(before ? change.fields : state.data)) {
+            const value = state.data[field];
+            if (value === undefined) delete row[field];
+            else row[field] = value;
+          }
           row[ID_FIELD] = change.id;
           delete row[DELETED_AT_FIELD];
           puts.push(row);
@@ -240,7 +246,8 @@ function withoutLost(rows: OutboxRow[], acknowledged: Set<number>, lost: readonl
 }
 
 /**
- * The page as one entry per record, its fields canonical. Servers write field timestamps with
+ * The page as one entry per record, its fields canonical and decoded (a field's `type` makes
+ * its JSON value the Date, Map, bytes… the writer stored: value-types.ts). Servers write field timestamps with
  * 3 or 6 fractional digits and the outbox holds 6: compared as text, only canonical forms
  * agree with time order. A record named twice (a change and a conflict, or two changes) keeps
  * the newest value of each field, so the order of the page does not matter.
@@ -262,7 +269,7 @@ function incomingRecords(input: ApplyInput): Map<string, Incoming> {
     const fields = change.fields ?? {};
     for (const field of Object.keys(fields)) {
       const f = fields[field]!;
-      add(change.table, change.id, field, f.value, f.updatedAt);
+      add(change.table, change.id, field, decodeValue(f.value, f.type), f.updatedAt);
     }
     // The deletedAt field may be left out (this client deleted the record itself) while the
     // change still says the record is deleted.
@@ -270,7 +277,8 @@ function incomingRecords(input: ApplyInput): Map<string, Incoming> {
       add(change.table, change.id, DELETED_AT_FIELD, canonical(change.deletedAt), change.deletedAt);
     }
   }
-  for (const c of input.conflicts ?? []) add(c.table, c.id, c.field, c.serverValue, c.serverUpdatedAt);
+  for (const c of input.conflicts ?? [])
+    add(c.table, c.id, c.field, decodeValue(c.serverValue, c.serverType), c.serverUpdatedAt);
   return records;
 }
 

@@ -1,12 +1,17 @@
+import type { EncodedValue } from '@mana/sync-protocol';
 import type { DBCore, DBCoreMutateRequest, DBCoreMutateResponse, DBCoreTable, Middleware } from 'dexie';
 import type { Clock } from './clock.js';
 import {
   changedFields,
-  checkRecord,
   checkRecordSize,
   deleteFields,
+  type EncodedRecord,
+  encodeRecord,
+  encodeStored,
+  holdsBlobs,
   insertFields,
   isSyncableId,
+  readRecordBlobs,
 } from './record-fields.js';
 import { OUTBOX_TABLE, type OutboxRow } from './schema.js';
 
@@ -31,6 +36,12 @@ export interface CaptureOptions {
    * and apps passing Dexie's `indexedDB` option do not have.
    */
   onQueued?: () => void;
+  /**
+   * Keeps the app's transaction open while a promise that is not an IndexedDB request settles
+   * (the app's `Dexie.waitFor`): reading a Blob's contents is one. Without it IndexedDB would
+   * commit the transaction under the read, before the change is queued.
+   */
+  waitFor: <T>(promise: Promise<T>) => PromiseLike<T>;
 }
 
 export function captureMiddleware(opts: CaptureOptions): Middleware<DBCore> {
@@ -68,7 +79,7 @@ export function captureMiddleware(opts: CaptureOptions): Middleware<DBCore> {
             mutate: (req) =>
               opts.untracked.has(req.trans)
                 ? table.mutate(req)
-                : tracked(table, outbox, req, opts.clock, afterCommit),
+                : tracked(table, outbox, req, opts, afterCommit),
           };
         },
       };
@@ -80,42 +91,52 @@ async function tracked(
   table: DBCoreTable,
   outbox: DBCoreTable,
   req: DBCoreMutateRequest,
-  clock: Clock,
+  opts: Pick<CaptureOptions, 'clock' | 'waitFor'>,
   afterCommit: (trans: object) => void,
 ): Promise<DBCoreMutateResponse> {
   const name = table.name;
-  const at = clock.next();
+  const at = opts.clock.next();
   const queuedAt = Date.now();
   const rows: OutboxRow[] = [];
   let res: DBCoreMutateResponse;
 
   switch (req.type) {
     case 'add': {
-      for (const v of req.values) checkRecordSize(name, checkRecord(name, v), v);
+      // Encoded before the write: a value that cannot sync fails the app's own call.
+      const records = req.values.map((v) => encodeRecord(name, v));
+      const reading = readBlobs(
+        records.map((r) => r.fields),
+        opts,
+      );
+      if (reading) await reading;
+      for (const r of records) checkRecordSize(name, r);
       res = await table.mutate(req);
-      req.values.forEach((v, i) => {
+      records.forEach((r, i) => {
         if (res.failures[i]) return;
-        rows.push({ table: name, id: v.id, op: 'insert', fields: insertFields(v, at), at: queuedAt });
+        rows.push({ table: name, id: r.id, op: 'insert', fields: insertFields(r, at), at: queuedAt });
       });
       break;
     }
     case 'put': {
-      const ids = req.values.map((v) => checkRecord(name, v));
-      const before: Array<Record<string, unknown> | undefined> = await table.getMany({
+      const records: EncodedRecord[] = req.values.map((v) => encodeRecord(name, v));
+      const stored: Array<Record<string, unknown> | undefined> = await table.getMany({
         trans: req.trans,
-        keys: ids,
+        keys: records.map((r) => r.id),
       });
-      for (const [i, v] of req.values.entries()) checkRecordSize(name, ids[i]!, v, before[i]);
+      const before = stored.map((old) => (old === undefined ? undefined : encodeStored(old)));
+      const reading = readBlobs([...records.map((r) => r.fields), ...before], opts);
+      if (reading) await reading;
+      for (const [i, r] of records.entries()) checkRecordSize(name, r, before[i]);
       res = await table.mutate(req);
-      req.values.forEach((v, i) => {
+      records.forEach((r, i) => {
         if (res.failures[i]) return;
         const old = before[i];
         if (old === undefined) {
-          rows.push({ table: name, id: ids[i]!, op: 'insert', fields: insertFields(v, at), at: queuedAt });
+          rows.push({ table: name, id: r.id, op: 'insert', fields: insertFields(r, at), at: queuedAt });
         } else {
-          const fields = changedFields(old, v, at);
+          const fields = changedFields(old, r, at);
           if (Object.keys(fields).length > 0)
-            rows.push({ table: name, id: ids[i]!, op: 'update', fields, at: queuedAt });
+            rows.push({ table: name, id: r.id, op: 'update', fields, at: queuedAt });
         }
       });
       break;
@@ -151,4 +172,21 @@ async function tracked(
     afterCommit(req.trans);
   }
   return res;
+}
+
+/**
+ * Blob and File contents, read into the encoded fields inside the app's transaction (kept open
+ * by `waitFor`), so the outbox holds plain JSON and a Blob is compared by its contents. Costs
+ * about a millisecond for a 256 KiB Blob (docs/client.md). Records without Blobs pay nothing,
+ * and get no promise to await: awaiting anything but Dexie's own promises inside a DBCore
+ * middleware loses Dexie's transaction zone (the layers below then find no transaction).
+ */
+function readBlobs(
+  records: ReadonlyArray<Record<string, EncodedValue> | undefined>,
+  opts: Pick<CaptureOptions, 'waitFor'>,
+): PromiseLike<unknown> | undefined {
+  const withBlobs = records.filter(
+    (r): r is Record<string, EncodedValue> => r !== undefined && holdsBlobs(r),
+  );
+  return withBlobs.length > 0 ? opts.waitFor(Promise.all(withBlobs.map(readRecordBlobs))) : undefined;
 }

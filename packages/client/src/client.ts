@@ -61,7 +61,15 @@ export function createSyncClient(db: Dexie, opts: SyncClientOptions): SyncClient
   const clock = createClock();
   // The app's own Dexie class (its global events, its zones), whichever copy this module loaded.
   const DexieClass = db.constructor as typeof Dexie;
-  db.use(captureMiddleware({ tables, clock, untracked, onQueued: () => void refreshPending() }));
+  db.use(
+    captureMiddleware({
+      tables,
+      clock,
+      untracked,
+      onQueued: () => void refreshPending(),
+      waitFor: (promise) => DexieClass.waitFor(promise),
+    }),
+  );
 
   /** For the WebSocket's auth message; the sync loop reads its own per run (client-id.ts). */
   let clientId = '';

@@ -1,4 +1,11 @@
-import { type Canonical, type Change, canonicalize, EPOCH, type PushResponse } from '@mana/sync-protocol';
+import {
+  type Canonical,
+  type Change,
+  canonicalize,
+  decodeValue,
+  EPOCH,
+  type PushResponse,
+} from '@mana/sync-protocol';
 import type { Dexie } from 'dexie';
 import { type ApplyContext, applyServerChanges } from './apply.js';
 import { AuthRefusedError } from './auth.js';
@@ -149,7 +156,18 @@ export function createEngine(o: EngineOptions): Engine {
       const serverUpdatedAt = canonicalize(c.serverUpdatedAt) ?? c.serverUpdatedAt;
       // Records that existed before sync was attached merge under the server's data by design.
       if (clientUpdatedAt === ADOPTION_TIMESTAMP) continue;
-      o.onConflict({ ...c, clientUpdatedAt, serverUpdatedAt, localValue: c.clientValue });
+      // The app sees its own kind of values (a Date, a Map…), not their wire encoding.
+      const { clientType, serverType, ...rest } = c;
+      const clientValue = decodeValue(c.clientValue, clientType);
+      const serverValue = decodeValue(c.serverValue, serverType);
+      o.onConflict({
+        ...rest,
+        clientValue,
+        serverValue,
+        clientUpdatedAt,
+        serverUpdatedAt,
+        localValue: clientValue,
+      });
     }
   }
 

@@ -1,7 +1,7 @@
-import type { Change } from '@mana/sync-protocol';
+import { type Change, decodeValue } from '@mana/sync-protocol';
 import type { Dexie } from 'dexie';
 import type { PendingChange } from './client-types.js';
-import { checkRecord, insertFields } from './record-fields.js';
+import { encodeRecord, holdsBlobs, insertFields, readRecordBlobs } from './record-fields.js';
 import { ADOPTION_TIMESTAMP, OUTBOX_TABLE, type OutboxRow, STATE_TABLE, type StateRow } from './schema.js';
 import type { RefusedChange, SyncErrorInfo, UnsyncableRecordEvent } from './status.js';
 
@@ -52,12 +52,15 @@ export async function recheckBlocked(db: Dexie, tables: readonly string[]): Prom
         continue;
       }
       try {
-        const id = checkRecord(blocked.table, record);
+        const encoded = encodeRecord(blocked.table, record);
+        // Inside the transaction: the app's Dexie keeps it open while Blobs are read.
+        if (holdsBlobs(encoded.fields))
+          await (db.constructor as typeof Dexie).waitFor(readRecordBlobs(encoded.fields));
         const queued: OutboxRow = {
           table: blocked.table,
-          id,
+          id: encoded.id,
           op: 'insert',
-          fields: insertFields(record, ADOPTION_TIMESTAMP),
+          fields: insertFields(encoded, ADOPTION_TIMESTAMP),
           at: Date.now(),
         };
         await db.table(OUTBOX_TABLE).add(queued);
@@ -103,7 +106,7 @@ export async function setAside(
   error: Pick<SyncErrorInfo, 'code' | 'message'>,
 ): Promise<RefusedChange> {
   const fields: Record<string, unknown> = {};
-  for (const [name, f] of Object.entries(change.fields ?? {})) fields[name] = f.value;
+  for (const [name, f] of Object.entries(change.fields ?? {})) fields[name] = decodeValue(f.value, f.type);
   const refused: RefusedChange = {
     table: change.table,
     id: change.id,

@@ -1,4 +1,11 @@
-import { bare, type Change, DELETED_AT_FIELD, emptyState, type RecordState } from '@mana/sync-protocol';
+import {
+  bare,
+  type Change,
+  DELETED_AT_FIELD,
+  decodeValue,
+  emptyState,
+  type RecordState,
+} from '@mana/sync-protocol';
 import type { OutboxRow } from './schema.js';
 
 export const recordKey = (table: string, id: string) => `${table}\u0000${id}`;
@@ -38,7 +45,7 @@ export function coalesce(rows: readonly OutboxRow[]): Change[] {
   return [...byRecord.values()];
 }
 
-/** The pending (not yet acknowledged) fields of each record, as LWW states. */
+/** The pending (not yet acknowledged) fields of each record, as LWW states of the app's values (decoded). */
 export function pendingStates(rows: readonly OutboxRow[]): Map<string, RecordState> {
   const states = new Map<string, RecordState>();
   for (const row of rows) {
@@ -49,7 +56,7 @@ export function pendingStates(rows: readonly OutboxRow[]): Map<string, RecordSta
       states.set(key, state);
     }
     for (const [field, f] of Object.entries(row.fields)) {
-      state.data[field] = f.value;
+      state.data[field] = decodeValue(f.value, f.type);
       state.fieldTimestamps[field] = f.updatedAt;
     }
   }

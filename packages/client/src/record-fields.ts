@@ -2,11 +2,15 @@ import {
   bare,
   type Canonical,
   DELETED_AT_FIELD,
+  type EncodedValue,
+  encodeValue,
   fieldNameSchema,
+  hasBlobs,
   jsonEqual,
-  jsonValueProblem,
+  readBlobs,
   recordIdSchema,
   sizeProblem,
+  ValueEncodingError,
 } from '@mana/sync-protocol';
 import type { OutboxRow } from './schema.js';
 
@@ -23,7 +27,18 @@ export class InvalidRecordError extends TypeError {
   override name = 'InvalidRecordError';
 }
 
-export function checkRecord(table: string, value: unknown): string {
+/** A record's syncable fields, encoded for the wire (value-types.ts); Blobs until `readRecordBlobs`. */
+export interface EncodedRecord {
+  id: string;
+  fields: Record<string, EncodedValue>;
+}
+
+/**
+ * The record's id and every field encoded, or InvalidRecordError naming the record, the field
+ * and the part that cannot sync. Fields holding `undefined` are left out (Dexie treats them as
+ * absent: `update(id, {f: undefined})` deletes `f`).
+ */
+export function encodeRecord(table: string, value: unknown): EncodedRecord {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new InvalidRecordError(`${table}: a synced record must be an object`);
   }
@@ -33,6 +48,7 @@ export function checkRecord(table: string, value: unknown): string {
       `${table}: a synced record needs a string "id" of letters, digits and _ . : @ + = ~ - (got ${JSON.stringify(id)})`,
     );
   }
+  const fields = bare<EncodedValue>();
   for (const [field, v] of Object.entries(value)) {
     if (field === ID_FIELD || v === undefined) continue;
     if (field === DELETED_AT_FIELD) {
@@ -41,84 +57,109 @@ export function checkRecord(table: string, value: unknown): string {
     if (!fieldNameSchema.safeParse(field).success) {
       throw new InvalidRecordError(`${table}/${id}: field name "${field}" cannot be synced`);
     }
-    const problem = jsonValueProblem(v) ?? plainProblem(v);
-    if (problem) throw new InvalidRecordError(`${table}/${id}.${field}: ${problem}`);
+    try {
+      fields[field] = encodeValue(v);
+    } catch (err) {
+      if (!(err instanceof ValueEncodingError)) throw err;
+      const at =
+        err.path === '' ? field : err.path.startsWith('[') ? `${field}${err.path}` : `${field}.${err.path}`;
+      throw new InvalidRecordError(`${table}/${id}.${at}: ${err.problem}`);
+    }
   }
-  return id;
+  return { id, fields };
+}
+
+/** The checks of `encodeRecord`, for a record's id alone. */
+export const checkRecord = (table: string, value: unknown): string => encodeRecord(table, value).id;
+
+/**
+ * A stored record's fields as they were synced, for comparison with a new version: a field
+ * that cannot be encoded (only a record held back from before sync can have one) is left out,
+ * so any new value of it counts as a change.
+ */
+export function encodeStored(value: Record<string, unknown>): Record<string, EncodedValue> {
+  const fields = bare<EncodedValue>();
+  for (const [field, v] of Object.entries(value)) {
+    if (field === ID_FIELD || v === undefined) continue;
+    try {
+      fields[field] = encodeValue(v);
+    } catch {}
+  }
+  return fields;
 }
 
 /**
  * Refuses a write the server would refuse for its size (LIMITS: a field value, the record, its
- * fields), as the server counts it (record-size.ts): the record as it syncs, without its id and
- * with `deletedAt`. `before`: the stored record (undefined: a new one); as on the server, a
- * record already over a limit stays editable, only growth past a limit is refused.
+ * fields), counted as the server counts it (record-size.ts): the encoded values (a Blob as its
+ * base64, so after readRecordBlobs), with `deletedAt`. `before`: the stored record's fields
+ * (undefined: a new record); as on the server, a record already over a limit stays editable,
+ * only growth past a limit is refused.
  */
 export function checkRecordSize(
   table: string,
-  id: string,
-  value: Record<string, unknown>,
-  before?: Record<string, unknown>,
+  record: EncodedRecord,
+  before?: Record<string, EncodedValue>,
 ): void {
-  const after = syncedFields(value);
-  const old = before === undefined ? undefined : syncedFields(before);
+  const after = syncedData(record.fields);
+  const old = before === undefined ? undefined : syncedData(before);
   const changed =
     old === undefined ? undefined : Object.keys(after).filter((f) => !jsonEqual(after[f], old[f]));
   const problem = sizeProblem(after, old, changed);
   if (problem)
     throw new InvalidRecordError(
-      `${table}/${id}${problem.field ? `.${problem.field}` : ''}: ${problem.message}`,
+      `${table}/${record.id}${problem.field ? `.${problem.field}` : ''}: ${problem.message}`,
     );
 }
 
-function syncedFields(value: Record<string, unknown>): Record<string, unknown> {
-  const fields: Record<string, unknown> = bare();
-  for (const [field, v] of Object.entries(value))
-    if (field !== ID_FIELD && v !== undefined) fields[field] = v;
-  fields[DELETED_AT_FIELD] ??= null;
-  return fields;
+function syncedData(fields: Record<string, EncodedValue>): Record<string, unknown> {
+  const data: Record<string, unknown> = bare();
+  for (const field of Object.keys(fields)) data[field] = fields[field]!.value;
+  data[DELETED_AT_FIELD] ??= null;
+  return data;
 }
 
-/** JSON round trips only plain objects and arrays: a Date would come back as a string. */
-function plainProblem(value: unknown): string | null {
-  const stack: unknown[] = [value];
-  while (stack.length > 0) {
-    const v = stack.pop();
-    if (typeof v !== 'object' || v === null) continue;
-    const proto = Object.getPrototypeOf(v);
-    if (!Array.isArray(v) && proto !== Object.prototype && proto !== null) {
-      return `only JSON values sync (got ${proto?.constructor?.name ?? 'an object'}; store dates as ISO strings)`;
-    }
-    stack.push(...Object.values(v));
+/** True when some field holds a Blob or File, whose contents only an async read gives. */
+export const holdsBlobs = (fields: Record<string, EncodedValue>): boolean =>
+  Object.values(fields).some((f) => hasBlobs(f.type));
+
+/** Replaces each Blob of the fields by its base64 contents, in place. */
+export async function readRecordBlobs(fields: Record<string, EncodedValue>): Promise<void> {
+  for (const field of Object.keys(fields)) {
+    if (hasBlobs(fields[field]!.type)) fields[field] = await readBlobs(fields[field]!);
   }
-  return null;
 }
+
+const timed = (e: EncodedValue, at: Canonical): Fields[string] =>
+  e.type === undefined ? { value: e.value, updatedAt: at } : { value: e.value, updatedAt: at, type: e.type };
 
 /** Every field of a new record, plus `deletedAt: null` so re-adding a deleted id undeletes it. */
-export function insertFields(value: Record<string, unknown>, at: Canonical): Fields {
+export function insertFields(record: EncodedRecord, at: Canonical): Fields {
   const fields: Fields = bare();
-  for (const [field, v] of Object.entries(value)) {
-    if (field === ID_FIELD || v === undefined) continue;
-    fields[field] = { value: v, updatedAt: at };
-  }
+  for (const field of Object.keys(record.fields)) fields[field] = timed(record.fields[field]!, at);
   fields[DELETED_AT_FIELD] = { value: null, updatedAt: at };
   return fields;
 }
 
-/** Fields that differ between the stored row and the new one; a removed field becomes null. */
+/** A field that is no longer in the record: `undefined`, as other devices apply it (removed). */
+const REMOVED: EncodedValue = encodeValue(undefined);
+
+/**
+ * Fields that differ between the stored row and the new one, compared as they travel (value
+ * and type: a Date and its ISO string differ); a removed field goes as `undefined`.
+ */
 export function changedFields(
-  before: Record<string, unknown>,
-  after: Record<string, unknown>,
+  before: Record<string, EncodedValue>,
+  after: EncodedRecord,
   at: Canonical,
 ): Fields {
   const fields: Fields = bare();
-  for (const field of new Set([...Object.keys(before), ...Object.keys(after)])) {
+  for (const field of new Set([...Object.keys(before), ...Object.keys(after.fields)])) {
     // A field that cannot sync (only an old record can hold one) never synced: removing it is
     // no change to send.
-    if (field === ID_FIELD || !fieldNameSchema.safeParse(field).success) continue;
-    const a = after[field];
-    const b = before[field];
-    if (a === undefined && b === undefined) continue;
-    if (!jsonEqual(a ?? null, b ?? null)) fields[field] = { value: a ?? null, updatedAt: at };
+    if (!fieldNameSchema.safeParse(field).success) continue;
+    const a = after.fields[field] ?? REMOVED;
+    const b = before[field] ?? REMOVED;
+    if (!jsonEqual(a.value, b.value) || !jsonEqual(a.type, b.type)) fields[field] = timed(a, at);
   }
   return fields;
 }

@@ -1,4 +1,4 @@
-import type { Canonical } from '@mana/sync-protocol';
+import type { Canonical, ValueType } from '@mana/sync-protocol';
 
 /**
  * The client's own tables, kept in the app's Dexie database so a write and its queued change
@@ -20,7 +20,11 @@ export interface OutboxRow {
   table: string;
   id: string;
   op: 'insert' | 'update' | 'delete';
-  fields: Record<string, { value: unknown; updatedAt: Canonical }>;
+  /**
+   * Each field as it travels: its wire value and, when not plain JSON, its type (value-types.ts),
+   * encoded when the app wrote it.
+   */
+  fields: Record<string, { value: unknown; updatedAt: Canonical; type?: ValueType }>;
   /** Date.now() when queued: stall detection and the age shown to the app on sign-out. */
   at: number;
 }

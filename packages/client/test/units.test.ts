@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { createBackoff } from '../src/backoff.js';
 import { createClock } from '../src/clock.js';
 import { coalesce, pendingStates } from '../src/outbox.js';
-import { changedFields, insertFields } from '../src/record-fields.js';
+import { changedFields, encodeRecord, encodeStored, insertFields } from '../src/record-fields.js';
 import type { OutboxRow } from '../src/schema.js';
 import { type SyncEvent, type SyncState, TRANSITIONS, transition } from '../src/state-machine.js';
 
@@ -44,7 +44,7 @@ describe('outbox folding', () => {
 
   it('an insert followed by updates stays one insert with the latest values', () => {
     const [c] = coalesce([
-      row('insert', insertFields({ id: 'a', title: 'x', done: false }, t(1))),
+      row('insert', insertFields(encodeRecord('todos', { id: 'a', title: 'x', done: false }), t(1))),
       row('update', { title: { value: 'y', updatedAt: t(2) } }),
     ]);
     expect(c).toEqual({
@@ -67,7 +67,7 @@ describe('outbox folding', () => {
     expect(deleted[0]).toMatchObject({ op: 'delete', deletedAt: t(2) });
     const readded = coalesce([
       row('delete', { deletedAt: { value: t(2), updatedAt: t(2) } }),
-      row('insert', insertFields({ id: 'a', title: 'back' }, t(3))),
+      row('insert', insertFields(encodeRecord('todos', { id: 'a', title: 'back' }), t(3))),
     ]);
     expect(readded[0]).toMatchObject({
       op: 'insert',
@@ -86,13 +86,29 @@ describe('outbox folding', () => {
 });
 
 describe('field diff', () => {
-  it('reports changed, added and removed fields only', () => {
+  const diff = (before: Record<string, unknown>, after: Record<string, unknown>) =>
+    changedFields(encodeStored(before), encodeRecord('todos', after), t(5));
+
+  it('reports changed, added and removed fields only; a removed field goes as undefined, apart from null', () => {
     expect(
-      changedFields({ id: 'a', x: 1, y: [1], z: 'gone' }, { id: 'a', x: 1, y: [2], w: true }, t(5)),
+      diff({ id: 'a', x: 1, y: [1], z: 'gone', n: null }, { id: 'a', x: 1, y: [2], w: true, n: null }),
     ).toEqual({
       y: { value: [2], updatedAt: t(5) },
-      z: { value: null, updatedAt: t(5) },
+      z: { value: null, updatedAt: t(5), type: 'undefined' },
       w: { value: true, updatedAt: t(5) },
+    });
+    expect(diff({ id: 'a', n: 'x' }, { id: 'a', n: null })).toEqual({ n: { value: null, updatedAt: t(5) } });
+  });
+
+  it('compares values with their types: a Date is not its ISO string, equal Maps are no change', () => {
+    const when = new Date('2024-05-01T10:00:00.123Z');
+    expect(diff({ id: 'a', at: when.toISOString() }, { id: 'a', at: when })).toEqual({
+      at: { value: when.toISOString(), updatedAt: t(5), type: 'Date' },
+    });
+    const record = () => ({ id: 'a', at: new Date(when), m: new Map([['k', 1n]]), b: new Uint8Array([1]) });
+    expect(diff(record(), record())).toEqual({});
+    expect(diff(record(), { ...record(), b: new Uint8Array([2]) })).toEqual({
+      b: { value: 'Ag==', updatedAt: t(5), type: 'Uint8Array' },
     });
   });
 });

@@ -3,6 +3,7 @@ import { LIMITS } from './constants.js';
 import { canonicalize } from './cursor.js';
 import { fieldNameSchema, recordIdSchema, tableNameSchema } from './ids.js';
 import { jsonValueProblem } from './json-value.js';
+import { valueTypeSchema } from './value-types.js';
 
 /** An ISO-8601 date-time as a client may send it; normalized with `canonicalize`. */
 export const timestampSchema = z
@@ -16,10 +17,15 @@ export const jsonValueSchema = z.unknown().superRefine((value, ctx) => {
   if (problem) ctx.addIssue({ code: 'custom', message: problem });
 });
 
-/** One field of a record: its value and when the client set it. */
+/**
+ * One field of a record: its value, when the client set it, and, for a value JSON cannot hold
+ * (a Date, a Map, bytes…), its type beside it (value-types.ts). The server stores the type and
+ * sends it back with the value; a write without one clears it.
+ */
 export const fieldSchema = z.object({
   value: jsonValueSchema,
   updatedAt: timestampSchema,
+  type: valueTypeSchema.optional(),
 });
 export type Field = z.infer<typeof fieldSchema>;
 
@@ -93,6 +99,8 @@ export const serverFieldSchema = z.object({
   value: z.unknown(),
   /** ISO-8601 UTC: milliseconds when the microseconds are zero, else six fractional digits. */
   updatedAt: z.string(),
+  /** How the value encodes a value JSON cannot hold, as its writer sent it (value-types.ts). */
+  type: valueTypeSchema.optional(),
   actor: z.record(z.string(), z.unknown()).optional(),
 });
 export type ServerField = z.infer<typeof serverFieldSchema>;

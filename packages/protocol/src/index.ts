@@ -10,5 +10,7 @@ export * from './push.js';
 export * from './push-check.js';
 export * from './record-size.js';
 export * from './stream.js';
+export * from './value-codec.js';
+export * from './value-types.js';
 export * from './version.js';
 export * from './ws-messages.js';

@@ -9,6 +9,7 @@ import {
   wireTime,
 } from './cursor.js';
 import { jsonEqual } from './json-value.js';
+import type { ValueType } from './value-types.js';
 
 /**
  * Field-level last-write-wins, as pure functions (no clock, no I/O: "now" is an argument).
@@ -26,20 +27,26 @@ import { jsonEqual } from './json-value.js';
 export interface TimedValue {
   value: unknown;
   updatedAt: Canonical;
+  /** The value's type when it is not plain JSON (value-types.ts); it goes wherever the value goes. */
+  type?: ValueType;
 }
 
 /** The merged state of one record. Its objects are `bare()`: no field name reaches Object.prototype. */
 export interface RecordState {
   data: Record<string, unknown>;
   fieldTimestamps: Record<string, Canonical>;
+  /** The types of the fields whose value is not plain JSON (value-types.ts); absent: none has one. */
+  fieldTypes?: Record<string, ValueType>;
 }
 
 export interface LostField {
   field: string;
   clientValue: unknown;
   clientUpdatedAt: Canonical;
+  clientType?: ValueType;
   serverValue: unknown;
   serverUpdatedAt: Canonical;
+  serverType?: ValueType;
 }
 
 export interface MergeResult {
@@ -77,39 +84,64 @@ export function mergeFields(
     const next = incoming[field]!;
     const storedAt = state.fieldTimestamps[field];
     const storedValue = state.data[field];
+    const storedType = state.fieldTypes?.[field];
     if (storedAt === undefined || next.updatedAt > storedAt) {
       state.data[field] = next.value;
       state.fieldTimestamps[field] = next.updatedAt;
+      // The type goes with the value: a value written without one is plain JSON.
+      if (next.type !== undefined) {
+        state.fieldTypes ??= bare();
+        state.fieldTypes[field] = next.type;
+      } else if (storedType !== undefined) delete state.fieldTypes![field];
       accepted[field] = next;
-    } else if (!jsonEqual(next.value, storedValue)) {
-      lost.push({
+    } else if (!jsonEqual(next.value, storedValue) || !jsonEqual(next.type, storedType)) {
+      const l: LostField = {
         field,
         clientValue: next.value,
         clientUpdatedAt: next.updatedAt,
         serverValue: storedValue,
         serverUpdatedAt: storedAt,
-      });
+      };
+      if (next.type !== undefined) l.clientType = next.type;
+      if (storedType !== undefined) l.serverType = storedType;
+      lost.push(l);
     }
   }
   return { state, accepted, lost };
 }
 
 function cloneState(s: RecordState): RecordState {
-  return {
+  const state: RecordState = {
     data: Object.assign(bare(), s.data),
     fieldTimestamps: Object.assign(bare<Canonical>(), s.fieldTimestamps),
   };
+  if (s.fieldTypes !== undefined) state.fieldTypes = Object.assign(bare<ValueType>(), s.fieldTypes);
+  return state;
 }
 
-/** Builds a RecordState from stored columns, dropping anything that is not a timestamped field. */
+/**
+ * Builds a RecordState from stored columns, dropping anything that is not a timestamped field.
+ * `fieldTypes` (null or absent: no field has a type) keeps the types of timestamped fields.
+ */
 export function stateFrom(
   data: Record<string, unknown>,
   fieldTimestamps: Record<string, string>,
+  fieldTypes?: Record<string, ValueType> | null,
 ): RecordState {
   const state = emptyState();
   for (const [field, at] of Object.entries(fieldTimestamps)) {
     state.fieldTimestamps[field] = at as Canonical;
     state.data[field] = Object.hasOwn(data, field) ? data[field] : null;
+  }
+  if (fieldTypes) {
+    const types = bare<ValueType>();
+    let typed = false;
+    for (const field of Object.keys(fieldTypes)) {
+      if (!Object.hasOwn(state.fieldTimestamps, field)) continue;
+      types[field] = fieldTypes[field]!;
+      typed = true;
+    }
+    if (typed) state.fieldTypes = types;
   }
   return state;
 }
@@ -142,7 +174,8 @@ export function changeFields(change: Change, opts: NormalizeOptions): Record<str
     for (const field of Object.keys(fields)) {
       const f = fields[field]!;
       const updatedAt = clamp(f.updatedAt, limit) ?? formatMicros(opts.nowMicros);
-      out[field] = { value: f.value, updatedAt };
+      out[field] =
+        f.type === undefined ? { value: f.value, updatedAt } : { value: f.value, updatedAt, type: f.type };
       if (newest === undefined || updatedAt > newest) newest = updatedAt;
     }
   }
@@ -227,7 +260,11 @@ export function toServerChange(
     const at = state.fieldTimestamps[field]!;
     const value = state.data[field] ?? null;
     const a = who?.actors?.[field];
-    fields[field] = a ? { value, updatedAt: wireTime(at), actor: a } : { value, updatedAt: wireTime(at) };
+    const type = state.fieldTypes?.[field];
+    const f: ServerChange['fields'][string] = { value, updatedAt: wireTime(at) };
+    if (type !== undefined) f.type = type;
+    if (a) f.actor = a;
+    fields[field] = f;
     sent++;
     if (newest === undefined || at > newest) {
       newest = at;

@@ -5,6 +5,7 @@ import { parseMicros } from './cursor.js';
 import { FORBIDDEN_FIELD_NAMES, ID_MATCHES } from './ids.js';
 import { jsonValueProblem, stringProblem } from './json-value.js';
 import { type PushRequest, pushRequestSchema } from './push.js';
+import { valueTypeProblem } from './value-types.js';
 
 /**
  * The push body check on the hot path. The zod schema in push.ts stays the definition of a
@@ -78,13 +79,14 @@ function isPlainChange(c: unknown): boolean {
     for (const name in c.fields) {
       const field = c.fields[name];
       if (!isFieldName(name) || !isPlainObject(field)) return false;
-      // Exactly `value` and `updatedAt` (an object has no key twice).
+      // Exactly `value` and `updatedAt`, and maybe `type` (an object has no key twice).
       let keys = 0;
       for (const key in field) {
-        if (key !== 'value' && key !== 'updatedAt') return false;
-        keys++;
+        if (key === 'value' || key === 'updatedAt') keys++;
+        else if (key !== 'type') return false;
       }
       if (keys !== 2 || !isValue(field.value) || !isTimestamp(field.updatedAt)) return false;
+      if (field.type !== undefined && valueTypeProblem(field.type) !== null) return false;
     }
   }
   if (c.data !== undefined) {

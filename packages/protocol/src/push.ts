@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { changeSchema, schemaVersionSchema, serverChangeSchema, timestampSchema } from './change.js';
 import { LIMITS, SUPPORTED_SCHEMA_VERSION } from './constants.js';
 import { clientIdSchema, fieldNameSchema, recordIdSchema, tableNameSchema } from './ids.js';
+import { valueTypeSchema } from './value-types.js';
 
 /** `POST /sync/{appId}` body. */
 export const pushRequestSchema = z.object({
@@ -21,8 +22,11 @@ export const conflictSchema = z.object({
   field: fieldNameSchema,
   clientValue: z.unknown(),
   clientUpdatedAt: z.string(),
+  /** The types of the two values, when not plain JSON (value-types.ts). */
+  clientType: valueTypeSchema.optional(),
   serverValue: z.unknown(),
   serverUpdatedAt: z.string(),
+  serverType: valueTypeSchema.optional(),
 });
 export type Conflict = z.infer<typeof conflictSchema>;
 

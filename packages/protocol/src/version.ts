@@ -3,7 +3,7 @@
  * every wire message: a change to the wire fails it until this number is bumped and a line
  * is added to the history below.
  */
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 
 export const PROTOCOL_HISTORY: ReadonlyArray<{ version: number; date: string; change: string }> = [
   {
@@ -19,6 +19,12 @@ export const PROTOCOL_HISTORY: ReadonlyArray<{ version: number; date: string; ch
   },
   {
     version: 3,
+    date: '2026-12-04',
+    change:
+      "Value types (value-types.ts): an optional `type` beside the value on pushed fields and server changes' fields, and `clientType`/`serverType` on conflicts, saying how a plain-JSON value encodes a Date, BigInt, NaN/Infinity, undefined, Map, Set, bytes or a Blob; the server stores it per field and sends it back, and a write without one clears it.",
+  },
+  {
+    version: 4,
     date: '2026-12-04',
     change:
       'Size limits of a record (LIMITS.maxValueLength, maxRecordLength, maxFieldsPerRecord, counted by record-size.ts): a push that makes a record grow past one is refused whole with 413 RECORD_TOO_LARGE or 400 TOO_MANY_FIELDS, path naming the change; pages stop at a byte budget (PAGE_MAX_BYTES) as well as at limit.',

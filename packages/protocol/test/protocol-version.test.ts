@@ -10,7 +10,8 @@ import * as protocol from '../src/index.js';
 const PINNED: Record<number, string> = {
   1: '569b1635e3968551',
   2: '8f3c539d1ad04a46',
-  3: '9d39543065d2ed25',
+  3: '52ecde6e2b3ce46b',
+  4: '171d2693b455998d',
 };
 
 function wireHash(): string {

@@ -4,6 +4,7 @@ import { appIdSchema, ID_MATCHES, ID_PATTERN, isAppId } from '../src/ids.js';
 import { stringProblem } from '../src/json-value.js';
 import { pushRequestSchema } from '../src/push.js';
 import { isPlainPushRequest, parsePushRequest } from '../src/push-check.js';
+import { encodeValue } from '../src/value-codec.js';
 
 /**
  * The hand-written push check must never accept what the zod schema refuses, nor accept
@@ -51,7 +52,35 @@ const brokenValue = fc.constantFrom<unknown>(
   { 'bad\u0000key': 1 },
 );
 
-const validField = fc.record({ value, updatedAt: validTimestamp });
+/** Types as the client makes them (value-types.ts): of generated values JSON cannot hold. */
+const validType = fc
+  .anything({
+    maxDepth: 3,
+    withBigInt: true,
+    withDate: true,
+    withMap: true,
+    withSet: true,
+    withTypedArray: true,
+  })
+  .map((v) => encodeValue(v).type)
+  .filter((t) => t !== undefined);
+const brokenType = fc.constantFrom<unknown>(
+  'date',
+  17,
+  null,
+  [],
+  {},
+  { t: 'Nope' },
+  { t: 'Date', extra: 1 },
+  { k: { a: 'Nope' } },
+  JSON.parse('{"k":{"__proto__":"Date"}}'),
+  { k: { 'bad\u0000': 'Date' } },
+);
+
+const validField = fc.record(
+  { value, updatedAt: validTimestamp, type: validType },
+  { requiredKeys: ['value', 'updatedAt'] },
+);
 
 const validChange = fc.record(
   {
@@ -115,6 +144,7 @@ const defect: fc.Arbitrary<(b: Json) => void> = fc.oneof(
       fc.record({ value, updatedAt: brokenTimestamp }),
       fc.record({ updatedAt: validTimestamp }),
       fc.record({ value, updatedAt: validTimestamp, extra: fc.constant(1) }),
+      fc.record({ value, updatedAt: validTimestamp, type: brokenType }),
       fc.constant([1, 2]),
       fc.constant(null),
     )
@@ -170,6 +200,36 @@ describe('push body fast check', () => {
     );
     // The generator really does produce broken bodies.
     expect(refused).toBeGreaterThan(1000);
+  });
+
+  it('accepts a field type and hands it on unchanged; a broken one goes to zod, which names it', () => {
+    const type = { k: { at: 'Date', tags: 'Set' } };
+    const body = {
+      clientId: 'c',
+      changes: [
+        {
+          table: 't',
+          id: 'a',
+          op: 'update',
+          fields: {
+            meta: {
+              value: { at: '2024-05-01T10:00:00.123Z', tags: [1] },
+              updatedAt: '2024-01-01T00:00:00Z',
+              type,
+            },
+          },
+        },
+      ],
+    };
+    expect(isPlainPushRequest(body)).toBe(true);
+    expect(parsePushRequest(body).data?.changes[0]?.fields?.meta?.type).toEqual(type);
+    const broken = overTheWire(body) as Json;
+    broken.changes[0].fields.meta.type = { k: { at: 'Dat' } };
+    expect(isPlainPushRequest(broken)).toBe(false);
+    const parsed = parsePushRequest(broken);
+    expect(parsed.success).toBe(false);
+    expect(parsed.error?.issues[0]?.path).toEqual(['changes', 0, 'fields', 'meta', 'type']);
+    expect(parsed.error?.issues[0]?.message).toMatch(/unknown value tag "Dat"/);
   });
 
   it('sends a body with a "__proto__" field to zod, which names it', () => {

@@ -1,5 +1,5 @@
 import { SyncError } from '@mana/sync-protocol';
-import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { isDbUnavailable } from './http/errors.js';
 import { KEY_SEPARATOR, type KeyedHistogram, keyedHistogram } from './keyed-histogram.js';
 import type { SyncStore } from './store/sync-store.js';
@@ -36,6 +36,12 @@ export interface Metrics {
    * hub keeps its own counts for /health, and registers them here once at start-up.
    */
   setRealtimeSource(source: () => RealtimeStats): void;
+  /**
+   * Fan-out delay of each NOTIFY batch heard from another instance (PostgreSQL fan-out only):
+   * from the batch's oldest push there to its arrival here. One observation per batch, so
+   * prom-client's own histogram.
+   */
+  readonly fanoutDelay: Histogram<never>;
   readonly dbErrors: Counter<'operation' | 'kind'>;
   /** Keyed by the operation name (push, pull, ping). */
   readonly dbDuration: KeyedHistogram<'operation'>;
@@ -197,6 +203,12 @@ export function createMetrics(opts: MetricsOptions): Metrics {
     setRealtimeSource(source) {
       realtime = source;
     },
+    fanoutDelay: new Histogram({
+      name: 'mana_sync_fanout_delay_seconds',
+      help: "Time from a push on another instance (the oldest of its NOTIFY batch) to that batch arriving here: FANOUT_BATCH_MS, NOTIFY's round trip and the instances' clock difference",
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    }),
     dbErrors: new Counter({
       name: 'mana_sync_db_errors_total',
       help: 'Failed store operations, by operation and kind (unavailable: connection or lock trouble)',

@@ -33,7 +33,9 @@ export async function attachRealtime(opts: {
 }): Promise<Realtime> {
   const { httpServer, context } = opts;
   const { config, logger } = context;
-  const fanout = await createFanout(config, opts.schema, logger);
+  const fanout = await createFanout(config, opts.schema, logger, (s) =>
+    context.metrics.fanoutDelay.observe(s),
+  );
   const hub = new Hub({
     auth: context.auth,
     logger,
@@ -84,7 +86,12 @@ export async function attachRealtime(opts: {
 }
 
 /** `local` for PGlite (one process), LISTEN/NOTIFY when the store is PostgreSQL (unless set otherwise). */
-async function createFanout(config: Config, schema: string | undefined, logger: Logger): Promise<Fanout> {
+async function createFanout(
+  config: Config,
+  schema: string | undefined,
+  logger: Logger,
+  observeDelay: (seconds: number) => void,
+): Promise<Fanout> {
   const kind = config.fanout === 'auto' ? (config.databaseUrl ? 'postgres' : 'local') : config.fanout;
   if (kind === 'local') return localFanout(logger);
   if (!config.databaseUrl) throw new Error('FANOUT=postgres needs DATABASE_URL');
@@ -93,6 +100,7 @@ async function createFanout(config: Config, schema: string | undefined, logger: 
     channel: channelName(config.fanoutChannel, schema),
     batchMs: config.fanoutBatchMs,
     logger,
+    observeDelay,
   });
 }
 

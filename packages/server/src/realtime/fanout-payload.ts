@@ -4,10 +4,12 @@ import type { PushedEvent } from '../http/context.js';
 /**
  * The text of one NOTIFY between instances (JSON):
  *
- *   {"v":1,"src":"<instance id>","ev":[["<userId>","<appId>",["<table>",…],"<clientId>"],…]}
- *   {"v":1,"src":"<instance id>","resync":true}
+ *   {"v":1,"src":"<instance id>","at":<ms>,"ev":[["<userId>","<appId>",["<table>",…],"<clientId>"],…]}
+ *   {"v":1,"src":"<instance id>","at":<ms>,"resync":true}
  *
- * `src` lets an instance skip its own events (it delivered them locally already). PostgreSQL
+ * `src` lets an instance skip its own events (it delivered them locally already). `at` (epoch
+ * milliseconds, optional) is when the batch's oldest event was published: the receiver's
+ * fan-out delay metric starts there. Instances without it ignore it (unknown keys are dropped). PostgreSQL
  * refuses payloads of 8000 bytes or more, so a batch is split into as many payloads as it
  * needs, and one event with very many tables is split by table.
  */
@@ -16,25 +18,33 @@ export const MAX_PAYLOAD_BYTES = 7900;
 const payloadSchema = z.object({
   v: z.literal(1),
   src: z.string(),
+  at: z.number().finite().optional(),
   ev: z.array(z.tuple([z.string(), z.string(), z.array(z.string()), z.string()])).optional(),
   resync: z.literal(true).optional(),
 });
 
 export interface DecodedPayload {
   src: string;
+  /** Epoch ms when the batch's oldest event was published on `src` (absent from older senders). */
+  sentAt: number | undefined;
   events: PushedEvent[];
   resync: boolean;
 }
 
 const bytes = (s: string) => Buffer.byteLength(s, 'utf8');
 
-export function encodeResync(src: string): string {
-  return JSON.stringify({ v: 1, src, resync: true });
+export function encodeResync(src: string, at?: number): string {
+  return JSON.stringify({ v: 1, src, at, resync: true });
 }
 
 /** Packs events into the fewest payloads of at most `maxBytes` each (greedy, in order). */
-export function encodeEvents(src: string, events: PushedEvent[], maxBytes = MAX_PAYLOAD_BYTES): string[] {
-  const head = `{"v":1,"src":${JSON.stringify(src)},"ev":[`;
+export function encodeEvents(
+  src: string,
+  events: PushedEvent[],
+  maxBytes = MAX_PAYLOAD_BYTES,
+  at?: number,
+): string[] {
+  const head = `{"v":1,"src":${JSON.stringify(src)},${at === undefined ? '' : `"at":${at},`}"ev":[`;
   const tail = ']}';
   const room = maxBytes - bytes(head) - bytes(tail);
   const payloads: string[] = [];
@@ -88,9 +98,10 @@ export function decodePayload(text: string): DecodedPayload | undefined {
   }
   const parsed = payloadSchema.safeParse(json);
   if (!parsed.success) return undefined;
-  const { src, ev = [], resync = false } = parsed.data;
+  const { src, at, ev = [], resync = false } = parsed.data;
   return {
     src,
+    sentAt: at,
     resync,
     events: ev.map(([userId, appId, tables, clientId]) => ({ userId, appId, tables, clientId })),
   };

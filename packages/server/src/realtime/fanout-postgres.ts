@@ -31,6 +31,11 @@ export interface PostgresFanoutOptions {
   logger: Logger;
   /** Distinct (user, app, client) keys kept while NOTIFY fails; past it, one resync replaces them. */
   maxPendingKeys?: number;
+  /**
+   * Called for each batch heard from another instance with its fan-out delay in seconds: from
+   * the batch's oldest push there to its arrival here (batchMs, NOTIFY, clock difference).
+   */
+  observeDelay?: (seconds: number) => void;
 }
 
 /**
@@ -71,6 +76,7 @@ export async function postgresFanout(opts: PostgresFanoutOptions): Promise<Fanou
       return;
     }
     if (payload.src === self) return; // delivered locally when published
+    if (payload.sentAt !== undefined) opts.observeDelay?.(Math.max(0, Date.now() - payload.sentAt) / 1000);
     if (payload.resync) subscribers.resync();
     for (const event of payload.events) subscribers.event(event);
   };
@@ -87,6 +93,8 @@ export async function postgresFanout(opts: PostgresFanoutOptions): Promise<Fanou
   let flushTimer: NodeJS.Timeout | undefined;
   let flushing: Promise<void> | undefined;
   let notifyFailures = 0;
+  /** Date.now() when the oldest event still pending was published: the batch's `at`. */
+  let pendingSince: number | undefined;
 
   function scheduleFlush(delay: number): void {
     if (flushTimer || flushing || closing) return;
@@ -101,7 +109,11 @@ export async function postgresFanout(opts: PostgresFanoutOptions): Promise<Fanou
 
   async function flush(): Promise<void> {
     const batch = pending.take();
-    const payloads = batch.resync ? [encodeResync(self)] : encodeEvents(self, batch.events);
+    const since = pendingSince;
+    pendingSince = undefined;
+    const payloads = batch.resync
+      ? [encodeResync(self, since)]
+      : encodeEvents(self, batch.events, undefined, since);
     if (payloads.length === 0) return;
     const client = sql;
     // postgres.js 3.4.9 can leave a connection that dropped mid-write unable to send again
@@ -118,6 +130,7 @@ export async function postgresFanout(opts: PostgresFanoutOptions): Promise<Fanou
       if (notifyFailures++ === 0)
         logger.warn({ channel, err: String(err) }, 'fan-out NOTIFY failed; retrying');
       pending.restore(batch);
+      pendingSince = Math.min(since ?? Date.now(), pendingSince ?? Number.POSITIVE_INFINITY);
     } finally {
       clearTimeout(stuck);
     }
@@ -158,6 +171,7 @@ export async function postgresFanout(opts: PostgresFanoutOptions): Promise<Fanou
     kind: 'postgres',
     publish(event: PushedEvent) {
       subscribers.event(event);
+      pendingSince ??= Date.now();
       pending.add(event);
       scheduleFlush(opts.batchMs);
     },

@@ -4,6 +4,7 @@ import {
   type ServerChange,
   stateFrom,
   toServerChange,
+  type ValueType,
 } from '@mana/sync-protocol';
 import { type Db, type Fragment, sql } from '../db/sql.js';
 import type { PullResult } from './sync-store.js';
@@ -16,6 +17,8 @@ export interface RecordRow extends WritersRow {
   record_id: string;
   data: Record<string, unknown>;
   field_timestamps: Record<string, string>;
+  /** Field → value type (migration 0008); null when no field has one. */
+  field_types: Record<string, ValueType> | null;
 }
 
 export interface PageRow extends RecordRow {
@@ -67,7 +70,7 @@ export function pageStatement(q: PageQuery): Fragment {
     q.table !== null
       ? sql`
       SELECT table_name, record_id, data, field_timestamps, last_client_id, field_writers,
-             field_actors, event_id, updated_at
+             field_actors, field_types, event_id, updated_at
       FROM sync_records
       WHERE user_id = ${q.userId} AND app_id = ${q.appId} AND table_name = ${q.table} AND ${range}
       ORDER BY updated_at
@@ -95,7 +98,7 @@ function budgeted(inner: Fragment, maxBytes: number): Fragment {
     SELECT page.table_name, page.record_id,
            CASE WHEN page.cut THEN NULL ELSE page.data END AS data,
            CASE WHEN page.cut THEN NULL ELSE page.field_timestamps END AS field_timestamps,
-           page.last_client_id, page.field_writers, page.field_actors, page.event_id,
+           page.last_client_id, page.field_writers, page.field_actors, page.field_types, page.event_id,
            (extract(epoch FROM page.updated_at) * 1000000)::int8::text AS position_us,
            page.size, page.cut
     FROM (
@@ -202,7 +205,7 @@ function appPage(q: PageQuery, range: Fragment): Fragment {
     SELECT page.*
     FROM merge CROSS JOIN LATERAL (
       SELECT table_name, record_id, data, field_timestamps, last_client_id, field_writers,
-             field_actors, event_id, updated_at
+             field_actors, field_types, event_id, updated_at
       FROM sync_records
       WHERE ${mine} AND table_name = merge.run_table
         AND updated_at >= merge.run_from AND updated_at <= merge.run_to
@@ -252,7 +255,7 @@ export function toPage(
       : toServerChange(
           r.table_name,
           r.record_id,
-          stateFrom(r.data, r.field_timestamps),
+          stateFrom(r.data, r.field_timestamps, r.field_types),
           position,
           r.event_id ?? position,
           writersFrom(r),

@@ -161,7 +161,7 @@ function storedStatement(input: PushInput, batch: Batch): Fragment {
   const keys = JSON.stringify([...batch.pending.values()].map((p) => ({ t: p.table, i: p.id })));
   return sql`
       SELECT r.table_name, r.record_id, r.data, r.field_timestamps,
-             r.last_client_id, r.field_writers, r.field_actors,
+             r.last_client_id, r.field_writers, r.field_actors, r.field_types,
              (extract(epoch FROM r.created_at) * 1000000)::int8::text AS created_us
       FROM jsonb_to_recordset(${keys}::text::jsonb) AS k(t text, i text)
       CROSS JOIN LATERAL (
@@ -185,7 +185,7 @@ interface Merged {
 function merge(input: PushInput, batch: Batch, rows: StoredRow[]): Merged {
   for (const row of rows) {
     const p = batch.pending.get(`${row.table_name}\u0000${row.record_id}`)!;
-    p.state = stateFrom(row.data, row.field_timestamps);
+    p.state = stateFrom(row.data, row.field_timestamps, row.field_types);
     p.who = writersFrom(row);
     p.createdUs = Number(row.created_us);
     p.before = p.state.data;
@@ -202,8 +202,10 @@ function merge(input: PushInput, batch: Batch, rows: StoredRow[]): Merged {
         field: l.field,
         clientValue: l.clientValue,
         clientUpdatedAt: wireTime(l.clientUpdatedAt),
+        ...(l.clientType === undefined ? {} : { clientType: l.clientType }),
         serverValue: l.serverValue,
         serverUpdatedAt: wireTime(l.serverUpdatedAt),
+        ...(l.serverType === undefined ? {} : { serverType: l.serverType }),
       });
     }
     const accepted = Object.keys(result.accepted).length;
@@ -281,7 +283,8 @@ async function pushUnlocked(db: Db, input: PushInput): Promise<PushResult | unde
   const rows = await db.query<ReadRow>(sql`
     SELECT 'u' AS kind, NULL::text AS table_name, NULL::text AS record_id, NULL::jsonb AS data,
            NULL::jsonb AS field_timestamps, NULL::text AS last_client_id,
-           NULL::jsonb AS field_writers, NULL::jsonb AS field_actors, NULL::uuid AS event_id,
+           NULL::jsonb AS field_writers, NULL::jsonb AS field_actors, NULL::jsonb AS field_types,
+           NULL::uuid AS event_id,
            (extract(epoch FROM last_position) * 1000000)::int8::text AS position_us,
            NULL::int8 AS size, NULL::boolean AS cut, NULL::text AS created_us
     FROM sync_users WHERE user_id = ${input.userId}
@@ -289,7 +292,7 @@ async function pushUnlocked(db: Db, input: PushInput): Promise<PushResult | unde
     SELECT 'p', p.*, NULL::text FROM (${pageOf(input)}) p
     UNION ALL
     SELECT 's', s.table_name, s.record_id, s.data, s.field_timestamps, s.last_client_id,
-           s.field_writers, s.field_actors, NULL::uuid, NULL::text, NULL::int8, NULL::boolean,
+           s.field_writers, s.field_actors, s.field_types, NULL::uuid, NULL::text, NULL::int8, NULL::boolean,
            s.created_us
     FROM (${storedStatement(input, batch)}) s`);
   let observedUs: string | null = null;

@@ -9,8 +9,10 @@ import {
   mergeFields,
   type RecordState,
   stateFrom,
+  type ValueType,
 } from '@mana/sync-protocol';
 import { type Db, type Fragment, sql } from '../db/sql.js';
+import { typesOf } from './write-statement.js';
 import { markWritten, type WritersRow, writersFrom } from './writers.js';
 
 /**
@@ -171,6 +173,7 @@ interface StoredRow extends WritersRow {
   record_id: string;
   data: Record<string, unknown>;
   field_timestamps: Record<string, string>;
+  field_types: Record<string, ValueType> | null;
 }
 
 /** One record a batch touches. */
@@ -228,7 +231,7 @@ async function mergeBatch(
   const keys = JSON.stringify([...pending.values()].map((p) => ({ a: p.app, t: p.table, i: p.id })));
   const stored = await tx.query<StoredRow>(sql`
     SELECT r.app_id, r.table_name, r.record_id, r.data, r.field_timestamps, r.last_client_id,
-           r.field_writers, r.field_actors
+           r.field_writers, r.field_actors, r.field_types
     FROM jsonb_to_recordset(${keys}::text::jsonb) AS k(a text, t text, i text)
     CROSS JOIN LATERAL (
       SELECT * FROM sync_records s
@@ -237,7 +240,8 @@ async function mergeBatch(
     ) r`);
   for (const s of stored) {
     const p = pending.get(key(s.app_id, s.table_name, s.record_id))!;
-    p.state = stateFrom(s.data, s.field_timestamps);
+    // A Go row carries no types: a field it overwrites loses its type (mergeFields).
+    p.state = stateFrom(s.data, s.field_timestamps, s.field_types);
     p.who = writersFrom(s);
   }
 
@@ -303,6 +307,7 @@ function writeStatement(userId: string, written: Pending[], newest: Canonical, m
     c: p.who!.writer,
     w: p.who!.writers,
     ac: p.who!.actors,
+    y: typesOf(p.state!.fieldTypes),
     e: p.eventId,
   }));
   const position = sql`lock.base + (x.n - 1) * interval '1 microsecond'`;
@@ -318,19 +323,19 @@ function writeStatement(userId: string, written: Pending[], newest: Canonical, m
     x AS MATERIALIZED (
       SELECT * FROM ROWS FROM (
         jsonb_to_recordset(${JSON.stringify(rows)}::text::jsonb)
-          AS (a text, t text, i text, d jsonb, f jsonb, c text, w jsonb, ac jsonb, e uuid)
-      ) WITH ORDINALITY AS x(a, t, i, d, f, c, w, ac, e, n)
+          AS (a text, t text, i text, d jsonb, f jsonb, c text, w jsonb, ac jsonb, y jsonb, e uuid)
+      ) WITH ORDINALITY AS x(a, t, i, d, f, c, w, ac, y, e, n)
     ),
     records AS (
       INSERT INTO sync_records AS r (user_id, app_id, table_name, record_id, data, field_timestamps,
-        created_at, updated_at, last_client_id, field_writers, field_actors, event_id)
-      SELECT ${userId}, x.a, x.t, x.i, x.d, x.f, ${position}, ${position}, x.c, x.w, x.ac, x.e
+        created_at, updated_at, last_client_id, field_writers, field_actors, field_types, event_id)
+      SELECT ${userId}, x.a, x.t, x.i, x.d, x.f, ${position}, ${position}, x.c, x.w, x.ac, x.y, x.e
       FROM x CROSS JOIN lock
       ON CONFLICT (user_id, app_id, table_name, record_id) DO UPDATE
         SET data = excluded.data, field_timestamps = excluded.field_timestamps,
             updated_at = excluded.updated_at, last_client_id = excluded.last_client_id,
             field_writers = excluded.field_writers, field_actors = excluded.field_actors,
-            event_id = excluded.event_id
+            field_types = excluded.field_types, event_id = excluded.event_id
         WHERE r.user_id = ${userId}
     ),
     merged AS (${markMerged})

@@ -7,6 +7,7 @@ import {
   formatMicros,
   type RecordState,
   type TimedValue,
+  type ValueType,
 } from '@mana/sync-protocol';
 import { type Query, sql } from '../db/sql.js';
 
@@ -73,6 +74,7 @@ export function writeStatement(
       f: p.state!.fieldTimestamps,
       w: p.who!.writers,
       a: p.who!.actors,
+      y: typesOf(p.state!.fieldTypes),
       e: p.eventId,
       s: p.createdUs !== undefined,
       o: logIsState ? only.op : null,
@@ -104,17 +106,17 @@ export function writeStatement(
       RETURNING u.last_position - ${last} * interval '1 microsecond' AS base`;
   const position = sql`lock.base + (x.n - 1) * interval '1 microsecond'`;
   const record = sql`${userId}, ${appId}, x.t, x.i, x.d, x.f, ${position}, ${position}, ${clientId},
-    x.w, x.a, x.e`;
+    x.w, x.a, x.y, x.e`;
   const columns = sql`(user_id, app_id, table_name, record_id, data, field_timestamps, created_at,
-    updated_at, last_client_id, field_writers, field_actors, event_id)`;
+    updated_at, last_client_id, field_writers, field_actors, field_types, event_id)`;
   return sql`
     WITH lock AS (${lock}),
     x AS MATERIALIZED (
       SELECT * FROM ROWS FROM (
         jsonb_to_recordset(${JSON.stringify(rows)}::text::jsonb)
-          AS (t text, i text, d jsonb, f jsonb, w jsonb, a jsonb, e uuid, s boolean, o text,
+          AS (t text, i text, d jsonb, f jsonb, w jsonb, a jsonb, y jsonb, e uuid, s boolean, o text,
               la jsonb, lv int, l jsonb)
-      ) WITH ORDINALITY AS x(t, i, d, f, w, a, e, s, o, la, lv, l, n)
+      ) WITH ORDINALITY AS x(t, i, d, f, w, a, y, e, s, o, la, lv, l, n)
     ),
     fresh AS (
       INSERT INTO sync_records ${columns}
@@ -127,20 +129,21 @@ export function writeStatement(
         SET data = excluded.data, field_timestamps = excluded.field_timestamps,
             updated_at = excluded.updated_at, last_client_id = excluded.last_client_id,
             field_writers = excluded.field_writers, field_actors = excluded.field_actors,
-            event_id = excluded.event_id
+            field_types = excluded.field_types, event_id = excluded.event_id
         WHERE r.user_id = ${userId}
     ),
     log AS (
       INSERT INTO sync_changes
-        (id, user_id, app_id, table_name, record_id, op, data, field_timestamps, client_id, actor,
-         schema_version, merged)
-      SELECT x.e, ${userId}, ${appId}, x.t, x.i, x.o, x.d, x.f, ${clientId}, x.la, x.lv, true
+        (id, user_id, app_id, table_name, record_id, op, data, field_timestamps, field_types,
+         client_id, actor, schema_version, merged)
+      SELECT x.e, ${userId}, ${appId}, x.t, x.i, x.o, x.d, x.f, x.y, ${clientId}, x.la, x.lv, true
       FROM x CROSS JOIN lock WHERE x.l IS NULL
       UNION ALL
-      SELECT coalesce(e.id, gen_random_uuid()), ${userId}, ${appId}, x.t, x.i, e.o, e.d, e.f,
+      SELECT coalesce(e.id, gen_random_uuid()), ${userId}, ${appId}, x.t, x.i, e.o, e.d, e.f, e.y,
              ${clientId}, e.a, e.v, true
       FROM x CROSS JOIN lock
-        CROSS JOIN LATERAL jsonb_to_recordset(x.l) AS e(id uuid, o text, d jsonb, f jsonb, a jsonb, v int)
+        CROSS JOIN LATERAL jsonb_to_recordset(x.l)
+          AS e(id uuid, o text, d jsonb, f jsonb, y jsonb, a jsonb, v int)
       WHERE x.l IS NOT NULL
     )
     SELECT (extract(epoch FROM lock.base) * 1000000)::int8 AS base_us FROM lock`;
@@ -150,9 +153,20 @@ export function writeStatement(
 function logEntry(l: WrittenRecord['log'][number], id: string | null) {
   const d = bare<unknown>();
   const f = bare<Canonical>();
+  let y: Record<string, ValueType> | null = null;
   for (const [field, v] of Object.entries(l.fields)) {
     d[field] = v.value;
     f[field] = v.updatedAt;
+    if (v.type === undefined) continue;
+    y ??= bare();
+    y[field] = v.type;
   }
-  return { id, o: l.op, d, f, a: l.actor, v: l.schemaVersion };
+  return { id, o: l.op, d, f, y, a: l.actor, v: l.schemaVersion };
+}
+
+/** The field_types column: null when no field has a type (migration 0008). */
+export function typesOf(types: Record<string, ValueType> | undefined): Record<string, ValueType> | null {
+  if (types === undefined) return null;
+  for (const _ in types) return types;
+  return null;
 }

@@ -22,6 +22,7 @@ interface ComposeService {
   healthcheck?: { test: string[] };
   stop_grace_period?: string;
   ports?: string[];
+  volumes?: string[];
 }
 
 describe('docker-compose.yml', () => {
@@ -41,11 +42,14 @@ describe('docker-compose.yml', () => {
   });
 
   it('gives PostgreSQL user mana / devpassword / mana_sync, and mana-sync a URL that matches', () => {
-    expect(pg.environment).toMatchObject({
-      POSTGRES_USER: 'mana',
-      POSTGRES_PASSWORD: 'devpassword',
-      POSTGRES_DB: 'mana_sync',
-    });
+    // mana is made by the init script as a plain role (row-level security binds it), not as the
+    // image's POSTGRES_USER, which is a superuser.
+    expect(pg.environment).toMatchObject({ MANA_PASSWORD: 'devpassword' });
+    expect(pg.environment?.POSTGRES_USER).not.toBe('mana');
+    expect(pg.volumes).toContain('./ops/postgres/init-mana.sh:/docker-entrypoint-initdb.d/init-mana.sh:ro');
+    const init = read('ops/postgres/init-mana.sh');
+    expect(init).toMatch(/CREATE ROLE mana LOGIN NOSUPERUSER .*NOBYPASSRLS/);
+    expect(init).toContain('CREATE DATABASE mana_sync OWNER mana');
     expect(pg.image).toMatch(/^postgres:15/);
     expect(pg.healthcheck?.test.join(' ')).toContain('pg_isready -U mana -d mana_sync');
     const url = new URL(sync.environment!.DATABASE_URL!);

@@ -60,6 +60,26 @@ describe('fan-out NOTIFY payloads', () => {
     expect(encodeEvents('s', [])).toEqual([]);
   });
 
+  it('carries when the batch began (`at`), within the size bound; a payload without it still decodes', () => {
+    const at = Date.parse('2026-12-04T21:00:00.123Z');
+    const events = Array.from({ length: 200 }, (_, i) => ({
+      userId: `user-${i}`,
+      appId: 'todo',
+      tables: ['tasks', 'lists'],
+      clientId: 'c',
+    }));
+    const payloads = encodeEvents('s', events, 2000, at);
+    expect(payloads.length).toBeGreaterThan(1);
+    for (const p of payloads) {
+      expect(Buffer.byteLength(p)).toBeLessThanOrEqual(2000);
+      expect(decodePayload(p)?.sentAt).toBe(at);
+    }
+    expect(payloads.flatMap((p) => decodePayload(p)!.events)).toHaveLength(events.length);
+    expect(decodePayload(encodeResync('s', at))).toEqual({ src: 's', sentAt: at, resync: true, events: [] });
+    expect(decodePayload('{"v":1,"src":"s","ev":[["u","a",["t"],"c"]]}')?.sentAt).toBeUndefined();
+    expect(decodePayload('{"v":1,"src":"s","at":"soon","ev":[]}')).toBeUndefined();
+  });
+
   it('encodes a resync and rejects anything that is not a payload', () => {
     expect(decodePayload(encodeResync('s'))).toEqual({ src: 's', resync: true, events: [] });
     expect(decodePayload('not json')).toBeUndefined();

@@ -2,6 +2,7 @@ import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { channelName } from '../../src/realtime/attach.js';
 import { freshPgSchema, TEST_DATABASE_URL, type TestDatabase } from '../helpers/databases.js';
+import { parsePromText, sampleValue } from '../helpers/prom-text.js';
 import { startTestServer, type TestServer } from '../helpers/test-server.js';
 import { openSocket, type TestSocket } from '../helpers/ws-client.js';
 
@@ -70,6 +71,29 @@ describe.skipIf(!TEST_DATABASE_URL)('fan-out across instances over LISTEN/NOTIFY
     expect(await legacy.next()).toEqual({ type: 'sync-available', appId: 'todo', tables: ['tasks'] });
     await push(a, other, 'todo', ['own']);
     expect(await stranger.next()).toEqual({ type: 'sync-available', appId: 'todo', tables: ['own'] });
+  });
+
+  it('measures the fan-out delay on the instance that hears the batch, not on the one that sent it', async () => {
+    const delays = async (ts: TestServer) => {
+      const p = parsePromText(await (await fetch(`${ts.url}/metrics`)).text());
+      return {
+        count: sampleValue(p, 'mana_sync_fanout_delay_seconds_count'),
+        sum: sampleValue(p, 'mana_sync_fanout_delay_seconds_sum'),
+      };
+    };
+    const [onA, onB] = [await delays(a), await delays(b)];
+    const u = user();
+    const s = await socketOn(b, u);
+    const before = Date.now();
+    await push(a, u, 'todo', ['tasks']);
+    expect(await s.next()).toMatchObject({ appId: 'todo', tables: ['tasks'] });
+    const heardAfter = (Date.now() - before) / 1000;
+    const [afterA, afterB] = [await delays(a), await delays(b)];
+    expect(afterB.count - onB.count).toBe(1);
+    // The delay lies within the push's round trip to B's socket (same clock here).
+    expect(afterB.sum - onB.sum).toBeGreaterThanOrEqual(0);
+    expect(afterB.sum - onB.sum).toBeLessThanOrEqual(heardAfter + 0.01);
+    expect(afterA).toEqual(onA); // A skips its own NOTIFY
   });
 
   it('suppresses the echo across instances too', async () => {

@@ -1,4 +1,4 @@
-import { type Canonical, type Change, EPOCH, LIMITS } from '@mana/sync-protocol';
+import { type Canonical, type Change, EPOCH, LIMITS, type ValueType } from '@mana/sync-protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Db, sql } from '../../src/db/sql.js';
 import { pageStatement } from '../../src/store/page.js';
@@ -130,6 +130,111 @@ export function storeSuite(name: string, makeDb: () => Promise<TestDatabase>) {
         SELECT array(SELECT jsonb_object_keys(data) ORDER BY 1) AS keys FROM sync_changes
         WHERE user_id = ${u} ORDER BY field_timestamps->>'__proto__'`);
       expect(log.map((r) => r.keys)).toEqual([['__proto__', 'constructor'], ['__proto__']]);
+    });
+
+    it("stores a field's value type beside it and sends it back; a write without one clears it; the log keeps it", async () => {
+      const u = user();
+      const at = (s: number) => `2024-01-01T10:00:0${s}Z`;
+      const meta: { value: unknown; type: ValueType } = {
+        value: { tags: ['a', 'b'], seen: '2024-05-01T10:00:00.123Z' },
+        type: { k: { tags: 'Set', seen: 'Date' } },
+      };
+      const typed: Change = {
+        table: 'tasks',
+        id: 't',
+        op: 'update',
+        fields: {
+          due: { value: '2024-05-01T10:00:00.123Z', updatedAt: at(1), type: 'Date' },
+          meta: { ...meta, updatedAt: at(1) },
+          title: { value: 'plain', updatedAt: at(1) },
+        },
+      };
+      // Pushed by c1, answered to c2 (same push's own answer leaves c1's fields out).
+      await push(u, [typed]);
+      const answer = await push(u, [], { clientId: 'c2' });
+      const pull = await store.pull({ userId: u, appId: 'todo', table: 'tasks', since: EPOCH, limit: 10 });
+      for (const fields of [answer.serverChanges[0]!.fields, pull.serverChanges[0]!.fields]) {
+        expect(fields.due).toEqual({
+          value: '2024-05-01T10:00:00.123Z',
+          updatedAt: '2024-01-01T10:00:01.000Z',
+          type: 'Date',
+        });
+        expect(fields.meta).toEqual({ ...meta, updatedAt: '2024-01-01T10:00:01.000Z' });
+        expect(fields.title).toEqual({ value: 'plain', updatedAt: '2024-01-01T10:00:01.000Z' });
+      }
+
+      // The same value and time without the type is no retry but a conflict, told with both types.
+      const tie = await push(
+        u,
+        [
+          {
+            table: 'tasks',
+            id: 't',
+            op: 'update',
+            fields: { meta: { value: meta.value, updatedAt: at(1) } },
+          },
+        ],
+        {
+          clientId: 'c2',
+        },
+      );
+      expect(tie.conflicts).toEqual([
+        expect.objectContaining({
+          field: 'meta',
+          clientValue: meta.value,
+          serverValue: meta.value,
+          serverType: meta.type,
+        }),
+      ]);
+      expect(tie.conflicts[0]).not.toHaveProperty('clientType');
+
+      // A JSON-only client writes the field again, without a type: the old type goes.
+      await push(u, [upd('t', { due: ['next week', at(2)] })], { clientId: 'web' });
+      const after = await store.pull({ userId: u, appId: 'todo', table: 'tasks', since: EPOCH, limit: 10 });
+      expect(after.serverChanges[0]!.fields.due).toEqual({
+        value: 'next week',
+        updatedAt: '2024-01-01T10:00:02.000Z',
+      });
+      expect(after.serverChanges[0]!.fields.meta!.type).toEqual(meta.type);
+      await push(u, [upd('t', { meta: [{ tags: [] }, at(3)] })], { clientId: 'web' });
+      const [record] = await store.db.forUser(u).query<{ field_types: unknown }>(sql`
+        SELECT field_types FROM sync_records WHERE user_id = ${u} AND record_id = 't'`);
+      // No field with a type left: the column is null, not an empty object.
+      expect(record!.field_types).toBeNull();
+
+      // History keeps each change's types.
+      const log = await store.db.forUser(u).query<{ client_id: string; field_types: unknown }>(sql`
+        SELECT client_id, field_types FROM sync_changes WHERE user_id = ${u} ORDER BY created_at, client_id`);
+      expect(log.map((r) => [r.client_id, r.field_types])).toEqual([
+        ['c1', { due: 'Date', meta: meta.type }],
+        ['web', null],
+        ['web', null],
+      ]);
+    });
+
+    it('keeps the types of a record written twice in one batch apart in its log rows', async () => {
+      const u = user();
+      const field = (value: unknown, s: number, type?: unknown) => ({
+        value,
+        updatedAt: `2024-01-01T10:00:0${s}Z`,
+        ...(type === undefined ? {} : { type }),
+      });
+      await push(u, [
+        { table: 'tasks', id: 'b', op: 'update', fields: { n: field('1', 1, 'BigInt') } } as Change,
+        {
+          table: 'tasks',
+          id: 'b',
+          op: 'update',
+          fields: { d: field(null, 2, 'undefined'), t: field('x', 2) },
+        } as Change,
+      ]);
+      const pull = await store.pull({ userId: u, appId: 'todo', table: 'tasks', since: EPOCH, limit: 10 });
+      const f = pull.serverChanges[0]!.fields;
+      expect([f.n!.type, f.d!.type, f.t!.type]).toEqual(['BigInt', 'undefined', undefined]);
+      const log = await store.db.forUser(u).query<{ field_types: unknown }>(sql`
+        SELECT field_types FROM sync_changes WHERE user_id = ${u} ORDER BY field_timestamps::text`);
+      // Ordered by the text of field_timestamps: d's row (10:00:02) sorts before n's.
+      expect(log.map((r) => r.field_types)).toEqual([{ d: 'undefined' }, { n: 'BigInt' }]);
     });
 
     it('merges different fields and keeps the later timestamp per field', async () => {
