@@ -3,6 +3,7 @@ import type { DBCore, DBCoreMutateRequest, DBCoreMutateResponse, DBCoreTable, Mi
 import type { Clock } from './clock.js';
 import {
   changedFields,
+  checkRecordSize,
   deleteFields,
   type EncodedRecord,
   encodeRecord,
@@ -108,6 +109,7 @@ async function tracked(
         opts,
       );
       if (reading) await reading;
+      for (const r of records) checkRecordSize(name, r);
       res = await table.mutate(req);
       records.forEach((r, i) => {
         if (res.failures[i]) return;
@@ -124,6 +126,7 @@ async function tracked(
       const before = stored.map((old) => (old === undefined ? undefined : encodeStored(old)));
       const reading = readBlobs([...records.map((r) => r.fields), ...before], opts);
       if (reading) await reading;
+      for (const [i, r] of records.entries()) checkRecordSize(name, r, before[i]);
       res = await table.mutate(req);
       records.forEach((r, i) => {
         if (res.failures[i]) return;

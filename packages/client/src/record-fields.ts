@@ -9,6 +9,7 @@ import {
   jsonEqual,
   readBlobs,
   recordIdSchema,
+  sizeProblem,
   ValueEncodingError,
 } from '@mana/sync-protocol';
 import type { OutboxRow } from './schema.js';
@@ -85,6 +86,36 @@ export function encodeStored(value: Record<string, unknown>): Record<string, Enc
     } catch {}
   }
   return fields;
+}
+
+/**
+ * Refuses a write the server would refuse for its size (LIMITS: a field value, the record, its
+ * fields), counted as the server counts it (record-size.ts): the encoded values (a Blob as its
+ * base64, so after readRecordBlobs), with `deletedAt`. `before`: the stored record's fields
+ * (undefined: a new record); as on the server, a record already over a limit stays editable,
+ * only growth past a limit is refused.
+ */
+export function checkRecordSize(
+  table: string,
+  record: EncodedRecord,
+  before?: Record<string, EncodedValue>,
+): void {
+  const after = syncedData(record.fields);
+  const old = before === undefined ? undefined : syncedData(before);
+  const changed =
+    old === undefined ? undefined : Object.keys(after).filter((f) => !jsonEqual(after[f], old[f]));
+  const problem = sizeProblem(after, old, changed);
+  if (problem)
+    throw new InvalidRecordError(
+      `${table}/${record.id}${problem.field ? `.${problem.field}` : ''}: ${problem.message}`,
+    );
+}
+
+function syncedData(fields: Record<string, EncodedValue>): Record<string, unknown> {
+  const data: Record<string, unknown> = bare();
+  for (const field of Object.keys(fields)) data[field] = fields[field]!.value;
+  data[DELETED_AT_FIELD] ??= null;
+  return data;
 }
 
 /** True when some field holds a Blob or File, whose contents only an async read gives. */

@@ -1,4 +1,6 @@
+import { LIMITS } from '@mana/sync-protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sql } from '../../server/src/db/sql.js';
 import type { TestServer } from '../../server/test/helpers/test-server.js';
 import { attach, eventually, newDevice, startServer, waitForStatus } from './helpers/harness.js';
 import { seed } from './helpers/seed.js';
@@ -132,6 +134,50 @@ describe('data that outlives a page', () => {
     ).rejects.toThrow(/todos\/fn\.note: a function cannot sync/);
     expect(await db.todos.count()).toBe(0);
     expect(await client.pendingChanges()).toEqual([]);
+    await client.stop();
+  });
+
+  it('refuses at the write a record over the size limits the server keeps, and keeps one imported over them editable', async () => {
+    const db = newDevice().open();
+    const client = attach(db, server, 'u-sizes');
+    await client.start();
+    const huge = 'x'.repeat(LIMITS.maxValueLength);
+    await expect(db.todos.add({ id: 'big', title: huge, done: false })).rejects.toThrow(
+      /big\.title: .*more than 524288/,
+    );
+    const wide = Object.fromEntries(
+      Array.from({ length: LIMITS.maxFieldsPerRecord }, (_, i) => [`f${i}`, i]),
+    );
+    await expect(db.todos.put({ id: 'wide', title: 'x', done: false, ...wide })).rejects.toThrow(
+      /more than 1000/,
+    );
+    expect(await db.todos.count()).toBe(0);
+    expect(await client.pendingChanges()).toEqual([]);
+
+    // A record over the limits that came from the server (seeded through SQL, as the user).
+    await db.todos.add({ id: 'imported', title: 'x', done: false });
+    await client.sync();
+    await server.server.context.store.db.forUser('u-sizes').query(sql`
+      UPDATE sync_records SET
+        data = data || (SELECT jsonb_object_agg('f' || i, i) FROM generate_series(1, 1100) i),
+        field_timestamps = field_timestamps
+          || (SELECT jsonb_object_agg('f' || i, field_timestamps->'title') FROM generate_series(1, 1100) i),
+        updated_at = clock_timestamp()
+      WHERE user_id = 'u-sizes' AND record_id = 'imported'`);
+    const other = newDevice().open();
+    const co = attach(other, server, 'u-sizes');
+    await co.start();
+    await co.sync();
+    const imported = (await other.todos.get('imported')) as unknown as Record<string, unknown>;
+    expect(Object.keys(imported)).toHaveLength(1103);
+    await other.todos.put({ ...imported, title: 'edited' } as never);
+    await expect(other.todos.put({ ...imported, extra: 1 } as never)).rejects.toThrow(/more than 1000/);
+    await co.sync();
+    expect(co.status.lastError).toBeNull();
+    expect(await co.pendingChanges()).toEqual([]);
+    await client.sync();
+    expect((await db.todos.get('imported'))?.title).toBe('edited');
+    await co.stop();
     await client.stop();
   });
 

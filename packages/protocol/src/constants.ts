@@ -81,6 +81,16 @@ export const LIMITS = {
   maxActorLength: 1024,
   /** Most tables one SSE stream follows. */
   maxStreamCollections: 200,
+  /**
+   * Size and shape of a record (record-size.ts counts them, in characters of JSON): a field
+   * value, the whole record, its fields. Far above what Mana apps write (a todo is about
+   * 300 characters, a contact 2 KB, a long note 50 KB); a value holds a 256 KiB file inlined
+   * as base64 (350 K). Larger content belongs in attachments. A limit refuses growth past it,
+   * not edits of a record already over it (imported).
+   */
+  maxValueLength: 512 * 1024,
+  maxRecordLength: 1024 * 1024,
+  maxFieldsPerRecord: 1000,
 } as const;
 
 /**

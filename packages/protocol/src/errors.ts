@@ -23,6 +23,10 @@ export const ERROR_CODES = {
   METHOD_NOT_ALLOWED: 405,
   /** The body is larger than the server accepts (10 MB). */
   PAYLOAD_TOO_LARGE: 413,
+  /** A change would make a field value or a record larger than LIMITS allows; `path` names the change (and field). Nothing was written. */
+  RECORD_TOO_LARGE: 413,
+  /** A change would give a record more fields than LIMITS.maxFieldsPerRecord; `path` names the change. Nothing was written. */
+  TOO_MANY_FIELDS: 400,
   /** The user sent too many requests, or the client address too many bad credentials; wait `Retry-After` seconds. */
   RATE_LIMITED: 429,
   /** The user has too many SSE streams open on this server instance; close one (or retry later). */

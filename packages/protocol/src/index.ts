@@ -8,6 +8,7 @@ export * from './merge.js';
 export * from './pull.js';
 export * from './push.js';
 export * from './push-check.js';
+export * from './record-size.js';
 export * from './stream.js';
 export * from './value-codec.js';
 export * from './value-types.js';

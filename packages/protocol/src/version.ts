@@ -27,7 +27,7 @@ export const PROTOCOL_HISTORY: ReadonlyArray<{ version: number; date: string; ch
     version: 4,
     date: '2026-12-04',
     change:
-      'Error code TOKEN_LIFETIME (401): a token without exp, or living longer than the server accepts (JWT_MAX_TTL_S).',
+      'Error code TOKEN_LIFETIME (401): a token without exp, or living longer than the server accepts (JWT_MAX_TTL_S). Size limits of a record (LIMITS.maxValueLength, maxRecordLength, maxFieldsPerRecord, counted by record-size.ts): a push that makes a record grow past one is refused whole with 413 RECORD_TOO_LARGE or 400 TOO_MANY_FIELDS, path naming the change; pages stop at a byte budget (PAGE_MAX_BYTES) as well as at limit.',
   },
   {
     version: 5,

@@ -11,8 +11,8 @@ const PINNED: Record<number, string> = {
   1: '569b1635e3968551',
   2: '8f3c539d1ad04a46',
   3: '52ecde6e2b3ce46b',
-  4: '5f36a6d1f98e403d',
-  5: '2b406cb6657649a5',
+  4: '222dfe5c12cdc09f',
+  5: '072e685896fbba18',
 };
 
 function wireHash(): string {

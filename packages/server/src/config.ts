@@ -196,6 +196,18 @@ export const SETTINGS = {
     'Requests per second per user (0: off)',
   ),
   rateLimitBurst: setting('RATE_LIMIT_BURST', '1000', int(1, 10_000_000), 'Requests a user may send at once'),
+  rateLimitRows: setting(
+    'RATE_LIMIT_ROWS',
+    '50000',
+    int(0, 100_000_000),
+    'Rows a user may read and write per second, 10 s of them at once (0: off)',
+  ),
+  pageMaxBytes: setting(
+    'PAGE_MAX_BYTES',
+    '4194304',
+    int(1024, 268_435_456),
+    'Byte budget of a pull, push answer or stream page (a larger record goes out alone)',
+  ),
   wsAuthTimeoutMs: setting(
     'WS_AUTH_TIMEOUT_MS',
     '10000',

@@ -62,6 +62,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     (await openStore({
       databaseUrl: config.databaseUrl,
       dataDir: opts.inMemory ? undefined : config.dataDir,
+      pageMaxBytes: config.pageMaxBytes,
       ...(schema ? { schema } : {}),
     }));
   // Row-level security is defense in depth (store/migrations/0007): say so when it is off.
@@ -109,7 +110,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     devIssuer,
     logger,
     metrics,
-    limiter: createRateLimiter(config.rateLimitPerSecond, config.rateLimitBurst),
+    limiter: createRateLimiter(config.rateLimitPerSecond, config.rateLimitBurst, config.rateLimitRows),
     onPushed: [],
     pushedEvents: new PushedEvents((err) =>
       logger.error({ err: String(err) }, 'pushed-event listener failed'),

@@ -6,8 +6,17 @@ import { SyncError } from '@mana/sync-protocol';
  * exactly; spread over N instances they get up to N times the rate). Idle buckets are swept.
  */
 export interface RateLimiter {
-  /** Takes one token for `userId`; throws RATE_LIMITED with the seconds to wait when none is left. */
+  /**
+   * Takes one token for `userId`; throws RATE_LIMITED with the seconds to wait when none is
+   * left, or when the user's rows (charge) are spent.
+   */
   take(userId: string, now?: number): void;
+  /**
+   * Counts rows a request of `userId` read or wrote (RATE_LIMIT_ROWS). Charged after the
+   * request, when its cost is known: the budget may go below zero, and the user's next
+   * requests wait until it has refilled.
+   */
+  charge(userId: string, rows: number, now?: number): void;
   size(): number;
 }
 
@@ -17,11 +26,20 @@ export class RateLimitedError extends SyncError {
   }
 }
 
-export function createRateLimiter(perSecond: number, burst: number): RateLimiter {
+/**
+ * How many seconds of RATE_LIMIT_ROWS a user may spend at once: a first sync of a big account
+ * pulls its pages back to back.
+ */
+export const ROWS_BURST_SECONDS = 10;
+
+export function createRateLimiter(perSecond: number, burst: number, rowsPerSecond = 0): RateLimiter {
   const buckets = new Map<string, { tokens: number; at: number }>();
+  const rows = rowBudget(rowsPerSecond);
   let lastSweep = 0;
   return {
+    charge: rows.charge,
     take(userId, now = Date.now()) {
+      rows.check(userId, now);
       if (perSecond <= 0) return;
       if (now - lastSweep > 60_000) {
         lastSweep = now;
@@ -35,5 +53,37 @@ export function createRateLimiter(perSecond: number, burst: number): RateLimiter
       b.tokens -= 1;
     },
     size: () => buckets.size,
+  };
+}
+
+/**
+ * Rows read and written per user and second (RATE_LIMIT_ROWS), so that one user's heavy
+ * requests (a far-behind client paging through 200 tables, pushes of 10,000 changes) cannot
+ * take the database from everyone else. A bucket of `perSecond` × ROWS_BURST_SECONDS rows.
+ */
+function rowBudget(perSecond: number) {
+  const burst = perSecond * ROWS_BURST_SECONDS;
+  const buckets = new Map<string, { rows: number; at: number }>();
+  const refill = (userId: string, now: number) => {
+    const b = buckets.get(userId);
+    if (!b) return undefined;
+    b.rows = Math.min(burst, b.rows + ((now - b.at) / 1000) * perSecond);
+    b.at = now;
+    // Full again: forgotten, so idle users cost no memory.
+    if (b.rows >= burst) buckets.delete(userId);
+    return b;
+  };
+  return {
+    check(userId: string, now: number) {
+      if (perSecond <= 0) return;
+      const b = refill(userId, now);
+      if (b && b.rows < 0) throw new RateLimitedError(Math.max(1, Math.ceil(-b.rows / perSecond)));
+    },
+    charge(userId: string, n: number, now = Date.now()) {
+      if (perSecond <= 0 || n <= 0) return;
+      const b = refill(userId, now) ?? { rows: burst, at: now };
+      b.rows -= n;
+      buckets.set(userId, b);
+    },
   };
 }

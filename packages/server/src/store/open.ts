@@ -11,6 +11,8 @@ export interface OpenOptions {
   dataDir?: string | undefined;
   /** PostgreSQL schema (tests isolate themselves in one). */
   schema?: string;
+  /** The byte budget of a page (PAGE_MAX_BYTES); undefined: 4 MiB. */
+  pageMaxBytes?: number | undefined;
 }
 
 export async function openDb(opts: OpenOptions): Promise<Db> {
@@ -28,5 +30,5 @@ export async function openStore(opts: OpenOptions): Promise<SyncStore> {
     await db.close().catch(() => {});
     throw err;
   }
-  return createSyncStore(db);
+  return createSyncStore(db, opts.pageMaxBytes === undefined ? {} : { pageMaxBytes: opts.pageMaxBytes });
 }

@@ -7,12 +7,22 @@ import {
   formatMicros,
   mergeFields,
   parseMicros,
+  SyncError,
+  sizeProblem,
   stateFrom,
   toServerChange,
   wireTime,
 } from '@mana/sync-protocol';
 import { type Db, type Fragment, sql } from '../db/sql.js';
-import { type Current, type PageEntry, type PageRow, pageStatement, type RecordRow, toPage } from './page.js';
+import {
+  type Current,
+  DEFAULT_PAGE_MAX_BYTES,
+  type PageEntry,
+  type PageRow,
+  pageStatement,
+  type RecordRow,
+  toPage,
+} from './page.js';
 import type { PushInput, PushResult } from './sync-store.js';
 import { type WrittenRecord, writeStatement } from './write-statement.js';
 import { markWritten, writersFrom } from './writers.js';
@@ -49,6 +59,10 @@ interface StoredRow extends RecordRow {
 /** One record's merge across the batch (a batch may touch a record more than once). */
 interface Pending extends WrittenRecord {
   written: boolean;
+  /** The stored fields before this push (undefined: a new record), for the size limits. */
+  before?: Record<string, unknown>;
+  /** The fields this push set, each with the index of the last change that set it. */
+  setAt?: Map<string, number>;
 }
 
 const MICROSECOND = 1;
@@ -134,6 +148,7 @@ const pageOf = (input: PushInput) =>
     since: input.since,
     limit: input.limit,
     echo: input.clientId,
+    maxBytes: input.maxBytes ?? DEFAULT_PAGE_MAX_BYTES,
   });
 
 /**
@@ -173,6 +188,7 @@ function merge(input: PushInput, batch: Batch, rows: StoredRow[]): Merged {
     p.state = stateFrom(row.data, row.field_timestamps, row.field_types);
     p.who = writersFrom(row);
     p.createdUs = Number(row.created_us);
+    p.before = p.state.data;
   }
   const out: Merged = { conflicts: [], written: [], changesAccepted: 0, fieldsAccepted: 0 };
   const normalize = { nowMicros: input.nowMicros, maxSkewMicros: input.maxSkewMicros };
@@ -195,6 +211,8 @@ function merge(input: PushInput, batch: Batch, rows: StoredRow[]): Merged {
     const accepted = Object.keys(result.accepted).length;
     if (accepted === 0) return;
     p.state = result.state;
+    p.setAt ??= new Map();
+    for (const field in result.accepted) p.setAt.set(field, n);
     p.who = markWritten(p.who, result.state.fieldTimestamps, result.accepted, input.clientId, change.actor);
     p.log.push({
       op: change.op,
@@ -210,7 +228,26 @@ function merge(input: PushInput, batch: Batch, rows: StoredRow[]): Merged {
       out.written.push(p);
     }
   });
+  for (const p of out.written) checkSize(p);
   return out;
+}
+
+/**
+ * Refuses the push (nothing is written: the transaction rolls back) when a record it writes
+ * breaks a size limit of LIMITS: 413 RECORD_TOO_LARGE or 400 TOO_MANY_FIELDS, `path` naming
+ * the change (and field). A record already over a limit stays editable (record-size.ts).
+ */
+function checkSize(p: Pending): void {
+  const setAt = p.setAt!;
+  const problem = sizeProblem(p.state!.data, p.before, setAt.keys());
+  if (!problem) return;
+  let last = 0;
+  for (const n of setAt.values()) if (n > last) last = n;
+  const path =
+    problem.field === undefined
+      ? `changes.${last}`
+      : `changes.${setAt.get(problem.field)}.fields.${problem.field}`;
+  throw new SyncError(problem.code, `${p.table}/${p.id}: ${problem.message}`, path);
 }
 
 function resultOf(input: PushInput, pageRows: PageRow[], merged: Merged, base: number): PushResult {
@@ -218,14 +255,11 @@ function resultOf(input: PushInput, pageRows: PageRow[], merged: Merged, base: n
     pageRows.length > 0 && merged.written.length > 0
       ? new Set(merged.written.map((p) => `${p.table}\u0000${p.id}`))
       : undefined;
-  const page = toPage(
-    pageRows,
-    input.since,
-    input.limit,
-    input.clientId,
-    () => writtenChanges(merged.written, base, input.since, input.clientId),
-    current,
-  );
+  const page = toPage(pageRows, input.since, input.limit, input.clientId, {
+    maxBytes: input.maxBytes ?? DEFAULT_PAGE_MAX_BYTES,
+    tail: () => writtenChanges(merged.written, base, input.since, input.clientId),
+    ...(current ? { current } : {}),
+  });
   return {
     ...page,
     conflicts: merged.conflicts,
@@ -252,13 +286,14 @@ async function pushUnlocked(db: Db, input: PushInput): Promise<PushResult | unde
            NULL::jsonb AS field_writers, NULL::jsonb AS field_actors, NULL::jsonb AS field_types,
            NULL::uuid AS event_id,
            (extract(epoch FROM last_position) * 1000000)::int8::text AS position_us,
-           NULL::text AS created_us
+           NULL::int8 AS size, NULL::boolean AS cut, NULL::text AS created_us
     FROM sync_users WHERE user_id = ${input.userId}
     UNION ALL
     SELECT 'p', p.*, NULL::text FROM (${pageOf(input)}) p
     UNION ALL
     SELECT 's', s.table_name, s.record_id, s.data, s.field_timestamps, s.last_client_id,
-           s.field_writers, s.field_actors, s.field_types, NULL::uuid, NULL::text, s.created_us
+           s.field_writers, s.field_actors, s.field_types, NULL::uuid, NULL::text, NULL::int8, NULL::boolean,
+           s.created_us
     FROM (${storedStatement(input, batch)}) s`);
   let observedUs: string | null = null;
   const pageRows: PageRow[] = [];
@@ -318,7 +353,8 @@ function writtenChanges(written: Pending[], base: number, since: Canonical, echo
     const at = base + k * MICROSECOND;
     if (at <= sinceUs) return;
     const position = formatMicros(at);
-    out.push({ position, change: toServerChange(p.table, p.id, p.state!, position, p.eventId, p.who, echo) });
+    const change = toServerChange(p.table, p.id, p.state!, position, p.eventId, p.who, echo);
+    out.push({ position, change, size: change ? JSON.stringify(change).length : 0 });
   });
   return out;
 }

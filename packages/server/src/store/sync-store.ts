@@ -1,6 +1,6 @@
 import type { Canonical, Change, Conflict, ServerChange } from '@mana/sync-protocol';
 import { type Db, sql } from '../db/sql.js';
-import { readPage } from './page.js';
+import { DEFAULT_PAGE_MAX_BYTES, readPage } from './page.js';
 import { pusher } from './push.js';
 import { statisticsKeeper } from './statistics.js';
 
@@ -23,6 +23,8 @@ export interface PushInput {
   maxSkewMicros: number;
   /** Most server changes to return. */
   limit: number;
+  /** Their byte budget (PAGE_MAX_BYTES; default the store's). */
+  maxBytes?: number;
   /** The changeset's schemaVersion (absent: 1), for changes that name none. */
   schemaVersion?: number;
 }
@@ -47,6 +49,8 @@ export interface PullInput {
   table: string;
   since: Canonical;
   limit: number;
+  /** The page's byte budget (PAGE_MAX_BYTES; default the store's). */
+  maxBytes?: number;
   /** The asking client (X-Client-Id): the fields it wrote itself are left out. Null: none. */
   clientId?: string | null;
 }
@@ -66,17 +70,23 @@ export interface SyncStore {
   close(): Promise<void>;
 }
 
-export function createSyncStore(db: Db): SyncStore {
+export interface StoreOptions {
+  /** The byte budget of every page (PAGE_MAX_BYTES), unless a call names its own. */
+  pageMaxBytes?: number;
+}
+
+export function createSyncStore(db: Db, options: StoreOptions = {}): SyncStore {
   const statistics = statisticsKeeper(db);
   const push = pusher(db);
+  const maxBytes = options.pageMaxBytes ?? DEFAULT_PAGE_MAX_BYTES;
   return {
     db,
     async push(input) {
-      const result = await push(input);
+      const result = await push({ maxBytes, ...input });
       statistics.written(result.recordsWritten);
       return result;
     },
-    pull: (input) => readPage(db.forUser(input.userId), { ...input, echo: input.clientId ?? null }),
+    pull: (input) => readPage(db.forUser(input.userId), { maxBytes, ...input, echo: input.clientId ?? null }),
     async ping() {
       await db.query(sql`SELECT 1`);
     },

@@ -1,5 +1,6 @@
-import type { ServerChange } from '@mana/sync-protocol';
+import { LIMITS, type ServerChange } from '@mana/sync-protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sql } from '../../src/db/sql.js';
 import type { TestDatabase } from '../helpers/databases.js';
 import { startTestServer, type TestServer } from '../helpers/test-server.js';
 
@@ -196,6 +197,94 @@ export function syncHttpSuite(name: string, makeDb: () => Promise<TestDatabase>)
       expect(body.error.code).toBe('INVALID_REQUEST');
       expect(body.error.path).toBe('changes.2.fields.title.updatedAt');
       expect(await pullAll(u)).toEqual([]);
+    });
+
+    it('bounds every answer by bytes (PAGE_MAX_BYTES, 4 MiB): pull and push page on, a larger record goes alone', async () => {
+      const u = user();
+      const t = '2024-01-01T10:00:00Z';
+      const ids = ['b0', 'b1', 'b2', 'b3', 'b4', 'b5', 'huge'];
+      await push(
+        u,
+        ids.map((id) => update(id, { blob: field('x', t) })),
+      );
+      // Seeded through SQL as the user: 1 MB each (6 MB in all), and one of 5 MB.
+      for (const [id, bytes] of ids.map((id) => [id, id === 'huge' ? 5_000_000 : 1_000_000] as const))
+        await s.server.context.store.db.forUser(u).query(sql`
+          UPDATE sync_records SET data = jsonb_set(data, '{blob}', to_jsonb(repeat('y', ${bytes}::text::int)))
+          WHERE user_id = ${u} AND record_id = ${id}`);
+      const budget = 4 * 1024 * 1024;
+      const pages: Array<{ ids: string[]; bytes: number }> = [];
+      let since = '1970-01-01T00:00:00Z';
+      for (let guard = 0; guard < 10; guard++) {
+        const res = await s.pull(u, 'todo', { collection: 'todos', since, limit: '1000' });
+        expect(res.status).toBe(200);
+        const text = await res.text();
+        const page = JSON.parse(text) as {
+          serverChanges: ServerChange[];
+          syncedUntil: string;
+          hasMore: boolean;
+        };
+        pages.push({ ids: page.serverChanges.map((c) => c.id), bytes: text.length });
+        expect(page.syncedUntil).toBe(page.serverChanges.at(-1)!.updatedAt);
+        since = page.syncedUntil;
+        if (!page.hasMore) break;
+      }
+      expect(pages.map((p) => p.ids)).toEqual([['b0', 'b1', 'b2', 'b3'], ['b4', 'b5'], ['huge']]);
+      for (const p of pages.slice(0, 2)) expect(p.bytes).toBeLessThan(budget + 4096);
+
+      // A push without `since` (an empty one, and one that writes) answers the same first page.
+      const empty = await push(u, [], 'client-z');
+      expect(empty.serverChanges.map((c) => c.id)).toEqual(['b0', 'b1', 'b2', 'b3']);
+      expect(empty.hasMore).toBe(true);
+      const writing = await push(u, [update('small', { v: field(1, t) })], 'client-z');
+      expect(writing.serverChanges.map((c) => c.id)).toEqual(['b0', 'b1', 'b2', 'b3']);
+      expect(writing.hasMore).toBe(true);
+      expect(writing.syncedUntil).toBe(empty.syncedUntil);
+    });
+
+    it('refuses a push that grows a record past a size limit: 413 RECORD_TOO_LARGE / 400 TOO_MANY_FIELDS naming the change, nothing written', async () => {
+      const u = user();
+      const t = '2024-01-01T10:00:00Z';
+      const ok = update('fine', { title: field('ok', t) });
+      const big = await s.push(u, 'todo', {
+        clientId: 'c',
+        changes: [ok, update('big', { title: field('x'.repeat(LIMITS.maxValueLength), t) })],
+      });
+      expect(big.status).toBe(413);
+      expect(await big.json()).toMatchObject({
+        error: { code: 'RECORD_TOO_LARGE', path: 'changes.1.fields.title' },
+      });
+      const wide = Object.fromEntries(
+        Array.from({ length: LIMITS.maxFieldsPerRecord + 1 }, (_, i) => [`f${i}`, field(i, t)]),
+      );
+      const many = await s.push(u, 'todo', { clientId: 'c', changes: [ok, update('wide', wide)] });
+      expect(many.status).toBe(400);
+      expect(await many.json()).toMatchObject({ error: { code: 'TOO_MANY_FIELDS', path: 'changes.1' } });
+      expect(await pullAll(u)).toEqual([]);
+    });
+
+    it('refuses a user who spent RATE_LIMIT_ROWS with 429 and Retry-After, and nobody else', async () => {
+      const limited = await startTestServer(db, { rateLimitRows: 100 }); // 1,000 rows at once
+      try {
+        const heavy = user();
+        const t = '2024-01-01T10:00:00Z';
+        const changes = Array.from({ length: 600 }, (_, i) => update(`r${i}`, { v: field(i, t) }));
+        const body = (c: unknown[]) => ({ clientId: 'c', changes: c });
+        // 600 stored records read and 600 written: the push is served, the budget overdrawn.
+        expect((await limited.push(heavy, 'todo', body(changes))).status).toBe(200);
+        const refused = await limited.push(heavy, 'todo', body([]));
+        expect(refused.status).toBe(429);
+        expect(refused.headers.get('retry-after')).toBe('2');
+        expect(await refused.json()).toMatchObject({ error: { code: 'RATE_LIMITED' } });
+        const pulled = await limited.pull(heavy, 'todo', { collection: 'todos' });
+        expect(pulled.status).toBe(429);
+        // Another user is served as before.
+        expect((await limited.push(user(), 'todo', body([update('a', { v: field(1, t) })]))).status).toBe(
+          200,
+        );
+      } finally {
+        await limited.close();
+      }
     });
 
     it('pages a pull across more records than the limit, none lost or repeated', async () => {

@@ -1,4 +1,4 @@
-import { type Canonical, type Change, EPOCH, type ValueType } from '@mana/sync-protocol';
+import { type Canonical, type Change, EPOCH, LIMITS, type ValueType } from '@mana/sync-protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Db, sql } from '../../src/db/sql.js';
 import { pageStatement } from '../../src/store/page.js';
@@ -838,6 +838,205 @@ export function storeSuite(name: string, makeDb: () => Promise<TestDatabase>) {
         );
         expect(plan).toContain('sync_records_pull');
         expect(plan).not.toContain('Bitmap');
+      }
+    });
+
+    describe('byte budget of a page (PAGE_MAX_BYTES)', () => {
+      /** Makes the user's records `ids` (table tasks) `bytes` long through SQL, as the user. */
+      const enlarge = (u: string, ids: string[], bytes: number) =>
+        store.db.forUser(u).query(sql`
+          UPDATE sync_records SET data = jsonb_set(data, '{blob}', to_jsonb(repeat('x', ${bytes}::text::int)))
+          WHERE user_id = ${u} AND app_id = 'todo' AND record_id = ANY(string_to_array(${ids.join(',')}, ','))`);
+      const sizeOf = (changes: unknown[]) =>
+        changes.reduce<number>((n, c) => n + JSON.stringify(c).length, 0);
+
+      it('stops a pull at the budget as well as at the limit, the cursor exact, and sends a larger record alone', async () => {
+        const u = user();
+        const ids = Array.from({ length: 10 }, (_, i) => `r${i}`);
+        await push(
+          u,
+          ids.map((id, i) =>
+            upd(id, { blob: ['x', '2024-01-01T10:00:00Z'], i: [i, '2024-01-01T10:00:00Z'] }),
+          ),
+        );
+        await enlarge(u, ids, 3000);
+        await enlarge(u, ['r4'], 25_000); // larger than the whole budget
+        const seen: string[] = [];
+        const pages: number[] = [];
+        let since: Canonical = EPOCH;
+        for (let guard = 0; guard < 20; guard++) {
+          const page = await store.pull({
+            userId: u,
+            appId: 'todo',
+            table: 'tasks',
+            since,
+            limit: 1000,
+            maxBytes: 10_000,
+          });
+          pages.push(page.serverChanges.length);
+          if (page.serverChanges.some((c) => c.id === 'r4')) expect(page.serverChanges).toHaveLength(1);
+          else expect(sizeOf(page.serverChanges)).toBeLessThanOrEqual(10_000);
+          seen.push(...page.serverChanges.map((c) => c.id));
+          expect(page.syncedUntil).toBe(page.serverChanges.at(-1)!.updatedAt);
+          since = page.syncedUntil;
+          if (!page.hasMore) break;
+        }
+        expect(seen).toEqual(ids);
+        // 3 records of about 3 KB a page, then r4 alone: never the whole app in one answer.
+        expect(pages).toEqual([3, 1, 1, 3, 2]);
+      });
+
+      it("stops a push's answer at the budget, its own writes included, and pages on to the end", async () => {
+        const u = user();
+        const ids = Array.from({ length: 8 }, (_, i) => `p${i}`);
+        await push(
+          u,
+          ids.map((id) => upd(id, { blob: ['x', '2024-01-01T10:00:00Z'] })),
+        );
+        await enlarge(u, ids, 4000);
+        const first = await push(u, [], { since: EPOCH, clientId: 'reader', maxBytes: 10_000 });
+        expect(first.serverChanges.map((c) => c.id)).toEqual(['p0', 'p1']);
+        expect(first.hasMore).toBe(true);
+        expect(first.syncedUntil).toBe(first.serverChanges[1]!.updatedAt);
+        // A push that writes: the stored page within the budget, its own write later.
+        const second = await push(u, [upd('mine', { v: [1, '2024-01-01T10:00:00Z'] })], {
+          since: first.syncedUntil,
+          clientId: 'writer',
+          maxBytes: 10_000,
+        });
+        expect(second.serverChanges.map((c) => c.id)).toEqual(['p2', 'p3']);
+        expect(second.hasMore).toBe(true);
+        const seen = [...first.serverChanges, ...second.serverChanges].map((c) => c.id);
+        let since = second.syncedUntil;
+        for (let guard = 0; guard < 20; guard++) {
+          const page = await push(u, [], { since, clientId: 'reader', maxBytes: 10_000 });
+          seen.push(...page.serverChanges.map((c) => c.id));
+          since = page.syncedUntil;
+          if (!page.hasMore) break;
+        }
+        expect(seen).toEqual([...ids, 'mine']);
+      });
+    });
+
+    describe('size and shape limits of a record (LIMITS)', () => {
+      const t0 = '2024-01-01T10:00:00Z';
+      const t1 = '2024-01-01T11:00:00Z';
+      const pulled = async (u: string) =>
+        (await store.pull({ userId: u, appId: 'todo', table: 'tasks', since: EPOCH, limit: 10 }))
+          .serverChanges;
+
+      it('refuses a value, a record or a field count over the limit, naming the change; nothing of the batch is written', async () => {
+        const u = user();
+        const ok = upd('ok', { v: [1, t0] });
+        // A value of exactly the limit is taken (a 256 KiB file inlined as base64 fits in it).
+        const atLimit = 'a'.repeat(LIMITS.maxValueLength - 2);
+        await expect(push(u, [upd('edge', { v: [atLimit, t0] })])).resolves.toMatchObject({
+          changesAccepted: 1,
+        });
+        await expect(push(u, [ok, upd('big', { v: [`${atLimit}a`, t0] })])).rejects.toMatchObject({
+          code: 'RECORD_TOO_LARGE',
+          path: 'changes.1.fields.v',
+        });
+        const wide = Object.fromEntries(
+          Array.from({ length: LIMITS.maxFieldsPerRecord + 1 }, (_, i) => [
+            `f${i}`,
+            [i, t0] as [unknown, string],
+          ]),
+        );
+        await expect(push(u, [ok, upd('wide', wide)])).rejects.toMatchObject({
+          code: 'TOO_MANY_FIELDS',
+          path: 'changes.1',
+        });
+        // Three values under the value limit, together over the record limit, in two changes.
+        const third = 'c'.repeat(400_000);
+        await expect(
+          push(u, [ok, upd('long', { a: [third, t0], b: [third, t0] }), upd('long', { c: [third, t0] })]),
+        ).rejects.toMatchObject({ code: 'RECORD_TOO_LARGE', path: 'changes.2' });
+        expect((await pulled(u)).map((c) => c.id)).toEqual(['edge']);
+      });
+
+      it('keeps a record imported over the limits editable, refusing only growth', async () => {
+        const u = user();
+        await push(u, [upd('imported', { a: ['x', t0] })]);
+        // 1,100 fields of 1,000 characters: over the field count and the record size.
+        await store.db.forUser(u).query(sql`
+          UPDATE sync_records SET
+            data = data || (SELECT jsonb_object_agg('f' || i, repeat('z', 1000)) FROM generate_series(1, 1100) i),
+            field_timestamps = field_timestamps
+              || (SELECT jsonb_object_agg('f' || i, field_timestamps->'a') FROM generate_series(1, 1100) i)
+          WHERE user_id = ${u} AND record_id = 'imported'`);
+        await expect(push(u, [upd('imported', { a: ['y', t1] })])).resolves.toMatchObject({
+          changesAccepted: 1,
+        });
+        await expect(push(u, [upd('imported', { f1: ['shorter', t1] })])).resolves.toMatchObject({
+          changesAccepted: 1,
+        });
+        await expect(push(u, [upd('imported', { g: ['new', t1] })])).rejects.toMatchObject({
+          code: 'TOO_MANY_FIELDS',
+          path: 'changes.0',
+        });
+        await expect(
+          push(u, [upd('imported', { a: ['y'.repeat(2000), '2024-01-01T12:00:00Z'] })]),
+        ).rejects.toMatchObject({
+          code: 'RECORD_TOO_LARGE',
+          path: 'changes.0',
+        });
+        const [record] = await pulled(u);
+        expect(record!.fields.a!.value).toBe('y');
+        expect(record!.fields.f1!.value).toBe('shorter');
+        expect(record!.fields.g).toBeUndefined();
+      });
+    });
+
+    it("reads the app's page (a push's answer) at O(page + tables) rows, not limit + 1 per table", async () => {
+      type Node = { 'Relation Name'?: string; 'Actual Rows': number; 'Actual Loops': number; Plans?: Node[] };
+      const rowsRead = (n: Node): number =>
+        (n['Relation Name'] === 'sync_records' ? n['Actual Rows'] * n['Actual Loops'] : 0) +
+        (n.Plans ?? []).reduce((sum, c) => sum + rowsRead(c), 0);
+      const limit = 50;
+      const cases = {
+        // Each table written in one batch, as apps write: few runs.
+        blocks: { tables: 40, perTable: 60, interleaved: false },
+        // Every table in turn, one record each: a run a record.
+        interleaved: { tables: 10, perTable: 20, interleaved: true },
+      };
+      for (const [name, c] of Object.entries(cases)) {
+        const u = user();
+        const tables = Array.from({ length: c.tables }, (_, t) => `t${String(t).padStart(2, '0')}`);
+        if (c.interleaved)
+          for (let k = 0; k < c.perTable; k++)
+            await push(
+              u,
+              tables.map((t) => upd(`${t}-${k}`, { v: [k, '2024-01-01T10:00:00Z'] }, t)),
+            );
+        else
+          for (const t of tables)
+            await push(
+              u,
+              Array.from({ length: c.perTable }, (_, k) =>
+                upd(`${t}-${k}`, { v: [k, '2024-01-01T10:00:00Z'] }, t),
+              ),
+            );
+        const q = pageStatement({ userId: u, appId: 'todo', table: null, since: EPOCH, limit });
+        const [row] = await store.db.forUser(u).query<Record<string, unknown>>({
+          text: `EXPLAIN (ANALYZE, FORMAT JSON) ${q.text}`,
+          values: q.values,
+        });
+        const raw = Object.values(row!)[0];
+        const plan = (typeof raw === 'string' ? JSON.parse(raw) : raw) as Array<{ Plan: Node }>;
+        const read = rowsRead(plan[0]!.Plan);
+        // Today's statement read limit + 1 rows of every table: 40 × 51 and 10 × 20.
+        expect(read, name).toBeLessThanOrEqual(3 * (limit + 1) + 3 * c.tables);
+        // And it is the page: the first limit + 1 records of the app in position order.
+        const page = await push(u, [], { limit, clientId: 'reader' });
+        const expected = c.interleaved
+          ? Array.from({ length: c.perTable }, (_, k) => tables.map((t) => `${t}-${k}`)).flat()
+          : tables.flatMap((t) => Array.from({ length: c.perTable }, (_, k) => `${t}-${k}`));
+        expect(
+          page.serverChanges.map((x) => x.id),
+          name,
+        ).toEqual(expected.slice(0, limit));
+        expect(page.hasMore).toBe(true);
       }
     });
 

@@ -73,6 +73,7 @@ export function openStream(
     subscribe: (listener) => ctx.pushedEvents.subscribe(userId, listener),
     onBlock: (changes) => {
       blocks++;
+      ctx.limiter.charge(userId, changes);
       ctx.metrics.sseBlocksSent.inc();
       if (changes > 0)
         ctx.metrics.sseChangesSent.inc({ app: ctx.metrics.appLabelWithData(appId, userId) }, changes);

@@ -119,6 +119,8 @@ export async function runPush(
     if (result.conflicts.length > 0) ctx.metrics.conflicts.inc({ app }, result.conflicts.length);
   }
   if (result.overtaken) ctx.metrics.pushesOvertaken.inc();
+  // Rows read (the batch's stored records, the page) and written, for RATE_LIMIT_ROWS.
+  ctx.limiter.charge(userId, body.changes.length + result.recordsWritten + result.serverChanges.length);
   // Committed: now, and only now, tell the other clients.
   if (result.tablesChanged.length > 0) {
     const event = { userId, appId, tables: result.tablesChanged, clientId };
@@ -182,6 +184,7 @@ export function syncRoutes(ctx: ServerContext): Hono<AppEnv> {
       const app = ctx.metrics.appLabelWithData(appId, userId);
       ctx.metrics.recordsPulled.inc({ app }, result.serverChanges.length);
     }
+    ctx.limiter.charge(userId, result.serverChanges.length);
     return c.json(result);
   });
 
