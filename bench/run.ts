@@ -3,6 +3,7 @@ import { BENCH_DATABASE_URL, type BenchSchema, freshSchema } from './lib/databas
 import { type BenchOptions, commandFor, parseOptions } from './lib/options.js';
 import { type Figure, printTable, writeResults } from './lib/report.js';
 import { type ManaUnderTest, startMana } from './lib/servers.js';
+import { abuse } from './scenarios/abuse.js';
 import { initialSync } from './scenarios/initial-sync.js';
 import { pgliteIngest } from './scenarios/pglite.js';
 import { pushIngest } from './scenarios/push-ingest.js';
@@ -11,7 +12,7 @@ import { requestPath } from './scenarios/request-path.js';
 import { websocket } from './scenarios/websocket.js';
 
 /**
- * `npm run bench [-- --quick] [--only request,push,pull,pglite,ws,rls] [--rounds N]`
+ * `npm run bench [-- --quick] [--only request,push,pull,pglite,ws,rls,abuse] [--rounds N]`
  *
  * Servers run in this process (startServer(), loopback, dev auth, no rate limit, silent
  * log); load comes from forked load processes (bench/load), bounded in count and time.
@@ -71,6 +72,11 @@ async function main(opts: BenchOptions): Promise<Figure[]> {
       figures.push(...(await requestPath(opts)));
     }
     if (wants('pglite')) figures.push(...(await pgliteIngest(opts)));
+    // Its own schema and server process (RSS is sampled from outside), after the others.
+    if (wants('abuse') && !BENCH_DATABASE_URL)
+      console.warn('BENCH_DATABASE_URL unset: abuse figures skipped');
+    if (wants('abuse') && BENCH_DATABASE_URL)
+      figures.push(...(await abuse(opts, BENCH_DATABASE_URL, commandFor(opts, 'abuse'))));
   } finally {
     await pgServer?.close();
     for (const s of schemas) await s.drop().catch((err) => console.error(`could not drop ${s.schema}:`, err));

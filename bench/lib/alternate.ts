@@ -20,9 +20,10 @@ export async function alternate(
   opts: BenchOptions,
   a: SliceableJob,
   b: SliceableJob,
-  load: { cpu?: number } = {},
+  load: { cpu?: number; sliceMs?: number } = {},
 ): Promise<{ pairs: SlicePair[]; cursors: AlternatingResult['cursors'] }> {
-  const slice = { warmupMs: opts.quick ? 100 : 200, durationMs: opts.quick ? 400 : 1000, maxRequests: 0 };
+  const durationMs = load.sliceMs ?? (opts.quick ? 400 : 1000);
+  const slice = { warmupMs: opts.quick ? 100 : 200, durationMs, maxRequests: 0 };
   const job: AlternatingJob = { kind: 'alternating', jobs: [a, b], slices: 2 * (4 * opts.rounds + 1), slice };
   const cpuAt = new Map<number, NodeJS.CpuUsage[]>();
   const { slices, cursors } = await runJob<AlternatingResult>(
@@ -30,7 +31,7 @@ export async function alternate(
     // A slice ends when its last operation does: a slow machine's 1,000-change pushes, which
     // one heavy user's connections take in turn, can stretch each slice by seconds.
     job.slices * 3 * (slice.warmupMs + slice.durationMs) + 120_000,
-    { ...load, onMark: (n) => cpuAt.set(n, [...(cpuAt.get(n) ?? []), process.cpuUsage()]) },
+    { cpu: load.cpu, onMark: (n) => cpuAt.set(n, [...(cpuAt.get(n) ?? []), process.cpuUsage()]) },
   );
   const cpuUs = (n: number) => {
     const [from, to] = cpuAt.get(n) ?? [];

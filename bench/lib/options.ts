@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 
-export const GROUPS = ['request', 'push', 'pull', 'pglite', 'ws', 'rls'] as const;
+export const GROUPS = ['request', 'push', 'pull', 'pglite', 'ws', 'rls', 'abuse'] as const;
 export type Group = (typeof GROUPS)[number];
 
 export interface BenchOptions {

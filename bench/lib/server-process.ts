@@ -11,7 +11,11 @@ import { fileURLToPath } from 'node:url';
  */
 export interface ServerProcess {
   port: number;
+  /** The server process's pid: its /proc/<pid>/status can be sampled while it serves. */
+  pid: number;
   token: string;
+  /** Tokens of the `others` users, by user id. */
+  tokens: Record<string, string>;
   /** Stops the server; resolves with its peak RSS and its RSS right after start, in MB. */
   stop(): Promise<{ maxRssMb: number; startRssMb: number }>;
 }
@@ -22,8 +26,9 @@ export function startServerProcess(
   db: { url: string; schema: string },
   userId: string,
   timeoutMs: number,
+  others: string[] = [],
 ): Promise<ServerProcess> {
-  const child: ChildProcess = fork(ENTRY, [JSON.stringify({ ...db, userId })], {
+  const child: ChildProcess = fork(ENTRY, [JSON.stringify({ ...db, userId, others })], {
     execArgv: ['--conditions=source', '--import', 'tsx'],
     env: { ...process.env, BENCH_JOB_TIMEOUT_MS: String(timeoutMs) },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -39,10 +44,12 @@ export function startServerProcess(
         else resolve(msg);
       });
     });
-  return next<{ port: number; token: string }>().then(
-    ({ port, token }) => ({
+  return next<{ port: number; token: string; tokens: Record<string, string> }>().then(
+    ({ port, token, tokens }) => ({
       port,
+      pid: child.pid!,
       token,
+      tokens,
       async stop() {
         const reply = next<{ maxRssMb: number; startRssMb: number }>();
         child.send('stop');

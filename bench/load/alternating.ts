@@ -16,9 +16,11 @@ export async function runAlternating(job: AlternatingJob): Promise<AlternatingRe
     for (let n = 0; n < job.slices; n++) {
       const which = sliceJob(n);
       process.send?.({ mark: n });
+      loads[which].begin?.();
       const result = await closedLoop(job.jobs[which].workers, job.slice, (w) => loads[which].step(w));
+      const alongside = await loads[which].end?.();
       process.send?.({ mark: n });
-      slices.push({ ...result, job: which });
+      slices.push({ ...result, ...(alongside ? { alongside } : {}), job: which });
     }
     return { slices, cursors: [loads[0].cursors(), loads[1].cursors()] };
   } finally {

@@ -7,6 +7,10 @@ export interface OpenLoad {
   step(w: number): Promise<number>;
   /** A push load's cursors (each worker's last syncedUntil), when it tracks them. */
   cursors(): Array<string | undefined> | undefined;
+  /** Alternating jobs: called before and after each of this job's slices. */
+  begin?(): void;
+  /** Resolves with the answers of a load that ran alongside, by HTTP status. */
+  end?(): Promise<Record<string, number>>;
   close(): Promise<void>;
 }
 

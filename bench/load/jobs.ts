@@ -1,3 +1,5 @@
+import type { Latency } from '../lib/stats.js';
+
 /**
  * What the runner asks a load process to do. One job per process: the process runs it,
  * sends back one result and exits. Every job is bounded in count and time.
@@ -32,6 +34,11 @@ export interface HttpPushJob extends Timing {
   cursors?: Array<string | undefined>;
   /** Unique per job, so record ids never repeat across jobs of one run. */
   runId: string;
+  /**
+   * Another user's load that runs only while this job's slices do (alternating jobs): empty
+   * pushes `{"clientId":"c","changes":[]}` on `workers` connections of their own.
+   */
+  alongside?: { token: string; workers: number };
 }
 
 /**
@@ -96,7 +103,47 @@ export interface PgPullJob {
   maxMs: number;
 }
 
-export type Job = HttpPushJob | AlternatingJob | PgInsertJob | PullJob | PgPullJob;
+/**
+ * The abuse figures' load (abuse-load.ts): an idle phase, then the abuse, with `/health`
+ * polled every `healthEveryMs` throughout. `{ mark: 0 }` and `{ mark: 1 }` over IPC frame the
+ * abuse, so the runner can split its RSS samples into idle and loaded.
+ *
+ *   big-pulls     `clients` connections, each pulling one table page after page (hasMore)
+ *                 and starting over, until `durationMs` and at least one whole pass each
+ *   held-uploads  `uploads` connections without a token, each sending headers with a
+ *                 Content-Length of `contentLength`, then trickling bytes until refused or
+ *                 closed, then opening again, for `durationMs`
+ */
+export interface AbuseJob {
+  kind: 'abuse';
+  load: 'big-pulls' | 'held-uploads';
+  port: number;
+  appId: string;
+  token: string;
+  table: string;
+  clients: number;
+  uploads: number;
+  contentLength: number;
+  idleMs: number;
+  durationMs: number;
+  healthEveryMs: number;
+  maxMs: number;
+}
+
+export interface AbuseResult {
+  health: { idle: Latency & { n: number }; loaded: Latency & { n: number }; failed: number };
+  /** big-pulls: pages and bytes read, whole passes finished. */
+  pages: number;
+  bytes: number;
+  passes: number;
+  /** held-uploads: answers by status ("closed": the socket closed with no answer). */
+  refusals: Record<string, number>;
+  bytesSent: number;
+  errors: number;
+  firstError?: string;
+}
+
+export type Job = HttpPushJob | AlternatingJob | PgInsertJob | PullJob | PgPullJob | AbuseJob;
 
 export interface LoadResult {
   /** Units done in the measured window (changes or rows or requests). */
@@ -109,6 +156,8 @@ export interface LoadResult {
   latency: { p50: number; p90: number; p99: number; max: number };
   errors: number;
   firstError?: string;
+  /** Alternating slices of a job with `alongside`: that load's answers by HTTP status. */
+  alongside?: Record<string, number>;
   /** Push jobs that track the cursor: each worker's last `syncedUntil`. */
   cursors?: Array<string | undefined>;
 }
@@ -119,4 +168,4 @@ export interface PullResult {
   elapsedMs: number;
 }
 
-export type JobResult = LoadResult | PullResult | AlternatingResult;
+export type JobResult = LoadResult | PullResult | AlternatingResult | AbuseResult;

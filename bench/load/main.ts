@@ -1,3 +1,4 @@
+import { runAbuse } from './abuse-load.js';
 import { runAlternating } from './alternating.js';
 import type { Job, JobResult } from './jobs.js';
 import { runPgInsert, runPgPull } from './pg-load.js';
@@ -21,6 +22,8 @@ function run(job: Job): Promise<JobResult> {
       return runPull(job);
     case 'pg-pull':
       return runPgPull(job);
+    case 'abuse':
+      return runAbuse(job);
   }
 }
 

@@ -29,6 +29,7 @@ export async function openPushLoad(job: HttpPushJob): Promise<OpenLoad> {
   const conns = await Promise.all(
     Array.from({ length: job.workers }, () => HttpConnection.open('127.0.0.1', job.port)),
   );
+  const noise = job.alongside ? await openEmptyPushes(job.port, job.appId, job.alongside) : undefined;
   const since: Array<string | undefined> = [...(job.cursors ?? [])];
   const seqs = new Array<number>(job.workers).fill(0);
   return {
@@ -53,7 +54,55 @@ export async function openPushLoad(job: HttpPushJob): Promise<OpenLoad> {
       return job.batch;
     },
     cursors: () => (job.trackCursor ? since : undefined),
+    ...(noise ? { begin: noise.begin, end: noise.end } : {}),
     async close() {
+      await noise?.end();
+      noise?.close();
+      for (const c of conns) c.close();
+    },
+  };
+}
+
+/**
+ * Another user's empty pushes, one in flight per connection, from begin() to end(): each
+ * asks for the push answer's page of everything the user has. Any answer counts (a refusal by
+ * a rate limit is the server holding), a closed connection ends that loop.
+ */
+async function openEmptyPushes(port: number, appId: string, noise: { token: string; workers: number }) {
+  const conns = await Promise.all(
+    Array.from({ length: noise.workers }, () => HttpConnection.open('127.0.0.1', port)),
+  );
+  const req = httpRequest(
+    'POST',
+    port,
+    `/sync/${appId}`,
+    { Authorization: `Bearer ${noise.token}` },
+    JSON.stringify({ clientId: 'c', changes: [] }),
+  );
+  let running = false;
+  let loops: Promise<unknown>[] = [];
+  let statuses: Record<string, number> = {};
+  const loop = async (c: HttpConnection) => {
+    while (running) {
+      const { status } = await c.send(req);
+      statuses[status] = (statuses[status] ?? 0) + 1;
+    }
+  };
+  return {
+    begin() {
+      running = true;
+      loops = conns.map((c) => loop(c).catch(() => {}));
+    },
+    /** Stops the loops; resolves with their answers by status since begin(). */
+    async end() {
+      running = false;
+      await Promise.all(loops);
+      loops = [];
+      const out = statuses;
+      statuses = {};
+      return out;
+    },
+    close() {
       for (const c of conns) c.close();
     },
   };

@@ -1,0 +1,235 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { seedAsUser } from '../lib/abuse-seed.js';
+import { alternate } from '../lib/alternate.js';
+import { type BenchSchema, roleSchema } from '../lib/databases.js';
+import { runJob } from '../lib/fork-job.js';
+import type { BenchOptions } from '../lib/options.js';
+import { type Figure, type Round, ratioOf, summarize } from '../lib/report.js';
+import { type ServerProcess, startServerProcess } from '../lib/server-process.js';
+import { median, round } from '../lib/stats.js';
+import type { AbuseJob, AbuseResult, HttpPushJob } from '../load/jobs.js';
+
+const MB = 1024 * 1024;
+/** Big records: 60 × 9.9 MB, over the 1 MiB record limit (seeded through SQL). */
+const BIG = { tables: 1, perTable: 60, valueBytes: 9_900_000 };
+/** The heavy user of (c): 200 tables × 1,000 small records. */
+const WIDE = { tables: 200, perTable: 1000, valueBytes: 40 };
+
+/**
+ * What one user, or anyone without a token, can do to the server's memory and to everyone
+ * else's latency (issue 20), on PostgreSQL with row-level security on (a role without
+ * BYPASSRLS). One server process (startServerProcess), its VmRSS sampled every 50 ms from
+ * /proc/<pid>/status; the load comes from forked load processes that poll /health every 20 ms.
+ *
+ *   big-pulls     4 clients pull 60 records of 9.9 MB, page after page, whole passes
+ *   held-uploads  60 connections without a token each announce 10 MB and trickle it
+ *   empty-pushes  a user's small pushes alone, and while another user with 200 tables sends
+ *                 empty pushes on 8 connections: alternating slices of one load process
+ *
+ * Targets: peak RSS at most 300 MB over idle and /health p99 at most 100 ms under (a) and
+ * (b); (c) the small pushes' p50 at most 2× their p50 alone, p99 reported.
+ */
+export async function abuse(opts: BenchOptions, url: string, command: string): Promise<Figure[]> {
+  const run = randomBytes(3).toString('hex');
+  const users = { big: `abuse-${run}-big`, wide: `abuse-${run}-wide`, small: `abuse-${run}-small` };
+  let schema: BenchSchema | undefined;
+  let server: ServerProcess | undefined;
+  try {
+    schema = await roleSchema(url, `abuse${run}`);
+    const seeded = performance.now();
+    await seedAsUser(schema, users.big, 'bench', BIG);
+    await seedAsUser(schema, users.wide, 'bench', WIDE);
+    process.stderr.write(`  abuse: seeded in ${Math.round((performance.now() - seeded) / 1000)} s\n`);
+    server = await startServerProcess(schema, users.big, 900_000, [users.wide, users.small]);
+    const figures: Figure[] = [];
+    for (const load of ['big-pulls', 'held-uploads'] as const)
+      figures.push(...(await memoryAndHealth(opts, server, load, command)));
+    figures.push(...(await emptyPushes(opts, server, users, command)));
+    return figures;
+  } finally {
+    await server?.stop().catch((err) => console.error('abuse: server stop:', err));
+    await schema?.drop().catch((err) => console.error(`could not drop ${schema?.schema}:`, err));
+  }
+}
+
+/** VmRSS of a process, in MB. */
+function rssMb(pid: number): number {
+  const kb = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+  return Number(kb) / 1024;
+}
+
+async function memoryAndHealth(
+  opts: BenchOptions,
+  server: ServerProcess,
+  load: AbuseJob['load'],
+  command: string,
+): Promise<Figure[]> {
+  const rss: Round[] = [];
+  const health: Round[] = [];
+  const what =
+    load === 'big-pulls'
+      ? '4 clients pulling 60 records of 9.9 MB'
+      : '60 unauthenticated 10 MB uploads held open';
+  const rounds = load === 'big-pulls' ? 1 : opts.rounds;
+  for (let r = 0; r < rounds; r++) {
+    const samples = { idle: [] as number[], loaded: [] as number[] };
+    let phase: 'idle' | 'loaded' | 'after' = 'idle';
+    const sampler = setInterval(() => {
+      if (phase !== 'after') samples[phase].push(rssMb(server.pid));
+    }, 50);
+    let result: AbuseResult;
+    try {
+      result = await runJob<AbuseResult>(
+        {
+          kind: 'abuse',
+          load,
+          port: server.port,
+          appId: 'bench',
+          token: server.token,
+          table: 't0',
+          clients: 4,
+          uploads: 60,
+          contentLength: 10 * 1000 * 1000,
+          idleMs: 2000,
+          durationMs: opts.quick ? 3000 : 10_000,
+          healthEveryMs: 20,
+          maxMs: 300_000,
+        },
+        360_000,
+        { onMark: (n) => (phase = n === 0 ? 'loaded' : 'after') },
+      );
+    } finally {
+      clearInterval(sampler);
+    }
+    if (result.errors > 0)
+      throw new Error(`abuse ${load}: ${result.errors} errors, first: ${result.firstError}`);
+    const idle = median(samples.idle);
+    const peak = Math.max(...samples.loaded);
+    const notes = {
+      idleRssMb: round(idle),
+      peakRssMb: round(peak),
+      rssSamples: samples.loaded.length,
+      healthIdle: result.health.idle,
+      healthLoaded: result.health.loaded,
+      healthFailed: result.health.failed,
+      ...(load === 'big-pulls'
+        ? { pages: result.pages, mbPulled: Math.round(result.bytes / MB), passes: result.passes }
+        : { answers: result.refusals, mbSent: Math.round(result.bytesSent / MB) }),
+    };
+    rss.push({ value: peak - idle, baseline: idle, ratio: ratioOf(peak, idle, 'lower'), notes });
+    health.push({
+      value: result.health.loaded.p99,
+      baseline: result.health.idle.p99,
+      ratio: ratioOf(result.health.loaded.p99, result.health.idle.p99, 'lower'),
+      notes: { loaded: result.health.loaded, idle: result.health.idle, failed: result.health.failed },
+    });
+  }
+  return [
+    summarize(
+      {
+        id: `pg.abuse.${load}.rss`,
+        figure: `PostgreSQL server peak RSS over idle, ${what}`,
+        unit: 'MB',
+        baselineLabel: 'idle RSS of the same process',
+        target: 'value <= 300 MB',
+        command,
+      },
+      rss,
+      (f) => f.value <= 300,
+    ),
+    summarize(
+      {
+        id: `pg.abuse.${load}.health`,
+        figure: `PostgreSQL /health p99, ${what}`,
+        unit: 'ms',
+        baselineLabel: '/health p99 idle, just before',
+        target: 'value <= 100 ms',
+        command,
+      },
+      health,
+      (f) => f.value <= 100 && f.rounds.every((r) => (r.notes?.failed as number) === 0),
+    ),
+  ];
+}
+
+async function emptyPushes(
+  opts: BenchOptions,
+  server: ServerProcess,
+  users: { wide: string; small: string },
+  command: string,
+): Promise<Figure[]> {
+  const job = (side: string): HttpPushJob => ({
+    kind: 'http-push',
+    port: server.port,
+    workers: 2,
+    appId: 'bench',
+    tokens: [server.tokens[users.small]!],
+    batch: 1,
+    trackCursor: true,
+    runId: `abuse-${side}`,
+    warmupMs: 0,
+    durationMs: 0,
+    maxRequests: 0,
+  });
+  const { pairs } = await alternate(
+    opts,
+    job('alone'),
+    { ...job('beside'), alongside: { token: server.tokens[users.wide]!, workers: 8 } },
+    { sliceMs: opts.quick ? 1000 : 2000 },
+  );
+  const samples = { alone: 0, beside: 0 };
+  const p50: Round[] = [];
+  const p99: Round[] = [];
+  for (const { a: alone, b: beside } of pairs) {
+    for (const s of [alone, beside])
+      if (s.errors > 0) throw new Error(`abuse small pushes: ${s.errors} errors, first: ${s.firstError}`);
+    samples.alone += alone.requests;
+    samples.beside += beside.requests;
+    const notes = {
+      samplesAlone: alone.requests,
+      samplesBeside: beside.requests,
+      emptyPushes: beside.alongside,
+    };
+    p50.push({
+      value: beside.latency.p50,
+      baseline: alone.latency.p50,
+      ratio: ratioOf(beside.latency.p50, alone.latency.p50, 'lower'),
+      notes,
+    });
+    p99.push({
+      value: beside.latency.p99,
+      baseline: alone.latency.p99,
+      ratio: ratioOf(beside.latency.p99, alone.latency.p99, 'lower'),
+      notes,
+    });
+  }
+  const enough = samples.alone >= 500 && samples.beside >= 500;
+  const base = {
+    baselineLabel: 'the same pushes alone, alternating slices',
+    command,
+    notes: { samples },
+  };
+  return [
+    summarize(
+      {
+        ...base,
+        id: 'pg.abuse.empty-pushes.p50',
+        figure: "PostgreSQL small push p50 beside another user's empty pushes (200 tables, 8 conns)",
+        unit: 'ms',
+        target: 'ratio >= 0.5 (p50 at most 2x alone), >= 500 samples each',
+      },
+      p50,
+      (f) => enough && f.ratio >= 0.5,
+    ),
+    summarize(
+      {
+        ...base,
+        id: 'pg.abuse.empty-pushes.p99',
+        figure: "PostgreSQL small push p99 beside another user's empty pushes (200 tables, 8 conns)",
+        unit: 'ms',
+      },
+      p99,
+    ),
+  ];
+}
