@@ -34,21 +34,29 @@ export async function abuse(opts: BenchOptions, url: string, command: string): P
   const run = randomBytes(3).toString('hex');
   const users = { big: `abuse-${run}-big`, wide: `abuse-${run}-wide`, small: `abuse-${run}-small` };
   let schema: BenchSchema | undefined;
-  let server: ServerProcess | undefined;
   try {
     schema = await roleSchema(url, `abuse${run}`);
     const seeded = performance.now();
     await seedAsUser(schema, users.big, 'bench', BIG);
     await seedAsUser(schema, users.wide, 'bench', WIDE);
     process.stderr.write(`  abuse: seeded in ${Math.round((performance.now() - seeded) / 1000)} s\n`);
-    server = await startServerProcess(schema, users.big, 900_000, [users.wide, users.small]);
+    // A fresh server process for each part: "idle" is then a server that has served nothing
+    // yet, not one whose heap still holds what an earlier part left.
+    const db = schema;
+    const serve = async <T>(fn: (server: ServerProcess) => Promise<T>): Promise<T> => {
+      const server = await startServerProcess(db, users.big, 600_000, [users.wide, users.small]);
+      try {
+        return await fn(server);
+      } finally {
+        await server.stop().catch((err) => console.error('abuse: server stop:', err));
+      }
+    };
     const figures: Figure[] = [];
     for (const load of ['big-pulls', 'held-uploads'] as const)
-      figures.push(...(await memoryAndHealth(opts, server, load, command)));
-    figures.push(...(await emptyPushes(opts, server, users, command)));
+      figures.push(...(await serve((server) => memoryAndHealth(opts, server, load, command))));
+    figures.push(...(await serve((server) => emptyPushes(opts, server, users, command))));
     return figures;
   } finally {
-    await server?.stop().catch((err) => console.error('abuse: server stop:', err));
     await schema?.drop().catch((err) => console.error(`could not drop ${schema?.schema}:`, err));
   }
 }
@@ -176,7 +184,9 @@ async function emptyPushes(
     opts,
     job('alone'),
     { ...job('beside'), alongside: { token: server.tokens[users.wide]!, workers: 8 } },
-    { sliceMs: opts.quick ? 1000 : 2000 },
+    // 3 s slices: beside the empty pushes a small push takes ~100 ms here, and each side needs
+    // at least 500 samples over the 12 pairs of a 3-round run.
+    { sliceMs: opts.quick ? 1000 : 3000 },
   );
   const samples = { alone: 0, beside: 0 };
   const p50: Round[] = [];
