@@ -74,9 +74,8 @@ async function main(opts: BenchOptions): Promise<Figure[]> {
     if (wants('pglite')) figures.push(...(await pgliteIngest(opts)));
     // Its own schema and server process (RSS is sampled from outside), after the others.
     if (wants('abuse') && !BENCH_DATABASE_URL)
-      console.warn('BENCH_DATABASE_URL unset: abuse figures skipped');
-    if (wants('abuse') && BENCH_DATABASE_URL)
-      figures.push(...(await abuse(opts, BENCH_DATABASE_URL, commandFor(opts, 'abuse'))));
+      console.warn('BENCH_DATABASE_URL unset: PostgreSQL abuse figures skipped');
+    if (wants('abuse')) figures.push(...(await abuse(opts, BENCH_DATABASE_URL, commandFor(opts, 'abuse'))));
   } finally {
     await pgServer?.close();
     for (const s of schemas) await s.drop().catch((err) => console.error(`could not drop ${s.schema}:`, err));

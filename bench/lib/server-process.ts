@@ -1,5 +1,6 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import type { SeedScript } from './abuse-seed.js';
 
 /**
  * A mana-sync in a process of its own (startServer() on a PostgreSQL schema), for figures
@@ -23,7 +24,7 @@ export interface ServerProcess {
 const ENTRY = fileURLToPath(new URL('./server-process-main.ts', import.meta.url));
 
 export function startServerProcess(
-  db: { url: string; schema: string },
+  db: { url: string; schema: string } | { pglite: true; seed: SeedScript[] },
   userId: string,
   timeoutMs: number,
   others: string[] = [],

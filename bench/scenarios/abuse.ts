@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { seedAsUser } from '../lib/abuse-seed.js';
+import { type SeedScript, seedAsUser, seedScript } from '../lib/abuse-seed.js';
 import { alternate } from '../lib/alternate.js';
 import { type BenchSchema, roleSchema } from '../lib/databases.js';
 import { runJob } from '../lib/fork-job.js';
@@ -28,38 +28,61 @@ const WIDE = { tables: 200, perTable: 1000, valueBytes: 40 };
  *                 empty pushes on 8 connections: alternating slices of one load process
  *
  * Targets: peak RSS at most 300 MB over idle and /health p99 at most 100 ms under (a) and
- * (b); (c) the small pushes' p50 at most 2× their p50 alone, p99 reported.
+ * (b); (c) the small pushes' p50 at most 2× their p50 alone, p99 reported. The same parts
+ * then run on PGlite, seeded inside the server process (its database lives there), reported
+ * without targets.
  */
-export async function abuse(opts: BenchOptions, url: string, command: string): Promise<Figure[]> {
+export async function abuse(opts: BenchOptions, url: string | undefined, command: string): Promise<Figure[]> {
   const run = randomBytes(3).toString('hex');
   const users = { big: `abuse-${run}-big`, wide: `abuse-${run}-wide`, small: `abuse-${run}-small` };
-  let schema: BenchSchema | undefined;
-  try {
-    schema = await roleSchema(url, `abuse${run}`);
-    const seeded = performance.now();
-    await seedAsUser(schema, users.big, 'bench', BIG);
-    await seedAsUser(schema, users.wide, 'bench', WIDE);
-    process.stderr.write(`  abuse: seeded in ${Math.round((performance.now() - seeded) / 1000)} s\n`);
+  const seeds = { big: seedScript(users.big, 'bench', BIG), wide: seedScript(users.wide, 'bench', WIDE) };
+  const figures: Figure[] = [];
+  const parts = async (
+    store: StoreUnderTest,
+    start: (seed: SeedScript[]) => Promise<ServerProcess>,
+  ): Promise<void> => {
     // A fresh server process for each part: "idle" is then a server that has served nothing
     // yet, not one whose heap still holds what an earlier part left.
-    const db = schema;
-    const serve = async <T>(fn: (server: ServerProcess) => Promise<T>): Promise<T> => {
-      const server = await startServerProcess(db, users.big, 600_000, [users.wide, users.small]);
+    const serve = async <T>(seed: SeedScript[], fn: (server: ServerProcess) => Promise<T>): Promise<T> => {
+      const server = await start(seed);
       try {
         return await fn(server);
       } finally {
         await server.stop().catch((err) => console.error('abuse: server stop:', err));
       }
     };
-    const figures: Figure[] = [];
-    for (const load of ['big-pulls', 'held-uploads'] as const)
-      figures.push(...(await serve((server) => memoryAndHealth(opts, server, load, command))));
-    figures.push(...(await serve((server) => emptyPushes(opts, server, users, command))));
-    return figures;
-  } finally {
-    await schema?.drop().catch((err) => console.error(`could not drop ${schema?.schema}:`, err));
+    figures.push(...(await serve([seeds.big], (s) => memoryAndHealth(opts, s, store, 'big-pulls', command))));
+    figures.push(...(await serve([], (s) => memoryAndHealth(opts, s, store, 'held-uploads', command))));
+    figures.push(...(await serve([seeds.wide], (s) => emptyPushes(opts, s, store, users, command))));
+  };
+  const others = [users.wide, users.small];
+  if (url) {
+    let schema: BenchSchema | undefined;
+    try {
+      schema = await roleSchema(url, `abuse${run}`);
+      const seeded = performance.now();
+      await seedAsUser(schema, seeds.big);
+      await seedAsUser(schema, seeds.wide);
+      process.stderr.write(`  abuse: seeded in ${Math.round((performance.now() - seeded) / 1000)} s\n`);
+      const db = schema;
+      await parts(PG, () => startServerProcess(db, users.big, 600_000, others));
+    } finally {
+      await schema?.drop().catch((err) => console.error(`could not drop ${schema?.schema}:`, err));
+    }
   }
+  // PGlite runs in the server's own process, seeded there (figures without targets).
+  await parts(PGLITE, (seed) => startServerProcess({ pglite: true, seed }, users.big, 600_000, others));
+  return figures;
 }
+
+interface StoreUnderTest {
+  label: string;
+  prefix: string;
+  /** PGlite's figures are reported without targets: its database is part of the server's RSS. */
+  targets: boolean;
+}
+const PG: StoreUnderTest = { label: 'PostgreSQL', prefix: 'pg', targets: true };
+const PGLITE: StoreUnderTest = { label: 'PGlite', prefix: 'pglite', targets: false };
 
 /** VmRSS of a process, in MB. */
 function rssMb(pid: number): number {
@@ -70,6 +93,7 @@ function rssMb(pid: number): number {
 async function memoryAndHealth(
   opts: BenchOptions,
   server: ServerProcess,
+  store: StoreUnderTest,
   load: AbuseJob['load'],
   command: string,
 ): Promise<Figure[]> {
@@ -136,27 +160,29 @@ async function memoryAndHealth(
   return [
     summarize(
       {
-        id: `pg.abuse.${load}.rss`,
-        figure: `PostgreSQL server peak RSS over idle, ${what}`,
+        id: `${store.prefix}.abuse.${load}.rss`,
+        figure: `${store.label} server peak RSS over idle, ${what}`,
         unit: 'MB',
         baselineLabel: 'idle RSS of the same process',
-        target: 'value <= 300 MB',
+        ...(store.targets ? { target: 'value <= 300 MB' } : {}),
         command,
       },
       rss,
-      (f) => f.value <= 300,
+      store.targets ? (f) => f.value <= 300 : undefined,
     ),
     summarize(
       {
-        id: `pg.abuse.${load}.health`,
-        figure: `PostgreSQL /health p99, ${what}`,
+        id: `${store.prefix}.abuse.${load}.health`,
+        figure: `${store.label} /health p99, ${what}`,
         unit: 'ms',
         baselineLabel: '/health p99 idle, just before',
-        target: 'value <= 100 ms',
+        ...(store.targets ? { target: 'value <= 100 ms, no failed poll' } : {}),
         command,
       },
       health,
-      (f) => f.value <= 100 && f.rounds.every((r) => (r.notes?.failed as number) === 0),
+      store.targets
+        ? (f) => f.value <= 100 && f.rounds.every((r) => (r.notes?.failed as number) === 0)
+        : undefined,
     ),
   ];
 }
@@ -164,6 +190,7 @@ async function memoryAndHealth(
 async function emptyPushes(
   opts: BenchOptions,
   server: ServerProcess,
+  store: StoreUnderTest,
   users: { wide: string; small: string },
   command: string,
 ): Promise<Figure[]> {
@@ -224,19 +251,19 @@ async function emptyPushes(
     summarize(
       {
         ...base,
-        id: 'pg.abuse.empty-pushes.p50',
-        figure: "PostgreSQL small push p50 beside another user's empty pushes (200 tables, 8 conns)",
+        id: `${store.prefix}.abuse.empty-pushes.p50`,
+        figure: `${store.label} small push p50 beside another user's empty pushes (200 tables, 8 conns)`,
         unit: 'ms',
-        target: 'ratio >= 0.5 (p50 at most 2x alone), >= 500 samples each',
+        ...(store.targets ? { target: 'ratio >= 0.5 (p50 at most 2x alone), >= 500 samples each' } : {}),
       },
       p50,
-      (f) => enough && f.ratio >= 0.5,
+      store.targets ? (f) => enough && f.ratio >= 0.5 : undefined,
     ),
     summarize(
       {
         ...base,
-        id: 'pg.abuse.empty-pushes.p99',
-        figure: "PostgreSQL small push p99 beside another user's empty pushes (200 tables, 8 conns)",
+        id: `${store.prefix}.abuse.empty-pushes.p99`,
+        figure: `${store.label} small push p99 beside another user's empty pushes (200 tables, 8 conns)`,
         unit: 'ms',
       },
       p99,
