@@ -3,6 +3,7 @@ import { stringProblem } from './json-value.js';
 import {
   isValueTag,
   MAX_BINARY_BYTES,
+  TYPED_ARRAY_TAGS,
   type ValueTag,
   type ValueType,
   type ValueTypeNode,
@@ -35,19 +36,7 @@ export class ValueEncodingError extends TypeError {
 const SUPPORTED =
   'plain objects and arrays, Date, Map, Set, BigInt, ArrayBuffer, typed arrays, DataView, Blob and File sync';
 
-const TYPED_ARRAYS = [
-  'Int8Array',
-  'Uint8Array',
-  'Uint8ClampedArray',
-  'Int16Array',
-  'Uint16Array',
-  'Int32Array',
-  'Uint32Array',
-  'Float32Array',
-  'Float64Array',
-  'BigInt64Array',
-  'BigUint64Array',
-] as const;
+const TYPED_ARRAYS = TYPED_ARRAY_TAGS;
 type TypedArrayTag = (typeof TYPED_ARRAYS)[number];
 const isTypedArrayTag = (s: string): s is TypedArrayTag => (TYPED_ARRAYS as readonly string[]).includes(s);
 

@@ -51,6 +51,21 @@ import { stringProblem } from './json-value.js';
  * than the ones above cannot be encoded (value-codec.ts refuses them, naming the part).
  */
 
+/** The typed arrays, each tagged by its constructor name. */
+export const TYPED_ARRAY_TAGS = [
+  'Int8Array',
+  'Uint8Array',
+  'Uint8ClampedArray',
+  'Int16Array',
+  'Uint16Array',
+  'Int32Array',
+  'Uint32Array',
+  'Float32Array',
+  'Float64Array',
+  'BigInt64Array',
+  'BigUint64Array',
+] as const;
+
 /** Every tag, in the order of the table above. */
 export const VALUE_TAGS = [
   'Date',
@@ -64,17 +79,7 @@ export const VALUE_TAGS = [
   'Set',
   'ArrayBuffer',
   'DataView',
-  'Int8Array',
-  'Uint8Array',
-  'Uint8ClampedArray',
-  'Int16Array',
-  'Uint16Array',
-  'Int32Array',
-  'Uint32Array',
-  'Float32Array',
-  'Float64Array',
-  'BigInt64Array',
-  'BigUint64Array',
+  ...TYPED_ARRAY_TAGS,
   'Blob',
   'File',
 ] as const;
