@@ -114,8 +114,10 @@ function budgeted(inner: Fragment, maxBytes: number): Fragment {
   // mana_cursor) costs several microseconds a row, the largest part of a 1,000-record page.
   // A large row: its large values as text joined by U+0001, which jsonb's text never holds
   // (it escapes every control character), and its other fields in `data`, in one pass over
-  // its fields (each reading of a large jsonb decompresses it). deletedAt stays in `data`:
-  // whether the record is deleted is read from it.
+  // its fields (each reading of a large jsonb decompresses it). The aggregates take the fields
+  // in the one order jsonb_each gives them, so keys and texts match; an ORDER BY in them
+  // sorted the 10 MB texts, spilling past work_mem to temporary files (PGlite: in memory,
+  // seconds a page). deletedAt stays in `data`: whether the record is deleted is read from it.
   const raw = sql`NOT page.cut AND page.size > ${RAW_ROW_BYTES}::text::int8`;
   return sql`
     SELECT page.table_name, page.record_id,
@@ -146,11 +148,11 @@ function budgeted(inner: Fragment, maxBytes: number): Fragment {
       WHERE w.n <= 2 OR w.running - w.size <= ${budget}
     ) page
     LEFT JOIN LATERAL (
-      SELECT jsonb_agg(v.key ORDER BY v.key) FILTER (WHERE v.raw) AS keys,
-             string_agg(v.text, chr(1) ORDER BY v.key) FILTER (WHERE v.raw) AS texts,
+      SELECT jsonb_agg(v.key) FILTER (WHERE v.raw) AS keys,
+             string_agg(v.text, chr(1)) FILTER (WHERE v.raw) AS texts,
              coalesce(jsonb_object_agg(v.key, v.value) FILTER (WHERE NOT v.raw), '{}') AS rest
       FROM (
-        SELECT e.key COLLATE "C" AS key, e.value, t.text,
+        SELECT e.key, e.value, t.text,
                octet_length(t.text) > ${RAW_VALUE_BYTES}::text::int8 AND e.key <> 'deletedAt' AS raw
         FROM jsonb_each(page.data) e CROSS JOIN LATERAL (SELECT e.value::text AS text) t
       ) v
