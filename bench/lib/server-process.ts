@@ -30,7 +30,12 @@ export function startServerProcess(
   others: string[] = [],
 ): Promise<ServerProcess> {
   const child: ChildProcess = fork(ENTRY, [JSON.stringify({ ...db, userId, others })], {
-    execArgv: ['--conditions=source', '--import', 'tsx'],
+    execArgv: [
+      '--conditions=source',
+      '--import',
+      'tsx',
+      ...(process.env.BENCH_SERVER_NODE_ARGS?.split(' ') ?? []),
+    ],
     env: { ...process.env, BENCH_JOB_TIMEOUT_MS: String(timeoutMs) },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });

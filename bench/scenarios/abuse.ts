@@ -51,18 +51,23 @@ export async function abuse(opts: BenchOptions, url: string | undefined, command
         await server.stop().catch((err) => console.error('abuse: server stop:', err));
       }
     };
-    figures.push(...(await serve([seeds.big], (s) => memoryAndHealth(opts, s, store, 'big-pulls', command))));
-    figures.push(...(await serve([], (s) => memoryAndHealth(opts, s, store, 'held-uploads', command))));
-    figures.push(...(await serve([seeds.wide], (s) => emptyPushes(opts, s, store, users, command))));
+    if (wanted('big-pulls'))
+      figures.push(
+        ...(await serve([seeds.big], (s) => memoryAndHealth(opts, s, store, 'big-pulls', command))),
+      );
+    if (wanted('held-uploads'))
+      figures.push(...(await serve([], (s) => memoryAndHealth(opts, s, store, 'held-uploads', command))));
+    if (wanted('empty-pushes'))
+      figures.push(...(await serve([seeds.wide], (s) => emptyPushes(opts, s, store, users, command))));
   };
   const others = [users.wide, users.small];
-  if (url) {
+  if (url && storeWanted('pg')) {
     let schema: BenchSchema | undefined;
     try {
       schema = await roleSchema(url, `abuse${run}`);
       const seeded = performance.now();
-      await seedAsUser(schema, seeds.big);
-      await seedAsUser(schema, seeds.wide);
+      if (wanted('big-pulls')) await seedAsUser(schema, seeds.big);
+      if (wanted('empty-pushes')) await seedAsUser(schema, seeds.wide);
       process.stderr.write(`  abuse: seeded in ${Math.round((performance.now() - seeded) / 1000)} s\n`);
       const db = schema;
       await parts(PG, () => startServerProcess(db, users.big, 600_000, others));
@@ -71,8 +76,20 @@ export async function abuse(opts: BenchOptions, url: string | undefined, command
     }
   }
   // PGlite runs in the server's own process, seeded there (figures without targets).
-  await parts(PGLITE, (seed) => startServerProcess({ pglite: true, seed }, users.big, 600_000, others));
+  if (storeWanted('pglite'))
+    await parts(PGLITE, (seed) => startServerProcess({ pglite: true, seed }, users.big, 600_000, others));
   return figures;
+}
+
+/**
+ * ABUSE_PARTS (part names, comma-separated) and ABUSE_STORES (`pg`, `pglite`): run only
+ * those, to iterate on one part without the group's other minutes. Unset: all of them.
+ */
+function wanted(part: AbuseJob['load'] | 'empty-pushes'): boolean {
+  return process.env.ABUSE_PARTS?.split(',').includes(part) ?? true;
+}
+function storeWanted(store: 'pg' | 'pglite'): boolean {
+  return process.env.ABUSE_STORES?.split(',').includes(store) ?? true;
 }
 
 interface StoreUnderTest {

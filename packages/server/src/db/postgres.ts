@@ -120,11 +120,7 @@ export function postgresDb(url: string, opts: PostgresOptions = {}): Db {
   });
   return {
     kind: 'postgres',
-    query: <Row>(q: Query) =>
-      run(
-        async (s) =>
-          (await s.unsafe(q.text, q.values as postgres.ParameterOrJSON<never>[], { prepare: true })) as Row[],
-      ),
+    query: <Row>(q: Query) => run(async (s) => (await statement(s, q)) as Row[]),
     // Outside a transaction the pool may spread statements over connections: run them in turn.
     queryAll: (qs: Query[]) =>
       run(async (s) => {
@@ -145,9 +141,44 @@ export function postgresDb(url: string, opts: PostgresOptions = {}): Db {
 }
 
 function statement(s: postgres.Sql | postgres.TransactionSql, q: Query): Promise<Record<string, unknown>[]> {
-  return s.unsafe(q.text, q.values as postgres.ParameterOrJSON<never>[], { prepare: true }) as Promise<
-    Record<string, unknown>[]
-  >;
+  const pending = s.unsafe(q.text, q.values as postgres.ParameterOrJSON<never>[], { prepare: true });
+  if (q.bytes === undefined) return pending as Promise<Record<string, unknown>[]>;
+  const bytes = new Set(q.bytes);
+  // Sent when awaited, like postgres.js's own queries: a `then` here would send it before the
+  // statements listed ahead of it (the user setting of forUser).
+  const decoded = {
+    // biome-ignore lint/suspicious/noThenProperty: a lazy thenable, as postgres.js's queries are
+    then: (resolve: (rows: Rows) => unknown, reject: (err: unknown) => unknown) =>
+      pending
+        .raw()
+        .then((rows) => rows.map((row) => decodeRow(rows.columns, row, bytes)))
+        .then(resolve, reject),
+  };
+  return decoded as unknown as Promise<Rows>;
+}
+
+/**
+ * A row of a raw query (every column as the bytes of its text) as postgres.js would have made
+ * it, but for the columns in `bytes`, left as they came (a view of the received message, no
+ * copy). The rest decode as postgres.js's own DataRow does (connection.js).
+ */
+function decodeRow(
+  columns: postgres.ColumnList<string>,
+  row: (Buffer | null)[],
+  bytes: ReadonlySet<string>,
+): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  columns.forEach((column, i) => {
+    const raw = row[i]!;
+    const parser = column.parser as (((text: string) => unknown) & { array?: boolean }) | undefined;
+    out[column.name] =
+      raw === null || bytes.has(column.name)
+        ? raw
+        : parser === undefined
+          ? raw.toString('utf8')
+          : parser(raw.toString('utf8', parser.array === true ? 1 : 0));
+  });
+  return out;
 }
 
 type Rows = Record<string, unknown>[];
@@ -189,9 +220,7 @@ function wrap(tx: postgres.TransactionSql): Db {
   return {
     kind: 'postgres',
     async query<Row>(q: Query) {
-      return (await tx.unsafe(q.text, q.values as postgres.ParameterOrJSON<never>[], {
-        prepare: true,
-      })) as Row[];
+      return (await statement(tx, q)) as Row[];
     },
     // Issued together, postgres.js writes them back to back on the transaction's connection
     // (pipelining: one round trip) and they run in order.

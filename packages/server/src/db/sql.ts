@@ -10,6 +10,18 @@ export type SqlValue = string | number | boolean | null;
 export interface Query {
   readonly text: string;
   readonly values: SqlValue[];
+  /**
+   * Text columns the caller takes as UTF-8 bytes (a Uint8Array) rather than a string, where
+   * the driver can hand them over undecoded (postgres.js; PGlite returns strings). Why: a
+   * large record's raw values go from the database to the socket without being decoded and
+   * encoded again (store/raw-change.ts).
+   */
+  readonly bytes?: readonly string[];
+}
+
+/** `q`, its `columns` taken as bytes where the driver can (Query.bytes). */
+export function asBytes(q: Fragment, columns: readonly string[]): Fragment {
+  return { ...q, bytes: columns };
 }
 
 const QUERY = Symbol('sql.query');

@@ -5,6 +5,7 @@ import { clientAddress } from './client-address.js';
 import type { ServerContext } from './context.js';
 import type { Cors } from './cors.js';
 import { errorHeaders, requestError } from './errors.js';
+import { type PageBody, pageBody, writePage } from './page-body.js';
 import { finishRequest, requestIdFrom } from './request-log.js';
 import { authenticate, runPush } from './routes/sync.js';
 
@@ -139,23 +140,29 @@ async function answer(ctx: ServerContext, cors: Cors, r: InFlight, body: Buffer 
     const headers = cors.headers(header(r.headers, 'origin'));
     headers.push('X-Request-Id', r.requestId);
     let status = 200;
-    let out: string;
+    let out: PageBody;
     try {
       if (!Buffer.isBuffer(body)) throw body.refused;
-      out = JSON.stringify(
+      out = pageBody(
         await runPush(ctx, r.principal!.userId, r.appId!, parseJson(body), header(r.headers, 'x-client-id')),
       );
     } catch (err) {
       const e = requestError(ctx.logger, r.requestId, err);
       status = e.status;
       for (const [name, value] of Object.entries(errorHeaders(e))) headers.push(name, value);
-      out = JSON.stringify(e.toBody());
+      const text = JSON.stringify(e.toBody());
+      out = { chunks: [text], bytes: Buffer.byteLength(text) };
     }
-    headers.push('Content-Type', 'application/json', 'Content-Length', String(Buffer.byteLength(out)));
+    headers.push('Content-Type', 'application/json', 'Content-Length', String(out.bytes));
     // Shutting down: this connection closes after the response, so the server drains quickly.
     // Refused before its body was read: closed too, so the client cannot go on streaming it.
     if (ctx.shuttingDown || !r.req.complete) headers.push('Connection', 'close');
-    if (!r.res.destroyed) r.res.writeHead(status, headers).end(out);
+    if (!r.res.destroyed) {
+      r.res.writeHead(status, headers);
+      // One piece (every small page): ended at once, as before; a large record's, piece by piece.
+      if (out.chunks.length === 1) r.res.end(out.chunks[0]);
+      else await writePage(r.res, out);
+    }
     finishRequest(ctx, {
       requestId: r.requestId,
       method: 'POST',

@@ -6,7 +6,8 @@ import {
   toServerChange,
   type ValueType,
 } from '@mana/sync-protocol';
-import { type Db, type Fragment, sql } from '../db/sql.js';
+import { asBytes, type Db, type Fragment, sql } from '../db/sql.js';
+import { type Piece, placeholder, spliceRaw, splitRaw } from './raw-change.js';
 import type { PullResult } from './sync-store.js';
 import { type WritersRow, writersFrom } from './writers.js';
 
@@ -33,14 +34,30 @@ export interface PageRow extends RecordRow {
   cut: boolean | null;
   /** The row's JSON text in bytes (about), counted toward the budget. */
   size: number | string | null;
+  /**
+   * A large row (over RAW_ROW_BYTES): the fields whose values come as text (`raw_values`,
+   * joined by U+0001) and are left out of `data`. Null for other rows.
+   */
+  raw_keys: string[] | null;
+  /** A string, or its UTF-8 bytes where the driver hands them over (Query.bytes). */
+  raw_values: Piece | null;
 }
+
+/**
+ * Rows larger than this (their JSON text) send their large values (over RAW_VALUE_BYTES) as
+ * the database's JSON text, never parsed (raw-change.ts). Why not every row: splitting a row's
+ * values in SQL costs more than parsing a small row, the case of nearly every page.
+ */
+export const RAW_ROW_BYTES = 64 * 1024;
+const RAW_VALUE_BYTES = 1024;
 
 /**
  * The byte budget of a page (PAGE_MAX_BYTES): a page stops at it as well as at its `limit`.
  * Why: a count alone let 30 records of 10 MB make a 300 MB answer, and 60 a string longer
  * than V8 allows (500). A record larger than the budget still goes out, alone. The answer is
- * then serialized whole (JSON.stringify): the page is at most the budget or one record, so its
- * rows and its text together stay a few times that, never the user's data.
+ * then written out piece by piece (raw-change.ts: a large record's large values go out as the
+ * database's text, never parsed nor serialized again), so a page is in memory about once, at
+ * most the budget or one record, never the user's data.
  */
 export const DEFAULT_PAGE_MAX_BYTES = 4 * 1024 * 1024;
 
@@ -58,7 +75,8 @@ export interface PageQuery {
 
 /** Merged records of the app (or one table) after `since`, oldest first, at most `limit`. */
 export async function readPage(db: Db, q: PageQuery): Promise<PullResult> {
-  return toPage(await db.query<PageRow>(pageStatement(q)), q.since, q.limit, q.echo ?? null, {
+  const rows = await db.query<PageRow>(asBytes(pageStatement(q), ['raw_values']));
+  return toPage(rows, q.since, q.limit, q.echo ?? null, {
     maxBytes: q.maxBytes ?? DEFAULT_PAGE_MAX_BYTES,
   });
 }
@@ -94,13 +112,20 @@ function budgeted(inner: Fragment, maxBytes: number): Fragment {
   const budget = sql`${maxBytes}::text::int8`;
   // The position leaves as exact integer microseconds and is formatted here: to_char (in
   // mana_cursor) costs several microseconds a row, the largest part of a 1,000-record page.
+  // A large row: its large values as text joined by U+0001, which jsonb's text never holds
+  // (it escapes every control character), and its other fields in `data`, in one pass over
+  // its fields (each reading of a large jsonb decompresses it). The aggregates take the fields
+  // in the one order jsonb_each gives them, so keys and texts match; an ORDER BY in them
+  // sorted the 10 MB texts, spilling past work_mem to temporary files (PGlite: in memory,
+  // seconds a page). deletedAt stays in `data`: whether the record is deleted is read from it.
+  const raw = sql`NOT page.cut AND page.size > ${RAW_ROW_BYTES}::text::int8`;
   return sql`
     SELECT page.table_name, page.record_id,
-           CASE WHEN page.cut THEN NULL ELSE page.data END AS data,
+           CASE WHEN page.cut THEN NULL WHEN big.keys IS NULL THEN page.data ELSE big.rest END AS data,
            CASE WHEN page.cut THEN NULL ELSE page.field_timestamps END AS field_timestamps,
            page.last_client_id, page.field_writers, page.field_actors, page.field_types, page.event_id,
            (extract(epoch FROM page.updated_at) * 1000000)::int8::text AS position_us,
-           page.size, page.cut
+           page.size, page.cut, big.keys AS raw_keys, big.texts AS raw_values
     FROM (
       SELECT w.*, NOT (w.n = 1 OR w.running <= ${budget}) AS cut
       FROM (
@@ -122,6 +147,17 @@ function budgeted(inner: Fragment, maxBytes: number): Fragment {
       ) w
       WHERE w.n <= 2 OR w.running - w.size <= ${budget}
     ) page
+    LEFT JOIN LATERAL (
+      SELECT jsonb_agg(v.key) FILTER (WHERE v.raw) AS keys,
+             string_agg(v.text, chr(1)) FILTER (WHERE v.raw) AS texts,
+             coalesce(jsonb_object_agg(v.key, v.value) FILTER (WHERE NOT v.raw), '{}') AS rest
+      FROM (
+        SELECT e.key, e.value, t.text,
+               octet_length(t.text) > ${RAW_VALUE_BYTES}::text::int8 AND e.key <> 'deletedAt' AS raw
+        FROM jsonb_each(page.data) e CROSS JOIN LATERAL (SELECT e.value::text AS text) t
+      ) v
+      WHERE ${raw}
+    ) big ON ${raw}
     ORDER BY page.updated_at`;
 }
 
@@ -250,17 +286,7 @@ export function toPage(
     const position = formatMicros(Number(r.position_us));
     // A record this push has just written: its row is older than the write (read before
     // it), so it is left out here and goes out at its new position, as written.
-    const change = current?.has(`${r.table_name}\u0000${r.record_id}`)
-      ? null
-      : toServerChange(
-          r.table_name,
-          r.record_id,
-          stateFrom(r.data, r.field_timestamps, r.field_types),
-          position,
-          r.event_id ?? position,
-          writersFrom(r),
-          echo,
-        );
+    const change = current?.has(`${r.table_name}\u0000${r.record_id}`) ? null : rowChange(r, position, echo);
     if (change) serverChanges.push(change);
     syncedUntil = position;
     bytes += Number(r.size ?? 0);
@@ -279,6 +305,32 @@ export function toPage(
     }
   }
   return { serverChanges, syncedUntil, hasMore };
+}
+
+/**
+ * The change of a page row for `echo`, or null. A large row's raw values stand as placeholders
+ * while toServerChange applies its rules, then go into its JSON as the text they came as.
+ */
+function rowChange(r: PageRow, position: Canonical, echo: string | null): ServerChange | null {
+  let data = r.data;
+  const raws = r.raw_keys !== null && r.raw_values !== null ? splitRaw(r.raw_values) : null;
+  if (raws) {
+    // Without a prototype: a field named `__proto__` is then set like any other.
+    data = Object.assign(Object.create(null) as Record<string, unknown>, data);
+    r.raw_keys!.forEach((key, i) => {
+      data[key] = placeholder(i);
+    });
+  }
+  const change = toServerChange(
+    r.table_name,
+    r.record_id,
+    stateFrom(data, r.field_timestamps, r.field_types),
+    position,
+    r.event_id ?? position,
+    writersFrom(r),
+    echo,
+  );
+  return change && raws ? spliceRaw(change, raws) : change;
 }
 
 /**

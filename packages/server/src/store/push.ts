@@ -286,14 +286,15 @@ async function pushUnlocked(db: Db, input: PushInput): Promise<PushResult | unde
            NULL::jsonb AS field_writers, NULL::jsonb AS field_actors, NULL::jsonb AS field_types,
            NULL::uuid AS event_id,
            (extract(epoch FROM last_position) * 1000000)::int8::text AS position_us,
-           NULL::int8 AS size, NULL::boolean AS cut, NULL::text AS created_us
+           NULL::int8 AS size, NULL::boolean AS cut, NULL::jsonb AS raw_keys, NULL::text AS raw_values,
+           NULL::text AS created_us
     FROM sync_users WHERE user_id = ${input.userId}
     UNION ALL
     SELECT 'p', p.*, NULL::text FROM (${pageOf(input)}) p
     UNION ALL
     SELECT 's', s.table_name, s.record_id, s.data, s.field_timestamps, s.last_client_id,
            s.field_writers, s.field_actors, s.field_types, NULL::uuid, NULL::text, NULL::int8, NULL::boolean,
-           s.created_us
+           NULL::jsonb, NULL::text, s.created_us
     FROM (${storedStatement(input, batch)}) s`);
   let observedUs: string | null = null;
   const pageRows: PageRow[] = [];

@@ -30,6 +30,7 @@ export interface PushInput {
 }
 
 export interface PushResult {
+  /** Changes of large records may be RawChange (raw-change.ts): write them with pageChunks. */
   serverChanges: ServerChange[];
   conflicts: Conflict[];
   syncedUntil: Canonical;
@@ -56,6 +57,7 @@ export interface PullInput {
 }
 
 export interface PullResult {
+  /** Changes of large records may be RawChange (raw-change.ts): write them with pageChunks. */
   serverChanges: ServerChange[];
   syncedUntil: Canonical;
   hasMore: boolean;

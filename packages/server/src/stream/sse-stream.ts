@@ -1,6 +1,7 @@
 import { type Canonical, SSE_EVENT, type StreamChanges } from '@mana/sync-protocol';
 import type { PushedEvent } from '../http/context.js';
 import type { FanoutHandlers } from '../realtime/fanout.js';
+import { pageChunks } from '../store/raw-change.js';
 import type { PullResult } from '../store/sync-store.js';
 
 /** setTimeout's longest delay; token lifetimes past it are waited out in steps. */
@@ -165,7 +166,7 @@ export class SseStream {
       this.cursors.set(table, page.syncedUntil);
       // A page whose records were all left out (the caller's own) still moves the cursor.
       if (page.serverChanges.length === 0 && page.syncedUntil === since) continue;
-      controller.enqueue(changesBlock(table, page));
+      for (const block of changesBlock(table, page)) controller.enqueue(block);
       this.opts.onBlock(page.serverChanges.length);
       return;
     }
@@ -187,15 +188,27 @@ export class SseStream {
   }
 }
 
-/** `event: changes` with the page as JSON on one line (JSON.stringify escapes every newline). */
-export function changesBlock(table: string, page: PullResult): Uint8Array {
+/**
+ * `event: changes` with the page as JSON on one line (JSON.stringify escapes every newline, and
+ * so does jsonb's text of a large record's raw values), in pieces (pageChunks): one for a page
+ * of small records.
+ */
+export function changesBlock(table: string, page: PullResult): Uint8Array[] {
   const data: StreamChanges = {
     table,
     changes: page.serverChanges,
     syncedUntil: page.syncedUntil,
     hasMore: page.hasMore,
   };
-  return encoder.encode(`event: ${SSE_EVENT.changes}\ndata: ${JSON.stringify(data)}\n\n`);
+  const chunks = pageChunks(data, 'changes');
+  // The first piece and the last are text (the JSON's braces); bytes go out as they are.
+  return chunks.map((chunk, i) =>
+    typeof chunk !== 'string'
+      ? chunk
+      : encoder.encode(
+          `${i === 0 ? `event: ${SSE_EVENT.changes}\ndata: ` : ''}${chunk}${i === chunks.length - 1 ? '\n\n' : ''}`,
+        ),
+  );
 }
 
 function first<T>(set: Set<T>): T | undefined {

@@ -11,16 +11,19 @@ import {
   parsePushRequest,
   pullQuerySchema,
   ROUTE,
+  type ServerChange,
   SUPPORTED_SCHEMA_VERSION,
   SyncError,
   unsupportedSchemaVersion,
 } from '@mana/sync-protocol';
 import { type Context, Hono } from 'hono';
 import type { Principal } from '../../auth/auth.js';
+import { RawChange } from '../../store/raw-change.js';
 import { readJson } from '../body.js';
 import { clientAddress } from '../client-address.js';
 import type { AppEnv, ServerContext } from '../context.js';
 import { zodToSyncError } from '../errors.js';
+import { pageBody, pageStream } from '../page-body.js';
 import { openStream } from './stream.js';
 
 /** The app id from the path; zod only when the quick check refuses it, to name the problem. */
@@ -134,6 +137,14 @@ export async function runPush(
   };
 }
 
+/** A page answer (pageBody): as c.json does for a page of small records, else streamed. */
+function pageAnswer(c: Context<AppEnv>, result: { serverChanges: ServerChange[] }): Response {
+  if (!result.serverChanges.some((change) => change instanceof RawChange)) return c.json(result);
+  const body = pageBody(result);
+  c.header('Content-Length', String(body.bytes));
+  return c.body(pageStream(body), 200, { 'Content-Type': 'application/json' });
+}
+
 /**
  * `POST /sync/{appId}` (push), `GET /sync/{appId}/pull` and `GET /sync/{appId}/stream` (SSE:
  * stream.ts). Most pushes are served by push-endpoint.ts before Hono sees them; the push
@@ -161,7 +172,7 @@ export function syncRoutes(ctx: ServerContext): Hono<AppEnv> {
 
   app.post(ROUTE.push, async (c) => {
     const { userId, appId } = await begin(c);
-    return c.json(await runPush(ctx, userId, appId, await readJson(c), c.req.header(HEADER.clientId)));
+    return pageAnswer(c, await runPush(ctx, userId, appId, await readJson(c), c.req.header(HEADER.clientId)));
   });
 
   app.get(ROUTE.pull, async (c) => {
@@ -185,7 +196,7 @@ export function syncRoutes(ctx: ServerContext): Hono<AppEnv> {
       ctx.metrics.recordsPulled.inc({ app }, result.serverChanges.length);
     }
     ctx.limiter.charge(userId, result.serverChanges.length);
-    return c.json(result);
+    return pageAnswer(c, result);
   });
 
   app.get(ROUTE.stream, async (c) => openStream(ctx, c, await begin(c)));
