@@ -104,6 +104,8 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     onLimited: () => metrics.authLimited.inc(),
   });
 
+  // Both series from the start: a rate over a series that does not exist yet shows nothing.
+  for (const reason of ['concurrency', 'rows'] as const) metrics.requestsQueued.inc({ reason }, 0);
   const limiter = createRateLimiter(config.rateLimitPerSecond, config.rateLimitBurst, config.rateLimitRows);
   const context: ServerContext = {
     config,
@@ -118,6 +120,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
       queue: config.rateLimitQueue,
       maxWaitMs: config.rateLimitMaxWaitMs,
       rowsWaitMs: limiter.rowsWaitMs,
+      onQueued: (reason) => metrics.requestsQueued.inc({ reason }),
     }),
     onPushed: [],
     pushedEvents: new PushedEvents((err) =>

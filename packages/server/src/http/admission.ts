@@ -47,6 +47,8 @@ export interface AdmissionOptions {
   maxWaitMs: number;
   /** Milliseconds until the user's row budget is no longer spent (0: not spent now). */
   rowsWaitMs(userId: string, now: number): number;
+  /** A request enters its user's queue (metrics): waiting for a slot or for the budget. */
+  onQueued?(reason: 'concurrency' | 'rows'): void;
 }
 
 interface Waiter {
@@ -117,6 +119,7 @@ export function createAdmission(opts: AdmissionOptions): Admission {
         if (u.running === 0 && u.waiting.length === 0) users.delete(userId);
         throw tooLong(Math.max(wait, 1000));
       }
+      opts.onQueued?.(wait > 0 ? 'rows' : 'concurrency');
       const queue = u;
       return new Promise<void>((resolve, reject) => {
         const w: Waiter = { resolve, reject, done: false, res };

@@ -58,6 +58,9 @@ describe('per-user admission of pushes and pulls', () => {
     expect(await refused.json()).toMatchObject({ error: { code: 'RATE_LIMITED' } });
     expect(pullDone).toBe(false);
     expect(gate.entered).toBe(2);
+    // The operator sees the wait (docs/operations.md, dashboard panel "Limits hit").
+    const metrics = await (await fetch(`${s.url}/metrics`)).text();
+    expect(metrics).toContain('mana_sync_requests_queued_total{reason="concurrency"} 1');
     // The running pushes finish: the queued pull runs and sees them.
     gate.open();
     for (const res of await Promise.all(running)) expect(res.status).toBe(200);
