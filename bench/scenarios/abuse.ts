@@ -154,7 +154,12 @@ async function memoryAndHealth(
       healthLoaded: result.health.loaded,
       healthFailed: result.health.failed,
       ...(load === 'big-pulls'
-        ? { pages: result.pages, mbPulled: Math.round(result.bytes / MB), passes: result.passes }
+        ? {
+            pages: result.pages,
+            mbPulled: Math.round(result.bytes / MB),
+            passes: result.passes,
+            refusals: result.refusals,
+          }
         : { answers: result.refusals, mbSent: Math.round(result.bytesSent / MB) }),
     };
     rss.push({ value: peak - idle, baseline: idle, ratio: ratioOf(peak, idle, 'lower'), notes });
