@@ -198,9 +198,9 @@ export const SETTINGS = {
   rateLimitBurst: setting('RATE_LIMIT_BURST', '1000', int(1, 10_000_000), 'Requests a user may send at once'),
   rateLimitRows: setting(
     'RATE_LIMIT_ROWS',
-    '20000',
+    '10000',
     int(0, 100_000_000),
-    'Rows a user may read and write per second, 10 s of them at once; then requests wait (0: off)',
+    'Rows a user may read and write per second, 20 s of them at once; then requests wait (0: off)',
   ),
   rateLimitConcurrency: setting(
     'RATE_LIMIT_CONCURRENCY',

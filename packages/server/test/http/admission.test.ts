@@ -86,8 +86,8 @@ describe('RATE_LIMIT_ROWS defaults and a client that sends one request at a time
   };
 
   it('lets a first sync of a 100,000-record account through without a wait or a 429', () => {
-    // The defaults of config.ts: 20,000 rows a second, 10 s of them at once.
-    const limiter = createRateLimiter(0, 1, 20_000);
+    // The defaults of config.ts: 10,000 rows a second, 20 s of them at once.
+    const limiter = createRateLimiter(0, 1, 10_000);
     const admission = createAdmission({
       concurrency: 2,
       queue: 32,
@@ -107,7 +107,7 @@ describe('RATE_LIMIT_ROWS defaults and a client that sends one request at a time
   });
 
   it('slows a far larger first sync to the budget, one page at a time, never refusing it', async () => {
-    const limiter = createRateLimiter(0, 1, 20_000);
+    const limiter = createRateLimiter(0, 1, 10_000);
     const admission = createAdmission({
       concurrency: 2,
       queue: 32,
@@ -117,8 +117,8 @@ describe('RATE_LIMIT_ROWS defaults and a client that sends one request at a time
     limiter.charge('big', 200_000); // the burst spent: 0 rows left
     for (let page = 0; page < 3; page++) {
       limiter.charge('big', 1000); // the previous page
-      // Overdrawn by a page: 50 ms to wait, well within RATE_LIMIT_MAX_WAIT_MS.
-      expect(limiter.rowsWaitMs('big')).toBeLessThanOrEqual(50);
+      // Overdrawn by a page: 100 ms to wait, well within RATE_LIMIT_MAX_WAIT_MS.
+      expect(limiter.rowsWaitMs('big')).toBeLessThanOrEqual(100);
       const res = response();
       const waiting = admission.admit('big', res);
       expect(waiting).toBeInstanceOf(Promise);

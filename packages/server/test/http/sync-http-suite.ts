@@ -265,7 +265,7 @@ export function syncHttpSuite(name: string, makeDb: () => Promise<TestDatabase>)
 
     it('refuses a user who spent RATE_LIMIT_ROWS with 429 and Retry-After, and nobody else', async () => {
       // 1,000 rows at once; no waiting for the budget: refused at once.
-      const limited = await startTestServer(db, { rateLimitRows: 100, rateLimitMaxWaitMs: 0 });
+      const limited = await startTestServer(db, { rateLimitRows: 50, rateLimitMaxWaitMs: 0 });
       try {
         const heavy = user();
         const t = '2024-01-01T10:00:00Z';
@@ -275,7 +275,7 @@ export function syncHttpSuite(name: string, makeDb: () => Promise<TestDatabase>)
         expect((await limited.push(heavy, 'todo', body(changes))).status).toBe(200);
         const refused = await limited.push(heavy, 'todo', body([]));
         expect(refused.status).toBe(429);
-        expect(refused.headers.get('retry-after')).toBe('2');
+        expect(refused.headers.get('retry-after')).toBe('4');
         expect(await refused.json()).toMatchObject({ error: { code: 'RATE_LIMITED' } });
         const pulled = await limited.pull(heavy, 'todo', { collection: 'todos' });
         expect(pulled.status).toBe(429);
@@ -289,7 +289,7 @@ export function syncHttpSuite(name: string, makeDb: () => Promise<TestDatabase>)
     });
 
     it('charges the page rows a push reads even when it sends none of them (its own writes)', async () => {
-      const limited = await startTestServer(db, { rateLimitRows: 100, rateLimitMaxWaitMs: 0 });
+      const limited = await startTestServer(db, { rateLimitRows: 50, rateLimitMaxWaitMs: 0 });
       try {
         const heavy = user();
         const t = '2024-01-01T10:00:00Z';
@@ -309,7 +309,7 @@ export function syncHttpSuite(name: string, makeDb: () => Promise<TestDatabase>)
     });
 
     it("charges an empty push the index probes of its answer's page: two a table", async () => {
-      const limited = await startTestServer(db, { rateLimitRows: 100, rateLimitMaxWaitMs: 0 });
+      const limited = await startTestServer(db, { rateLimitRows: 50, rateLimitMaxWaitMs: 0 });
       try {
         const heavy = user();
         const t = '2024-01-01T10:00:00Z';
@@ -332,12 +332,12 @@ export function syncHttpSuite(name: string, makeDb: () => Promise<TestDatabase>)
     });
 
     it('serves a user over RATE_LIMIT_ROWS after a wait, not with a 429, when the wait is short', async () => {
-      // 1,000 rows at once, then 1,000 a second; waits of up to 5 s are served.
-      const limited = await startTestServer(db, { rateLimitRows: 1000 });
+      // 10,000 rows at once, then 500 a second; waits of up to 5 s are served.
+      const limited = await startTestServer(db, { rateLimitRows: 500 });
       try {
         const heavy = user();
         const t = '2024-01-01T10:00:00Z';
-        // 10,000 rows at once; 5,500 read and 5,500 written: about a second overdrawn.
+        // 5,500 read and 5,500 written: 1,000 rows overdrawn, 2 s to wait.
         const changes = Array.from({ length: 5500 }, (_, i) => update(`r${i}`, { v: field(i, t) }));
         expect((await limited.push(heavy, 'todo', { clientId: 'a', changes })).status).toBe(200);
         const pulled = await limited.pull(heavy, 'todo', { collection: 'todos', limit: '1' });
