@@ -218,7 +218,7 @@ export const SETTINGS = {
     'RATE_LIMIT_MAX_WAIT_MS',
     '5000',
     int(0, 60_000),
-    'Longest wait in that queue; a request that would wait longer: 429 (0: never wait)',
+    'Longest wait for the row budget; a request that would wait longer: 429 (0: never wait)',
   ),
   pageMaxBytes: setting(
     'PAGE_MAX_BYTES',

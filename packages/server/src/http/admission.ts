@@ -13,11 +13,11 @@ import { RateLimitedError } from './rate-limit.js';
  * request waits behind at most `concurrency` of that user's requests, and the heavy user's
  * own requests queue behind each other, never in another user's queue.
  *
- * Waiting, not refusing, up to `maxWaitMs`: a client that sends its requests one after
+ * Waiting, not refusing (for the budget up to `maxWaitMs`): a client that sends its requests one after
  * another (ours) is slowed to its budget, never refused, and an attacker that ignores
  * Retry-After gets no flood of cheap 429s to send in a loop; the queue holds its sockets
- * instead, a bounded number. Beyond the queue, or a wait longer than `maxWaitMs`: 429
- * RATE_LIMITED with Retry-After.
+ * instead, a bounded number. Beyond the queue, or a wait for the budget longer than
+ * `maxWaitMs`: 429 RATE_LIMITED with Retry-After.
  *
  * A slot is held from admission until the response has closed (sent or abandoned), so the
  * answer's serialization counts too. In memory, per instance, like the rate limit.
@@ -43,7 +43,12 @@ export interface AdmissionOptions {
   concurrency: number;
   /** Requests of one user waiting beyond those; one more is refused. */
   queue: number;
-  /** Longest wait, for a slot or for the row budget; a longer one is refused (RATE_LIMIT_MAX_WAIT_MS). */
+  /**
+   * Longest wait for the row budget, known at admission; a longer one is refused
+   * (RATE_LIMIT_MAX_WAIT_MS). A wait for a slot has no limit of its own: it lasts as long as
+   * the user's own requests ahead of it (a database outage: until they answer 503), and the
+   * queue's length bounds what it holds.
+   */
   maxWaitMs: number;
   /** Milliseconds until the user's row budget is no longer spent (0: not spent now). */
   rowsWaitMs(userId: string, now: number): number;
@@ -131,18 +136,8 @@ export function createAdmission(opts: AdmissionOptions): Admission {
           reject(err);
           pump(userId, queue);
         };
-        const timer = setTimeout(() => leave(tooLong(opts.maxWaitMs)), opts.maxWaitMs);
-        timer.unref();
         // Gone while waiting: its place goes to the next one. Admitted: the slot's listener.
-        res.once('close', () => {
-          clearTimeout(timer);
-          leave(tooLong(0));
-        });
-        const admitted = w.resolve;
-        w.resolve = () => {
-          clearTimeout(timer);
-          admitted();
-        };
+        res.once('close', () => leave(tooLong(0)));
         pump(userId, queue);
       });
     },
