@@ -13,8 +13,8 @@ import { RateLimitedError } from './rate-limit.js';
  * request waits behind at most `concurrency` of that user's requests, and the heavy user's
  * own requests queue behind each other, never in another user's queue.
  *
- * Waiting, not refusing (for the budget up to `maxWaitMs`): a client that sends its requests one after
- * another (ours) is slowed to its budget, never refused, and an attacker that ignores
+ * Waiting, not refusing (for the budget up to `maxWaitMs`): a client that sends its requests
+ * one after another (ours) is slowed to its budget, never refused, and an attacker that ignores
  * Retry-After gets no flood of cheap 429s to send in a loop; the queue holds its sockets
  * instead, a bounded number. Beyond the queue, or a wait for the budget longer than
  * `maxWaitMs`: 429 RATE_LIMITED with Retry-After.
@@ -25,9 +25,9 @@ import { RateLimitedError } from './rate-limit.js';
 export interface Admission {
   /**
    * Admits a request of `userId` whose response is `res`: undefined when it may run now, a
-   * promise when it waits (resolves when it may run). Throws (or rejects with) RATE_LIMITED
-   * when the user's queue is full or the wait would be too long. A response that closes while
-   * its request waits leaves the queue.
+   * promise when it waits (resolves when it may run). Throws RATE_LIMITED when the user's
+   * queue is full or the wait for the budget would be too long. A response that closes while
+   * its request waits leaves the queue (the promise rejects).
    */
   admit(userId: string, res: Closable): Promise<void> | undefined;
   /** Users with requests running or waiting (memory). */
