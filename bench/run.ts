@@ -12,7 +12,8 @@ import { requestPath } from './scenarios/request-path.js';
 import { websocket } from './scenarios/websocket.js';
 
 /**
- * `npm run bench [-- --quick] [--only request,push,pull,pglite,ws,rls,abuse] [--rounds N]`
+ * `npm run bench [-- --quick] [--only request,push,pull,pglite,ws,rls,abuse] [--rounds N]
+ *   [--part big-pulls,held-uploads,empty-pushes] [--store pg,pglite]` (the last two: abuse only)
  *
  * Servers run in this process (startServer(), loopback, dev auth, no rate limit, silent
  * log); load comes from forked load processes (bench/load), bounded in count and time.

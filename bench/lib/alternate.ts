@@ -9,6 +9,9 @@ export interface SlicePair {
   /** CPU µs of this process (where the servers run) per operation, the slice's warm-up included. */
   aCpuUs: number;
   bCpuUs: number;
+  /** The slices' numbers (the marks `onMark` saw for them). */
+  aSlice: number;
+  bSlice: number;
 }
 
 /**
@@ -20,7 +23,7 @@ export async function alternate(
   opts: BenchOptions,
   a: SliceableJob,
   b: SliceableJob,
-  load: { cpu?: number; sliceMs?: number } = {},
+  load: { cpu?: number; sliceMs?: number; onMark?: (mark: number) => void } = {},
 ): Promise<{ pairs: SlicePair[]; cursors: AlternatingResult['cursors'] }> {
   const durationMs = load.sliceMs ?? (opts.quick ? 400 : 1000);
   const slice = { warmupMs: opts.quick ? 100 : 200, durationMs, maxRequests: 0 };
@@ -31,7 +34,13 @@ export async function alternate(
     // A slice ends when its last operation does: a slow machine's 1,000-change pushes, which
     // one heavy user's connections take in turn, can stretch each slice by seconds.
     job.slices * 3 * (slice.warmupMs + slice.durationMs) + 120_000,
-    { cpu: load.cpu, onMark: (n) => cpuAt.set(n, [...(cpuAt.get(n) ?? []), process.cpuUsage()]) },
+    {
+      cpu: load.cpu,
+      onMark: (n) => {
+        cpuAt.set(n, [...(cpuAt.get(n) ?? []), process.cpuUsage()]);
+        load.onMark?.(n);
+      },
+    },
   );
   const cpuUs = (n: number) => {
     const [from, to] = cpuAt.get(n) ?? [];
@@ -41,7 +50,14 @@ export async function alternate(
   const pairs: SlicePair[] = [];
   for (let n = 2; n + 1 < slices.length; n += 2) {
     const [ia, ib] = slices[n]!.job === 0 ? [n, n + 1] : [n + 1, n];
-    pairs.push({ a: slices[ia]!, b: slices[ib]!, aCpuUs: cpuUs(ia), bCpuUs: cpuUs(ib) });
+    pairs.push({
+      a: slices[ia]!,
+      b: slices[ib]!,
+      aCpuUs: cpuUs(ia),
+      bCpuUs: cpuUs(ib),
+      aSlice: ia,
+      bSlice: ib,
+    });
   }
   return { pairs, cursors };
 }

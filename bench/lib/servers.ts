@@ -78,6 +78,8 @@ async function noDatabaseStore(): Promise<SyncStore> {
         changesAccepted: 0,
         fieldsAccepted: 0,
         recordsWritten: 0,
+        pageRowsRead: 0,
+        indexProbes: 0,
         overtaken: false,
       };
     },

@@ -77,6 +77,12 @@ async function pullLoop(job: AbuseJob, out: AbuseResult, until: number, deadline
             'X-Client-Id': 'bench-abuse',
           }),
         );
+        // A limit holding (429: the user's queue, RATE_LIMIT_CONCURRENCY) is counted, and the
+        // page asked again at once, Retry-After ignored, as an attacker would.
+        if (res.status === 429) {
+          out.refusals['429'] = (out.refusals['429'] ?? 0) + 1;
+          continue;
+        }
         if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${res.body.toString('utf8', 0, 300)}`);
         out.pages++;
         out.bytes += res.body.length;

@@ -65,8 +65,10 @@ export async function openPushLoad(job: HttpPushJob): Promise<OpenLoad> {
 
 /**
  * Another user's empty pushes, one in flight per connection, from begin() to end(): each
- * asks for the push answer's page of everything the user has. Any answer counts (a refusal by
- * a rate limit is the server holding), a closed connection ends that loop.
+ * asks for the push answer's page of everything the user has. Like an attacker, not like our
+ * client: an answer of any status (a 429 too) is followed at once by the next request,
+ * Retry-After ignored, and a connection the server closes is replaced by a new one (counted
+ * as `closed`).
  */
 async function openEmptyPushes(port: number, appId: string, noise: { token: string; workers: number }) {
   const conns = await Promise.all(
@@ -82,16 +84,22 @@ async function openEmptyPushes(port: number, appId: string, noise: { token: stri
   let running = false;
   let loops: Promise<unknown>[] = [];
   let statuses: Record<string, number> = {};
-  const loop = async (c: HttpConnection) => {
+  const count = (what: string | number) => (statuses[what] = (statuses[what] ?? 0) + 1);
+  const loop = async (w: number) => {
     while (running) {
-      const { status } = await c.send(req);
-      statuses[status] = (statuses[status] ?? 0) + 1;
+      try {
+        count((await conns[w]!.send(req)).status);
+      } catch {
+        count('closed');
+        conns[w]!.close();
+        conns[w] = await HttpConnection.open('127.0.0.1', port);
+      }
     }
   };
   return {
     begin() {
       running = true;
-      loops = conns.map((c) => loop(c).catch(() => {}));
+      loops = conns.map((_, w) => loop(w).catch(() => {}));
     },
     /** Stops the loops; resolves with their answers by status since begin(). */
     async end() {

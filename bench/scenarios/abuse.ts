@@ -4,7 +4,8 @@ import { type SeedScript, seedAsUser, seedScript } from '../lib/abuse-seed.js';
 import { alternate } from '../lib/alternate.js';
 import { type BenchSchema, roleSchema } from '../lib/databases.js';
 import { runJob } from '../lib/fork-job.js';
-import type { BenchOptions } from '../lib/options.js';
+import type { AbusePart, BenchOptions } from '../lib/options.js';
+import { type CpuReading, cpuShare, readCpu } from '../lib/proc-cpu.js';
 import { type Figure, type Round, ratioOf, summarize } from '../lib/report.js';
 import { type ServerProcess, startServerProcess } from '../lib/server-process.js';
 import { median, round } from '../lib/stats.js';
@@ -51,23 +52,24 @@ export async function abuse(opts: BenchOptions, url: string | undefined, command
         await server.stop().catch((err) => console.error('abuse: server stop:', err));
       }
     };
-    if (wanted('big-pulls'))
+    const wants = (part: AbusePart) => opts.abuseParts.includes(part);
+    if (wants('big-pulls'))
       figures.push(
         ...(await serve([seeds.big], (s) => memoryAndHealth(opts, s, store, 'big-pulls', command))),
       );
-    if (wanted('held-uploads'))
+    if (wants('held-uploads'))
       figures.push(...(await serve([], (s) => memoryAndHealth(opts, s, store, 'held-uploads', command))));
-    if (wanted('empty-pushes'))
+    if (wants('empty-pushes'))
       figures.push(...(await serve([seeds.wide], (s) => emptyPushes(opts, s, store, users, command))));
   };
   const others = [users.wide, users.small];
-  if (url && storeWanted('pg')) {
+  if (url && opts.abuseStores.includes('pg')) {
     let schema: BenchSchema | undefined;
     try {
       schema = await roleSchema(url, `abuse${run}`);
       const seeded = performance.now();
-      if (wanted('big-pulls')) await seedAsUser(schema, seeds.big);
-      if (wanted('empty-pushes')) await seedAsUser(schema, seeds.wide);
+      if (opts.abuseParts.includes('big-pulls')) await seedAsUser(schema, seeds.big);
+      if (opts.abuseParts.includes('empty-pushes')) await seedAsUser(schema, seeds.wide);
       process.stderr.write(`  abuse: seeded in ${Math.round((performance.now() - seeded) / 1000)} s\n`);
       const db = schema;
       await parts(PG, () => startServerProcess(db, users.big, 600_000, others));
@@ -76,20 +78,9 @@ export async function abuse(opts: BenchOptions, url: string | undefined, command
     }
   }
   // PGlite runs in the server's own process, seeded there (figures without targets).
-  if (storeWanted('pglite'))
+  if (opts.abuseStores.includes('pglite'))
     await parts(PGLITE, (seed) => startServerProcess({ pglite: true, seed }, users.big, 600_000, others));
   return figures;
-}
-
-/**
- * ABUSE_PARTS (part names, comma-separated) and ABUSE_STORES (`pg`, `pglite`): run only
- * those, to iterate on one part without the group's other minutes. Unset: all of them.
- */
-function wanted(part: AbuseJob['load'] | 'empty-pushes'): boolean {
-  return process.env.ABUSE_PARTS?.split(',').includes(part) ?? true;
-}
-function storeWanted(store: 'pg' | 'pglite'): boolean {
-  return process.env.ABUSE_STORES?.split(',').includes(store) ?? true;
 }
 
 interface StoreUnderTest {
@@ -163,7 +154,12 @@ async function memoryAndHealth(
       healthLoaded: result.health.loaded,
       healthFailed: result.health.failed,
       ...(load === 'big-pulls'
-        ? { pages: result.pages, mbPulled: Math.round(result.bytes / MB), passes: result.passes }
+        ? {
+            pages: result.pages,
+            mbPulled: Math.round(result.bytes / MB),
+            passes: result.passes,
+            refusals: result.refusals,
+          }
         : { answers: result.refusals, mbSent: Math.round(result.bytesSent / MB) }),
     };
     rss.push({ value: peak - idle, baseline: idle, ratio: ratioOf(peak, idle, 'lower'), notes });
@@ -224,18 +220,27 @@ async function emptyPushes(
     durationMs: 0,
     maxRequests: 0,
   });
+  // CPU of the server process and of its PostgreSQL backends, per slice (slice n's marks).
+  const readings = new Map<number, CpuReading[]>();
   const { pairs } = await alternate(
     opts,
     job('alone'),
     { ...job('beside'), alongside: { token: server.tokens[users.wide]!, workers: 8 } },
     // 3 s slices: beside the empty pushes a small push takes ~100 ms here, and each side needs
     // at least 500 samples over the 12 pairs of a 3-round run.
-    { sliceMs: opts.quick ? 1000 : 3000 },
+    {
+      sliceMs: opts.quick ? 1000 : 3000,
+      onMark: (n) => readings.set(n, [...(readings.get(n) ?? []), readCpu(server.pid)]),
+    },
   );
+  const cpuOf = (slice: number) => {
+    const [from, to] = readings.get(slice) ?? [];
+    return from && to ? cpuShare(from, to) : undefined;
+  };
   const samples = { alone: 0, beside: 0 };
   const p50: Round[] = [];
   const p99: Round[] = [];
-  for (const { a: alone, b: beside } of pairs) {
+  for (const { a: alone, b: beside, aSlice, bSlice } of pairs) {
     for (const s of [alone, beside])
       if (s.errors > 0) throw new Error(`abuse small pushes: ${s.errors} errors, first: ${s.firstError}`);
     samples.alone += alone.requests;
@@ -244,6 +249,9 @@ async function emptyPushes(
       samplesAlone: alone.requests,
       samplesBeside: beside.requests,
       emptyPushes: beside.alongside,
+      // Cores used in each slice: the server process (its event loop) and its backends.
+      cpuAlone: cpuOf(aSlice),
+      cpuBeside: cpuOf(bSlice),
     };
     p50.push({
       value: beside.latency.p50,

@@ -198,9 +198,27 @@ export const SETTINGS = {
   rateLimitBurst: setting('RATE_LIMIT_BURST', '1000', int(1, 10_000_000), 'Requests a user may send at once'),
   rateLimitRows: setting(
     'RATE_LIMIT_ROWS',
-    '50000',
+    '10000',
     int(0, 100_000_000),
-    'Rows a user may read and write per second, 10 s of them at once (0: off)',
+    'Rows a user may read and write per second, 20 s of them at once; then requests wait (0: off)',
+  ),
+  rateLimitConcurrency: setting(
+    'RATE_LIMIT_CONCURRENCY',
+    '2',
+    int(0, 10_000),
+    "A user's pushes and pulls running at once; more wait in the user's queue (0: no cap)",
+  ),
+  rateLimitQueue: setting(
+    'RATE_LIMIT_QUEUE',
+    '32',
+    int(0, 100_000),
+    "A user's pushes and pulls waiting at once (for a slot or the row budget); one more: 429",
+  ),
+  rateLimitMaxWaitMs: setting(
+    'RATE_LIMIT_MAX_WAIT_MS',
+    '5000',
+    int(0, 60_000),
+    'Longest wait for the row budget; a request that would wait longer: 429 (0: never wait)',
   ),
   pageMaxBytes: setting(
     'PAGE_MAX_BYTES',

@@ -56,6 +56,8 @@ export interface Metrics {
   readonly authFailures: Counter<never>;
   /** Credentials refused with 429 unchecked: their address was over AUTH_FAIL_LIMIT. */
   readonly authLimited: Counter<never>;
+  /** Pushes and pulls that waited in their user's queue (admission.ts), by what they waited for. */
+  readonly requestsQueued: Counter<'reason'>;
   /** Keyed by the operation name (push, pull, ping). */
   readonly dbDuration: KeyedHistogram<'operation'>;
   /** The `app` label of an app that already has one (or is in MANA_APPS), else `_other`; never adds one. */
@@ -256,6 +258,12 @@ export function createMetrics(opts: MetricsOptions): Metrics {
     authLimited: new Counter({
       name: 'mana_sync_auth_limited_total',
       help: 'Credentials refused with 429 RATE_LIMITED without a check: their client address was over AUTH_FAIL_LIMIT',
+      registers,
+    }),
+    requestsQueued: new Counter({
+      name: 'mana_sync_requests_queued_total',
+      help: "Pushes and pulls that waited in their user's queue: reason concurrency (RATE_LIMIT_CONCURRENCY of the user's requests were running) or rows (the user's RATE_LIMIT_ROWS budget was spent)",
+      labelNames: ['reason'] as const,
       registers,
     }),
     fanoutDelay: new Histogram({

@@ -5,6 +5,7 @@ import { createAuth } from './auth/auth.js';
 import { createDevIssuer, DEV_ISSUER, type DevIssuer } from './auth/dev-issuer.js';
 import { type Config, jwksUrlOf, loadConfig } from './config.js';
 import { rowSecurityBypass } from './db/row-security.js';
+import { createAdmission } from './http/admission.js';
 import { createRequestListener } from './http/app.js';
 import { capConnections } from './http/connection-caps.js';
 import type { ServerContext } from './http/context.js';
@@ -103,6 +104,9 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     onLimited: () => metrics.authLimited.inc(),
   });
 
+  // Both series from the start: a rate over a series that does not exist yet shows nothing.
+  for (const reason of ['concurrency', 'rows'] as const) metrics.requestsQueued.inc({ reason }, 0);
+  const limiter = createRateLimiter(config.rateLimitPerSecond, config.rateLimitBurst, config.rateLimitRows);
   const context: ServerContext = {
     config,
     store,
@@ -110,7 +114,14 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     devIssuer,
     logger,
     metrics,
-    limiter: createRateLimiter(config.rateLimitPerSecond, config.rateLimitBurst, config.rateLimitRows),
+    limiter,
+    admission: createAdmission({
+      concurrency: config.rateLimitConcurrency,
+      queue: config.rateLimitQueue,
+      maxWaitMs: config.rateLimitMaxWaitMs,
+      rowsWaitMs: limiter.rowsWaitMs,
+      onQueued: (reason) => metrics.requestsQueued.inc({ reason }),
+    }),
     onPushed: [],
     pushedEvents: new PushedEvents((err) =>
       logger.error({ err: String(err) }, 'pushed-event listener failed'),

@@ -6,6 +6,7 @@ import type { Metrics } from '../metrics.js';
 import type { PushedEvents } from '../realtime/pushed-events.js';
 import type { SyncStore } from '../store/sync-store.js';
 import type { Streams } from '../stream/streams.js';
+import type { Admission } from './admission.js';
 import type { ConnectionCaps } from './connection-caps.js';
 import type { RateLimiter } from './rate-limit.js';
 
@@ -27,6 +28,8 @@ export interface ServerContext {
   /** Prometheus metrics of this instance (the WebSocket hub counts its sockets here too). */
   metrics: Metrics;
   limiter: RateLimiter;
+  /** Per-user concurrency and queue of push and pull (RATE_LIMIT_CONCURRENCY, RATE_LIMIT_QUEUE). */
+  admission: Admission;
   /** Connection caps (set once the HTTP server exists): request-time checks behind a trusted proxy. */
   connections?: ConnectionCaps;
   /** Called after a push that changed records has committed. */

@@ -90,14 +90,17 @@ export function pushTarget(
 }
 
 /**
- * The caller is known: rate limit, then the body. No 'error' listener on req: a client that
+ * The caller is known: rate limit and the user's turn, then the body. No 'error' listener on req: a client that
  * goes away mid-body makes it emit 'aborted' and 'close', never 'error' (Node emits it only to
  * a listener), and 'end' never comes.
  */
 function receive(ctx: ServerContext, cors: Cors, r: InFlight, principal: Principal): void {
   r.principal = principal;
+  let waiting: Promise<void> | undefined;
   try {
-    ctx.limiter.take(principal.userId);
+    ctx.limiter.take(principal.userId, undefined, false);
+    // The user's turn (admission.ts); the body waits in the socket meanwhile.
+    waiting = ctx.admission.admit(principal.userId, r.res);
   } catch (err) {
     void answer(ctx, cors, r, refusal(err));
     return;
@@ -105,6 +108,15 @@ function receive(ctx: ServerContext, cors: Cors, r: InFlight, principal: Princip
   // The app id, checked at this step on the Hono path (appIdOf): pushTarget took only one
   // that appIdOf returns as it is.
   r.appId = r.rawAppId;
+  if (waiting)
+    waiting.then(
+      () => readBody(ctx, cors, r),
+      (err: unknown) => void answer(ctx, cors, r, refusal(err)),
+    );
+  else readBody(ctx, cors, r);
+}
+
+function readBody(ctx: ServerContext, cors: Cors, r: InFlight): void {
   const chunks: Buffer[] = [];
   r.req.on('data', (chunk: Buffer) => chunks.push(chunk));
   r.req.on('end', () => void answer(ctx, cors, r, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));

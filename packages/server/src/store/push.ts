@@ -24,6 +24,7 @@ import {
   toPage,
 } from './page.js';
 import type { PushInput, PushResult } from './sync-store.js';
+import { tableCounter } from './table-count.js';
 import { type WrittenRecord, writeStatement } from './write-statement.js';
 import { markWritten, writersFrom } from './writers.js';
 
@@ -97,10 +98,15 @@ export function pusher(db: Db): (input: PushInput) => Promise<PushResult> {
     return { ...(await locked(input)), overtaken: true };
   }
 
-  return async (input) =>
-    input.changes.length === 0
-      ? resultOf(input, await db.forUser(input.userId).query<PageRow>(pageOf(input)), emptyMerge(), 0)
-      : pushChanges(input);
+  const tables = tableCounter(db);
+  return async (input) => {
+    const result =
+      input.changes.length === 0
+        ? resultOf(input, await db.forUser(input.userId).query<PageRow>(pageOf(input)), emptyMerge(), 0)
+        : await pushChanges(input);
+    result.indexProbes = tables.probes(input.userId, input.appId);
+    return result;
+  };
 }
 
 /** A push's records, each merged across the batch, in the order the batch first names them. */
@@ -251,6 +257,7 @@ function checkSize(p: Pending): void {
 }
 
 function resultOf(input: PushInput, pageRows: PageRow[], merged: Merged, base: number): PushResult {
+  const pageRowsRead = pageRows.length; // toPage trims the array to the page
   const current: Current | undefined =
     pageRows.length > 0 && merged.written.length > 0
       ? new Set(merged.written.map((p) => `${p.table}\u0000${p.id}`))
@@ -267,6 +274,8 @@ function resultOf(input: PushInput, pageRows: PageRow[], merged: Merged, base: n
     changesAccepted: merged.changesAccepted,
     fieldsAccepted: merged.fieldsAccepted,
     recordsWritten: merged.written.length,
+    pageRowsRead,
+    indexProbes: 0,
     overtaken: false,
   };
 }

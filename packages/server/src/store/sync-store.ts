@@ -40,6 +40,13 @@ export interface PushResult {
   changesAccepted: number;
   fieldsAccepted: number;
   recordsWritten: number;
+  /**
+   * Rows the answer's page read (RATE_LIMIT_ROWS): those it sends and those it skips (the
+   * client's own writes, the records this push rewrites), which cost the database the same.
+   */
+  pageRowsRead: number;
+  /** Index probes of the page besides its rows: two a table of the app (table-count.ts). */
+  indexProbes: number;
   /** Another push of the user wrote between this one's read and write: merged again, locked. */
   overtaken: boolean;
 }

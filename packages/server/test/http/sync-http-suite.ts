@@ -264,7 +264,8 @@ export function syncHttpSuite(name: string, makeDb: () => Promise<TestDatabase>)
     });
 
     it('refuses a user who spent RATE_LIMIT_ROWS with 429 and Retry-After, and nobody else', async () => {
-      const limited = await startTestServer(db, { rateLimitRows: 100 }); // 1,000 rows at once
+      // 1,000 rows at once; no waiting for the budget: refused at once.
+      const limited = await startTestServer(db, { rateLimitRows: 50, rateLimitMaxWaitMs: 0 });
       try {
         const heavy = user();
         const t = '2024-01-01T10:00:00Z';
@@ -274,7 +275,7 @@ export function syncHttpSuite(name: string, makeDb: () => Promise<TestDatabase>)
         expect((await limited.push(heavy, 'todo', body(changes))).status).toBe(200);
         const refused = await limited.push(heavy, 'todo', body([]));
         expect(refused.status).toBe(429);
-        expect(refused.headers.get('retry-after')).toBe('2');
+        expect(refused.headers.get('retry-after')).toBe('4');
         expect(await refused.json()).toMatchObject({ error: { code: 'RATE_LIMITED' } });
         const pulled = await limited.pull(heavy, 'todo', { collection: 'todos' });
         expect(pulled.status).toBe(429);
@@ -282,6 +283,65 @@ export function syncHttpSuite(name: string, makeDb: () => Promise<TestDatabase>)
         expect((await limited.push(user(), 'todo', body([update('a', { v: field(1, t) })]))).status).toBe(
           200,
         );
+      } finally {
+        await limited.close();
+      }
+    });
+
+    it('charges the page rows a push reads even when it sends none of them (its own writes)', async () => {
+      const limited = await startTestServer(db, { rateLimitRows: 50, rateLimitMaxWaitMs: 0 });
+      try {
+        const heavy = user();
+        const t = '2024-01-01T10:00:00Z';
+        const changes = Array.from({ length: 450 }, (_, i) => update(`r${i}`, { v: field(i, t) }));
+        // 450 read and 450 written: 900 of the 1,000 rows.
+        expect((await limited.push(heavy, 'todo', { clientId: 'a', changes })).status).toBe(200);
+        // Client a again, from the start: the page reads its 450 records and sends none back.
+        const again = await limited.push(heavy, 'todo', { clientId: 'a', changes: [] });
+        expect(again.status).toBe(200);
+        expect(((await again.json()) as { serverChanges: unknown[] }).serverChanges).toEqual([]);
+        // Those 450 rows were charged: the budget is spent.
+        const next = await limited.push(heavy, 'todo', { clientId: 'b', changes: [] });
+        expect(next.status).toBe(429);
+      } finally {
+        await limited.close();
+      }
+    });
+
+    it("charges an empty push the index probes of its answer's page: two a table", async () => {
+      const limited = await startTestServer(db, { rateLimitRows: 50, rateLimitMaxWaitMs: 0 });
+      try {
+        const heavy = user();
+        const t = '2024-01-01T10:00:00Z';
+        // 60 tables of one record: 120 rows of the 1,000.
+        const changes = Array.from({ length: 60 }, (_, i) => update('r', { v: field(i, t) }, `t${i}`));
+        const first = await limited.push(heavy, 'todo', { clientId: 'a', changes });
+        expect(first.status).toBe(200);
+        const { syncedUntil } = (await first.json()) as { syncedUntil: string };
+        // Up to date: each answer is empty, yet its page probes the 60 tables (120 probes).
+        // Free, a user could send these forever; charged, the budget is spent within 20.
+        const statuses: number[] = [];
+        for (let i = 0; i < 20 && !statuses.includes(429); i++)
+          statuses.push(
+            (await limited.push(heavy, 'todo', { clientId: 'a', since: syncedUntil, changes: [] })).status,
+          );
+        expect(statuses).toContain(429);
+      } finally {
+        await limited.close();
+      }
+    });
+
+    it('serves a user over RATE_LIMIT_ROWS after a wait, not with a 429, when the wait is short', async () => {
+      // 10,000 rows at once, then 500 a second; waits of up to 5 s are served.
+      const limited = await startTestServer(db, { rateLimitRows: 500 });
+      try {
+        const heavy = user();
+        const t = '2024-01-01T10:00:00Z';
+        // 5,500 read and 5,500 written: 1,000 rows overdrawn, 2 s to wait.
+        const changes = Array.from({ length: 5500 }, (_, i) => update(`r${i}`, { v: field(i, t) }));
+        expect((await limited.push(heavy, 'todo', { clientId: 'a', changes })).status).toBe(200);
+        const pulled = await limited.pull(heavy, 'todo', { collection: 'todos', limit: '1' });
+        expect(pulled.status).toBe(200);
       } finally {
         await limited.close();
       }

@@ -1,4 +1,4 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   appIdSchema,
   canonicalize,
@@ -122,8 +122,12 @@ export async function runPush(
     if (result.conflicts.length > 0) ctx.metrics.conflicts.inc({ app }, result.conflicts.length);
   }
   if (result.overtaken) ctx.metrics.pushesOvertaken.inc();
-  // Rows read (the batch's stored records, the page) and written, for RATE_LIMIT_ROWS.
-  ctx.limiter.charge(userId, body.changes.length + result.recordsWritten + result.serverChanges.length);
+  // Rows read (the batch's stored records, the page: sent or skipped, and its index probes,
+  // two a table) and written, for RATE_LIMIT_ROWS.
+  ctx.limiter.charge(
+    userId,
+    body.changes.length + result.recordsWritten + result.pageRowsRead + result.indexProbes,
+  );
   // Committed: now, and only now, tell the other clients.
   if (result.tablesChanged.length > 0) {
     const event = { userId, appId, tables: result.tablesChanged, clientId };
@@ -154,7 +158,8 @@ function pageAnswer(c: Context<AppEnv>, result: { serverChanges: ServerChange[] 
 export function syncRoutes(ctx: ServerContext): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
 
-  async function begin(c: Context<AppEnv>) {
+  /** `admit`: push and pull wait for the user's turn (admission.ts); a stream does not. */
+  async function begin(c: Context<AppEnv>, admit = true) {
     const headers = {
       authorization: c.req.header(HEADER.authorization),
       serviceKey: c.req.header(HEADER.serviceKey),
@@ -164,9 +169,11 @@ export function syncRoutes(ctx: ServerContext): Hono<AppEnv> {
     const address = incoming ? clientAddress(incoming, ctx.config.trustProxy) : 'unknown';
     const principal = await authenticate(ctx, headers, c.get('requestId'), address);
     c.set('principal', principal);
-    ctx.limiter.take(principal.userId);
+    ctx.limiter.take(principal.userId, undefined, !admit);
     const appId = appIdOf(c.req.param('appId'));
     c.set('appId', appId);
+    const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
+    if (admit && outgoing) await ctx.admission.admit(principal.userId, outgoing);
     return { userId: principal.userId, appId };
   }
 
@@ -199,7 +206,7 @@ export function syncRoutes(ctx: ServerContext): Hono<AppEnv> {
     return pageAnswer(c, result);
   });
 
-  app.get(ROUTE.stream, async (c) => openStream(ctx, c, await begin(c)));
+  app.get(ROUTE.stream, async (c) => openStream(ctx, c, await begin(c, false)));
 
   const methodNotAllowed = (allowed: string) => (c: Context<AppEnv>) => {
     c.header('Allow', allowed);
