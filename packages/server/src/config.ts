@@ -210,7 +210,7 @@ export const SETTINGS = {
   ),
   rateLimitQueue: setting(
     'RATE_LIMIT_QUEUE',
-    '32',
+    '256',
     int(0, 100_000),
     "A user's pushes and pulls waiting at once (for a slot or the row budget); one more: 429",
   ),
