@@ -14,8 +14,8 @@ export interface OpenOptions {
 }
 
 /**
- * Each driver is imported only when chosen: PGlite (its WASM runtime and file-system bundle)
- * is never loaded by a server on PostgreSQL, nor postgres.js by an embedded one.
+ * Each driver is imported only when chosen: a server on PostgreSQL never loads PGlite (its
+ * WASM runtime and file-system bundle; docs/benchmarks.md, "Footprint").
  */
 export async function openDb(opts: OpenOptions): Promise<Db> {
   if (opts.databaseUrl) {
