@@ -1,4 +1,4 @@
-import { execFile, spawn } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,6 +30,18 @@ describe('the mana-sync bin from a clean build', () => {
           cpSync(join(from, entry), join(work, 'packages', p, entry), { recursive: true });
     }
     linkNodeModules(work);
+
+    // Not built yet: the bin says what to run, instead of a module-resolution trace.
+    const unbuilt = spawnSync(
+      process.execPath,
+      [join(work, 'packages/server/bin/mana-sync.js'), '--version'],
+      {
+        env: { ...process.env, NODE_OPTIONS: '' },
+        encoding: 'utf8',
+      },
+    );
+    expect(unbuilt.status).toBe(2);
+    expect(unbuilt.stderr).toContain('run `npm run build` first');
 
     const tsc = join(REPO, 'node_modules/typescript/bin/tsc');
     await promisify(execFile)(process.execPath, [tsc, '-b', 'tsconfig.build.json'], {
