@@ -4,6 +4,7 @@ import { type BenchOptions, commandFor, parseOptions } from './lib/options.js';
 import { type Figure, printTable, writeResults } from './lib/report.js';
 import { type ManaUnderTest, startMana } from './lib/servers.js';
 import { abuse } from './scenarios/abuse.js';
+import { footprint } from './scenarios/footprint.js';
 import { initialSync } from './scenarios/initial-sync.js';
 import { pgliteIngest } from './scenarios/pglite.js';
 import { pushIngest } from './scenarios/push-ingest.js';
@@ -12,7 +13,7 @@ import { requestPath } from './scenarios/request-path.js';
 import { websocket } from './scenarios/websocket.js';
 
 /**
- * `npm run bench [-- --quick] [--only request,push,pull,pglite,ws,rls,abuse] [--rounds N]
+ * `npm run bench [-- --quick] [--only request,push,pull,pglite,ws,rls,abuse,footprint] [--rounds N]
  *   [--part big-pulls,held-uploads,empty-pushes] [--store pg,pglite]` (the last two: abuse only)
  *
  * Servers run in this process (startServer(), loopback, dev auth, no rate limit, silent
@@ -77,6 +78,8 @@ async function main(opts: BenchOptions): Promise<Figure[]> {
     if (wants('abuse') && !BENCH_DATABASE_URL)
       console.warn('BENCH_DATABASE_URL unset: PostgreSQL abuse figures skipped');
     if (wants('abuse')) figures.push(...(await abuse(opts, BENCH_DATABASE_URL, commandFor(opts, 'abuse'))));
+    if (wants('footprint'))
+      figures.push(...(await footprint(opts, BENCH_DATABASE_URL, commandFor(opts, 'footprint'))));
   } finally {
     await pgServer?.close();
     for (const s of schemas) await s.drop().catch((err) => console.error(`could not drop ${s.schema}:`, err));

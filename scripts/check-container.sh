@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Checks the container files without a Docker engine (none runs on the dev machines or in CI):
-# replays the Dockerfile's two stages on this machine, taking the npm ci command and the
-# runtime COPY list from the Dockerfile itself so the two cannot drift, then starts the
+# replays the Dockerfile's stages on this machine (build, deps, runtime), taking each stage's
+# RUN commands and the runtime COPY list from the Dockerfile itself so the two cannot drift, then starts the
 # result as an unprivileged user, with production deps only, and checks /health, /metrics
 # and a clean SIGTERM exit. docker-compose.yml is checked by packages/server/test/ops/container.test.ts.
 #   usage: bash scripts/check-container.sh
@@ -13,29 +13,49 @@ chmod 755 "$WORK"
 trap 'rm -rf "$WORK"' EXIT
 
 echo "== build context (git files, minus .dockerignore; tar's unanchored excludes approximate it)"
-mkdir -p "$WORK/deps"
+mkdir -p "$WORK/context"
 git ls-files -co --exclude-standard -z \
   | tar --exclude-from=<(sed -e '/^#/d' -e '/^$/d' -e 's|^\*\*/||' .dockerignore) --null -T - -cf - \
-  | tar -xf - -C "$WORK/deps"
+  | tar -xf - -C "$WORK/context"
 for must_not in node_modules docs .git; do
-  if [ -e "$WORK/deps/$must_not" ]; then echo "context holds $must_not" >&2; exit 1; fi
+  if [ -e "$WORK/context/$must_not" ]; then echo "context holds $must_not" >&2; exit 1; fi
 done
 
-echo "== deps stage"
-NPM_CI=$(sed -n 's/^RUN \(npm ci[^\\&]*\).*/\1/p' Dockerfile)
-[[ "$NPM_CI" == *"--omit=dev"* ]] || { echo "the Dockerfile's npm ci does not omit dev deps" >&2; exit 1; }
-echo "   $NPM_CI"
-(cd "$WORK/deps" && NODE_ENV=production $NPM_CI >/dev/null)
+# The Dockerfile with its continuation lines joined: one instruction per line.
+DOCKERFILE=$(sed -e ':a' -e '/\\$/N; s/\\\n *//; ta' Dockerfile)
+# A stage's RUN commands, one per line (split at &&), without `npm cache clean` (this
+# machine's cache is not the image's).
+stage_commands() {
+  awk -v s="$1" '/^FROM /{cur=($NF==s)} cur && /^RUN /{sub(/^RUN /,""); print}' <<<"$DOCKERFILE" \
+    | sed 's/ *&& */\n/g' | grep -v '^npm cache clean'
+}
+stage_env() {
+  awk -v s="$1" '/^FROM /{cur=($NF==s)} cur && /^ENV /{sub(/^ENV /,""); print}' <<<"$DOCKERFILE"
+}
+
+NPM_CI=$(stage_commands deps | grep '^npm ci')
+[[ "$NPM_CI" == *"--omit=dev"* ]] || { echo "the Dockerfile's deps stage does not omit dev deps" >&2; exit 1; }
+for stage in build deps; do
+  echo "== $stage stage"
+  cp -a "$WORK/context" "$WORK/$stage"
+  ENVS=$(stage_env "$stage")
+  while IFS= read -r cmd; do
+    echo "   $cmd"
+    # shellcheck disable=SC2086 # ENV holds KEY=value words
+    (cd "$WORK/$stage" && env $ENVS bash -c "$cmd" >/dev/null)
+  done < <(stage_commands "$stage")
+done
 
 echo "== runtime stage"
 mkdir -p "$WORK/app" "$WORK/data"
-mapfile -t COPIES < <(sed -n 's|^COPY --from=deps [^ ]* /app/\([^ ]*\) .*|\1|p' Dockerfile)
-for path in "${COPIES[@]}"; do
+mapfile -t COPIES < <(sed -n 's|^COPY --from=\([a-z]*\) [^ ]* /app/\([^ ]*\) .*|\1 \2|p' Dockerfile)
+for copy in "${COPIES[@]}"; do
+  read -r stage path <<<"$copy"
   mkdir -p "$WORK/app/$(dirname "$path")"
-  cp -a "$WORK/deps/$path" "$WORK/app/$path"
-  echo "   copied $path"
+  cp -a "$WORK/$stage/$path" "$WORK/app/$path"
+  echo "   copied $path from $stage"
 done
-for dev in vitest typescript @biomejs fast-check; do
+for dev in vitest typescript tsx @biomejs fast-check; do
   if [ -e "$WORK/app/node_modules/$dev" ]; then echo "dev dependency $dev is in the image" >&2; exit 1; fi
 done
 echo "   node_modules: $(du -sh "$WORK/app/node_modules" | cut -f1), no dev dependencies"

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 
-export const GROUPS = ['request', 'push', 'pull', 'pglite', 'ws', 'rls', 'abuse'] as const;
+export const GROUPS = ['request', 'push', 'pull', 'pglite', 'ws', 'rls', 'abuse', 'footprint'] as const;
 export type Group = (typeof GROUPS)[number];
 export const ABUSE_PARTS = ['big-pulls', 'held-uploads', 'empty-pushes'] as const;
 export type AbusePart = (typeof ABUSE_PARTS)[number];
@@ -70,8 +70,11 @@ export function parseOptions(argv: string[]): BenchOptions {
   });
   const quick = values.quick ?? false;
   // `abuse` only on request (--only abuse): six minutes of deliberate overload, and the quick
-  // run (CI smoke) has a 3-minute budget.
-  const groups = values.only ? (values.only.split(',') as Group[]) : GROUPS.filter((g) => g !== 'abuse');
+  // run (CI smoke) has a 3-minute budget. `footprint` too: it builds, and starts ~10 processes a round.
+  const ON_REQUEST: Group[] = ['abuse', 'footprint'];
+  const groups = values.only
+    ? (values.only.split(',') as Group[])
+    : GROUPS.filter((g) => !ON_REQUEST.includes(g));
   for (const g of groups)
     if (!GROUPS.includes(g)) throw new Error(`--only: unknown group ${g} (${GROUPS.join(', ')})`);
   const abuseParts = listOf('--part', values.part, ABUSE_PARTS);

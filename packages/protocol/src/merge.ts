@@ -164,8 +164,9 @@ export interface NormalizeOptions {
 export function changeFields(change: Change, opts: NormalizeOptions): Record<string, TimedValue> {
   const limit = opts.nowMicros + opts.maxSkewMicros;
   // `now` as text only where a timestamp needs it (formatMicros is cheap within a second).
-  // No closure for it: the server runs under tsx, which names every function expression it
-  // makes (an Object.defineProperty each time), and this runs for every change.
+  // No closure for it: under tsx (the benches and tests run the sources) every function
+  // expression is named as it is made (an Object.defineProperty each time), and this runs for
+  // every change.
   const out = bare<TimedValue>();
   let newest: Canonical | undefined;
   // Object.keys, not Object.entries: no array per field on the push's hot path.

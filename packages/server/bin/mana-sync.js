@@ -1,10 +1,16 @@
 #!/usr/bin/env node
-// Runs the TypeScript CLI directly (tsx), so there is no build step to forget.
-import { register } from 'node:module';
-import { register as registerTsx } from 'tsx/esm/api';
+// Runs the CLI. "#cli" (package.json "imports") is the build, dist/cli.js, under plain node:
+// what `npm start` (after its prestart build), the image and an installed package run. Under
+// the "source" condition (`node --conditions=source --import tsx`: tests, dev) it is
+// src/cli.ts, and @mana/sync-protocol resolves to its sources the same way.
+import { fileURLToPath } from 'node:url';
 
-// Hooks run last-registered first: tsx resolves and then asks this hook, which adds the
-// "source" condition so @mana/sync-protocol resolves to its sources, not to a build.
-register('./source-condition.js', import.meta.url);
-registerTsx();
-await import('../src/cli.ts');
+try {
+  await import('#cli');
+} catch (err) {
+  // A checkout that was never built: say what to run instead of a module-resolution trace.
+  const built = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+  if (err?.code !== 'ERR_MODULE_NOT_FOUND' || !String(err.message).includes(built)) throw err;
+  process.stderr.write('mana-sync: the server is not built (no dist/cli.js): run `npm run build` first\n');
+  process.exit(2);
+}

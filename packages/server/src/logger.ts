@@ -1,6 +1,11 @@
+import { createRequire } from 'node:module';
 import pino from 'pino';
-import pretty from 'pino-pretty';
+import type PinoPretty from 'pino-pretty';
 import { isProduction } from './config.js';
+
+// pino-pretty is loaded only for a terminal (a synchronous require, as createLogger is
+// synchronous): a service writing JSON never pays for loading it at start.
+const require = createRequire(import.meta.url);
 
 export type Logger = pino.Logger;
 
@@ -25,7 +30,8 @@ export function createLogger(level: string, opts: LoggerOptions = {}): Logger {
     },
   };
   // pino-pretty as an in-process stream (no worker thread): only for a developer at a terminal.
-  const destination = opts.destination ?? (opts.pretty ? pretty({ colorize: true, sync: true }) : undefined);
+  const pretty = opts.pretty ? (require('pino-pretty') as typeof PinoPretty) : undefined;
+  const destination = opts.destination ?? pretty?.({ colorize: true, sync: true });
   return destination ? pino(options, destination) : pino(options);
 }
 

@@ -1,5 +1,5 @@
 import { mkdirSync } from 'node:fs';
-import { PGlite, type Transaction } from '@electric-sql/pglite';
+import { PGlite, type PGliteOptions, type Transaction } from '@electric-sql/pglite';
 import { lockDataDir } from './data-dir-lock.js';
 import { SET_MAINTENANCE, setUserStatement } from './row-security.js';
 import { type Db, type Query, SESSION_SETTINGS } from './sql.js';
@@ -11,16 +11,36 @@ import { type Db, type Query, SESSION_SETTINGS } from './sql.js';
  * transactions run one at a time, which is also what makes its cursor order trivially safe.
  */
 export async function pgliteDb(dataDir?: string): Promise<Db> {
-  if (!dataDir) return wrap(await configured(await PGlite.create()), undefined);
+  if (!dataDir) return wrap(await configured(await PGlite.create(PGLITE_OPTIONS)), undefined);
   mkdirSync(dataDir, { recursive: true });
   const unlock = lockDataDir(dataDir);
   try {
-    return wrap(await configured(await PGlite.create(dataDir)), undefined, unlock);
+    return wrap(await configured(await PGlite.create(dataDir, PGLITE_OPTIONS)), undefined, unlock);
   } catch (err) {
     unlock();
     throw err;
   }
 }
+
+/**
+ * PGlite's start-up options: its defaults (single-user mode, fsync off, no parallel workers),
+ * plus a smaller buffer cache. PostgreSQL's default shared_buffers, 128MB, lives in the WASM
+ * heap and is resident from the start: measured on an existing data directory, 311 MB
+ * resident 3 s after PGlite.create() with the default, 165 MB with 16MB
+ * (docs/benchmarks.md, "Footprint"). One connection on a developer's machine or a small
+ * instance does not use more; the operating system's page cache still holds the data files.
+ * What remains is PGlite's floor: the 128 MB WASM memory it declares as its minimum
+ * (initialMemory cannot go lower) and the compiled pglite.wasm.
+ */
+export const PGLITE_OPTIONS = {
+  startParams: [
+    ...PGlite.defaultStartParams,
+    '-c',
+    'shared_buffers=16MB',
+    // The session settings as start parameters: no statements at start (see SESSION_SETTINGS).
+    ...Object.entries(SESSION_SETTINGS).flatMap(([name, value]) => ['-c', `${name}=${value}`]),
+  ],
+} satisfies PGliteOptions;
 
 /**
  * The role the embedded database serves as. PGlite's one user, `postgres`, is a superuser,
@@ -30,26 +50,37 @@ export async function pgliteDb(dataDir?: string): Promise<Db> {
  */
 export const PGLITE_ROLE = 'mana_sync';
 
-/** PGlite is one session: the role and settings are set once. */
+/**
+ * PGlite is one session: the role is set once (the settings are start parameters). The role,
+ * its grant and the ownership are made only when missing: on every later start that is one
+ * read instead of catalog writes (a start-up cost: docs/benchmarks.md, "Footprint").
+ */
 async function configured(pg: PGlite): Promise<PGlite> {
+  const [state] = (
+    await pg.query<{ ready: boolean | null }>(`
+      SELECT CASE WHEN EXISTS (SELECT FROM pg_roles WHERE rolname = '${PGLITE_ROLE}') THEN
+        has_schema_privilege('${PGLITE_ROLE}', 'public', 'CREATE')
+        AND has_schema_privilege('${PGLITE_ROLE}', 'public', 'USAGE')
+        AND NOT EXISTS (SELECT FROM pg_tables WHERE schemaname = 'public' AND tableowner <> '${PGLITE_ROLE}')
+      END AS ready`)
+  ).rows;
   // As postgres, idempotently: the role, the right to create tables in public, and the tables
   // a data directory from before this role (created as postgres) already has.
-  await pg.exec(`
-    DO $$ BEGIN
-      IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '${PGLITE_ROLE}') THEN
-        CREATE ROLE ${PGLITE_ROLE} NOLOGIN NOSUPERUSER NOBYPASSRLS;
-      END IF;
-    END $$;
-    GRANT ALL ON SCHEMA public TO ${PGLITE_ROLE};
-    DO $$ DECLARE t text; BEGIN
-      FOR t IN SELECT tablename FROM pg_tables
-               WHERE schemaname = 'public' AND tableowner <> '${PGLITE_ROLE}' LOOP
-        EXECUTE format('ALTER TABLE public.%I OWNER TO ${PGLITE_ROLE}', t);
-      END LOOP;
-    END $$;
-    SET ROLE ${PGLITE_ROLE};`);
-  for (const [name, value] of Object.entries(SESSION_SETTINGS))
-    await pg.query('SELECT set_config($1, $2, false)', [name, value]);
+  if (!state?.ready)
+    await pg.exec(`
+      DO $$ BEGIN
+        IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '${PGLITE_ROLE}') THEN
+          CREATE ROLE ${PGLITE_ROLE} NOLOGIN NOSUPERUSER NOBYPASSRLS;
+        END IF;
+      END $$;
+      GRANT ALL ON SCHEMA public TO ${PGLITE_ROLE};
+      DO $$ DECLARE t text; BEGIN
+        FOR t IN SELECT tablename FROM pg_tables
+                 WHERE schemaname = 'public' AND tableowner <> '${PGLITE_ROLE}' LOOP
+          EXECUTE format('ALTER TABLE public.%I OWNER TO ${PGLITE_ROLE}', t);
+        END LOOP;
+      END $$;`);
+  await pg.exec(`SET ROLE ${PGLITE_ROLE}`);
   return pg;
 }
 

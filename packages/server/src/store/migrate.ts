@@ -1,9 +1,11 @@
 import { readdirSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Db, sql } from '../db/sql.js';
 
-const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'migrations');
+// The SQL files stay in src/ (tsc does not copy them): this path reaches them both from here
+// and from the build, dist/store/migrate.js, so the published package ships src/store/migrations.
+const MIGRATIONS_DIR = fileURLToPath(new URL('../../src/store/migrations/', import.meta.url));
 
 export interface Migration {
   version: number;

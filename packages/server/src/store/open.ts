@@ -1,5 +1,3 @@
-import { pgliteDb } from '../db/pglite.js';
-import { postgresDb } from '../db/postgres.js';
 import type { Db } from '../db/sql.js';
 import { migrate } from './migrate.js';
 import { createSyncStore, type SyncStore } from './sync-store.js';
@@ -15,10 +13,17 @@ export interface OpenOptions {
   pageMaxBytes?: number | undefined;
 }
 
+/**
+ * Each driver is imported only when chosen: a server on PostgreSQL never loads PGlite (its
+ * WASM runtime and file-system bundle; docs/benchmarks.md, "Footprint").
+ */
 export async function openDb(opts: OpenOptions): Promise<Db> {
-  return opts.databaseUrl
-    ? postgresDb(opts.databaseUrl, opts.schema ? { schema: opts.schema } : {})
-    : pgliteDb(opts.dataDir);
+  if (opts.databaseUrl) {
+    const { postgresDb } = await import('../db/postgres.js');
+    return postgresDb(opts.databaseUrl, opts.schema ? { schema: opts.schema } : {});
+  }
+  const { pgliteDb } = await import('../db/pglite.js');
+  return pgliteDb(opts.dataDir);
 }
 
 /** Opens the database, applies pending migrations, and returns the store. */

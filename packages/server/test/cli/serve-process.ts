@@ -1,7 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-
-export const BIN = fileURLToPath(new URL('../../bin/mana-sync.js', import.meta.url));
+import { SOURCE_BIN } from './bin.js';
 
 export interface ServeProcess {
   child: ChildProcess;
@@ -19,7 +17,7 @@ export async function startServeProcess(
   env: Record<string, string>,
   timeoutMs = 60_000, // start-up takes seconds, longer on a loaded 2-core CI machine
 ): Promise<ServeProcess> {
-  const child = spawn(process.execPath, [BIN, ...args], {
+  const child = spawn(process.execPath, [...SOURCE_BIN, ...args], {
     env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

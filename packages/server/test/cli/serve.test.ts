@@ -3,7 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { BIN, startServeProcess } from './serve-process.js';
+import { SOURCE_BIN } from './bin.js';
+import { startServeProcess } from './serve-process.js';
 
 /** What README promises: `npm start` on a bare machine (embedded PGlite, dev auth). */
 describe('mana-sync serve --dev-auth on the embedded database', () => {
@@ -38,7 +39,7 @@ describe('mana-sync serve --dev-auth on the embedded database', () => {
     }
 
     // The token minted by the CLI (another process) is accepted: the dev key lives in the data dir.
-    const minted = spawnSync(process.execPath, [BIN, 'token', '--user', 'dev-user'], {
+    const minted = spawnSync(process.execPath, [...SOURCE_BIN, 'token', '--user', 'dev-user'], {
       env: { ...process.env, MANA_SYNC_DATA_DIR: dataDir },
       encoding: 'utf8',
     });
@@ -59,7 +60,7 @@ describe('mana-sync serve --dev-auth on the embedded database', () => {
   }, 180_000); // two process starts and a CLI run: slow on a loaded 2-core machine
 
   it('stops start-up with one line naming a bad variable', () => {
-    const r = spawnSync(process.execPath, [BIN, 'serve'], {
+    const r = spawnSync(process.execPath, [...SOURCE_BIN, 'serve'], {
       env: { ...process.env, PORT: 'eighty' },
       encoding: 'utf8',
     });
@@ -68,7 +69,7 @@ describe('mana-sync serve --dev-auth on the embedded database', () => {
   });
 
   it('refuses dev auth in production', () => {
-    const r = spawnSync(process.execPath, [BIN, 'serve', '--dev-auth'], {
+    const r = spawnSync(process.execPath, [...SOURCE_BIN, 'serve', '--dev-auth'], {
       env: { ...process.env, NODE_ENV: 'production', MANA_SYNC_DATA_DIR: dataDir },
       encoding: 'utf8',
     });
@@ -104,7 +105,7 @@ describe('mana-sync serve --dev-auth on the embedded database', () => {
       /^mana-sync: MANA_SYNC_DEV_AUTH=1 is refused with a DATABASE_URL off loopback \(host "db.example.com"\); set MANA_SYNC_DEV_AUTH_UNSAFE=1/,
     ],
   ])('refuses --dev-auth with %o, in one line naming the variable', (env, line) => {
-    const r = spawnSync(process.execPath, [BIN, 'serve', '--dev-auth'], {
+    const r = spawnSync(process.execPath, [...SOURCE_BIN, 'serve', '--dev-auth'], {
       env: { ...process.env, MANA_SYNC_DATA_DIR: dataDir, ...env },
       encoding: 'utf8',
     });
@@ -122,11 +123,11 @@ describe('mana-sync serve --dev-auth on the embedded database', () => {
       ['compact', '--help'],
       ['stats', '--help'],
     ]) {
-      const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8' });
+      const r = spawnSync(process.execPath, [...SOURCE_BIN, ...args], { encoding: 'utf8' });
       expect(r.status, args.join(' ')).toBe(0);
       expect(r.stdout).toMatch(/mana-sync/);
     }
-    const unknown = spawnSync(process.execPath, [BIN, 'frobnicate'], { encoding: 'utf8' });
+    const unknown = spawnSync(process.execPath, [...SOURCE_BIN, 'frobnicate'], { encoding: 'utf8' });
     expect(unknown.status).toBe(2);
     expect(unknown.stderr).toContain('unknown command');
   });

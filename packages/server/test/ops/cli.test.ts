@@ -2,19 +2,18 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/logger.js';
 import { startServer } from '../../src/server.js';
+import { SOURCE_BIN } from '../cli/bin.js';
 
-const BIN = fileURLToPath(new URL('../../bin/mana-sync.js', import.meta.url));
 const run = promisify(execFile);
 
 /** Runs the real CLI; resolves with its exit code and output whatever the code. */
 async function cli(args: string[], env: Record<string, string> = {}) {
   try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], {
+    const { stdout, stderr } = await run(process.execPath, [...SOURCE_BIN, ...args], {
       env: { ...process.env, DATABASE_URL: '', ...env },
       timeout: 60_000,
     });

@@ -6,8 +6,8 @@ import { loadConfig, SETTINGS } from '../../src/config.js';
 
 /**
  * The container files, checked without a Docker engine (there is none here or in CI):
- * the compose file parses and wires the right names; the Dockerfile is multi-stage, installs
- * production dependencies only and runs unprivileged. scripts/check-container.sh goes further
+ * the compose file parses and wires the right names; the Dockerfile is multi-stage, runs the
+ * build with production dependencies only, and runs unprivileged. scripts/check-container.sh goes further
  * and replays the Dockerfile's stages on this machine.
  */
 const root = (p: string) => fileURLToPath(new URL(`../../../../${p}`, import.meta.url));
@@ -93,16 +93,26 @@ describe('Dockerfile', () => {
   }
   const runtime = stages.at(-1)!;
 
-  it('is multi-stage and installs production dependencies only, with no install scripts', () => {
-    expect(stages.length).toBeGreaterThanOrEqual(2);
+  it('is multi-stage: builds the JavaScript in one stage, installs production dependencies only in another, with no install scripts', () => {
+    expect(stages.length).toBeGreaterThanOrEqual(3);
     const install = lines.filter((l) => /\bnpm (ci|install)\b/.test(l));
-    expect(install).toHaveLength(1);
-    expect(install[0]).toMatch(/npm ci .*--omit=dev/);
-    expect(install[0]).toContain('--ignore-scripts');
+    for (const l of install) expect(l).toContain('--ignore-scripts');
     expect(runtime.some((l) => /\bnpm (ci|install)\b/.test(l))).toBe(false);
-    // tsx runs the TypeScript at run time, so it must be a production dependency of the server.
+    // The node_modules the runtime copies come from a stage that omits dev dependencies.
+    const from = (path: string) =>
+      /--from=(\w+)/.exec(
+        runtime.find((l) => l.startsWith('COPY --from=') && l.includes(` /app/${path} `))!,
+      )![1]!;
+    const depsStage = stages.find((s) => s[0]!.endsWith(` AS ${from('node_modules')}`))!;
+    expect(depsStage.find((l) => /\bnpm ci\b/.test(l))).toMatch(/npm ci .*--omit=dev/);
+    // The server's build comes from a stage that compiles it (tsc -b).
+    const buildStage = stages.find((s) => s[0]!.endsWith(` AS ${from('packages/server/dist')}`))!;
+    expect(buildStage.some((l) => /\btsc -b packages\/server\b|npm run build/.test(l))).toBe(true);
+    // Plain node runs the build: tsx is a dev tool, not a dependency of the server.
     const server = JSON.parse(read('packages/server/package.json'));
-    expect(Object.keys(server.dependencies)).toEqual(expect.arrayContaining(['tsx', '@mana/sync-protocol']));
+    expect(Object.keys(server.dependencies)).toContain('@mana/sync-protocol');
+    expect(Object.keys(server.dependencies)).not.toContain('tsx');
+    expect(server.imports['#cli'].default).toBe('./dist/cli.js');
   });
 
   it('runs the CLI as the unprivileged node user, on the default port, with a health check', () => {
@@ -113,13 +123,16 @@ describe('Dockerfile', () => {
     expect(existsSync(root(bin))).toBe(true);
     expect(runtime).toContain(`EXPOSE ${SETTINGS.port.default}`);
     expect(runtime.some((l) => l.startsWith('HEALTHCHECK ') && l.includes('/health'))).toBe(true);
-    // Everything the runtime copies from the deps stage exists in the repo (or is node_modules).
-    for (const l of runtime.filter((x) => x.startsWith('COPY --from=deps'))) {
+    // Everything the runtime copies exists in the repo, or is node_modules, or a package's build
+    // (dist/ of a package with a tsconfig.json).
+    for (const l of runtime.filter((x) => x.startsWith('COPY --from='))) {
       const src = l
         .split(/\s+/)
         .at(-2)!
         .replace(/^\/app\//, '');
-      if (src !== 'node_modules') expect(existsSync(root(src)), src).toBe(true);
+      const build = /^(packages\/\w+)\/dist$/.exec(src);
+      if (build) expect(existsSync(root(`${build[1]}/tsconfig.json`)), src).toBe(true);
+      else if (src !== 'node_modules') expect(existsSync(root(src)), src).toBe(true);
     }
   });
 

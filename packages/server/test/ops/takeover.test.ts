@@ -1,8 +1,8 @@
 import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { pgliteDb } from '../../src/db/pglite.js';
+import { SOURCE_BIN } from '../cli/bin.js';
 import { diskPglite } from '../helpers/databases.js';
 import { GO_SCHEMA, GoWriter, insertGoRows, micros } from './go-service.js';
 import { takeoverSuite } from './takeover-suite.js';
@@ -37,12 +37,10 @@ describe('mana-sync takeover (the CLI)', () => {
   }, 60_000);
 });
 
-const BIN = fileURLToPath(new URL('../../bin/mana-sync.js', import.meta.url));
-
 /** Runs the real CLI; resolves with its exit code and output whatever the code. */
 async function cli(args: string[], env: Record<string, string>) {
   try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [BIN, ...args], {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [...SOURCE_BIN, ...args], {
       env: { ...process.env, DATABASE_URL: '', ...env },
       timeout: 30_000,
     });

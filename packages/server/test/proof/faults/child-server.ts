@@ -1,8 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
-import { fileURLToPath } from 'node:url';
-
-const BIN = fileURLToPath(new URL('../../../bin/mana-sync.js', import.meta.url));
+import { SOURCE_BIN } from '../../cli/bin.js';
 
 /** A free loopback port (listen on 0, read it, close). */
 export async function freePort(): Promise<number> {
@@ -25,7 +23,7 @@ export interface ChildServer {
 export async function startChildServer(env: Record<string, string>): Promise<ChildServer> {
   const port = await freePort();
   let stderr = '';
-  const child = spawn(process.execPath, [BIN, 'serve'], {
+  const child = spawn(process.execPath, [...SOURCE_BIN, 'serve'], {
     env: {
       ...process.env,
       PORT: String(port),
