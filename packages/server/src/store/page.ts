@@ -103,8 +103,10 @@ export function pageStatement(q: PageQuery): Fragment {
  * row's size is its JSON text (about what the answer carries), measured on those rows only:
  * the rows past the budget never leave the database, so a page in memory is at most the
  * budget or one record. Measuring means serializing the row, so a row is measured only while
- * the stored sizes before it (`stored`: free) are within the budget, and one past that is
- * taken as past it. Why: 60 records of 10 MB (one a page) were each serialized for every page.
+ * the stored sizes before it and its own (`stored`: free) are within the budget; a row past
+ * that is taken as past it (alone on its page, or the next page's first). Why: 60 records of
+ * 10 MB (one a page) were each serialized for every page, and each page's own 10 MB record
+ * once more just to learn it was over the budget.
  * A page may so end somewhat before the budget (jsonb's binary form of small values is larger
  * than their text; compressed values count ten times their stored size), never after it.
  */
@@ -132,7 +134,7 @@ function budgeted(inner: Fragment, maxBytes: number): Fragment {
         SELECT s.*, row_number() OVER o AS n, sum(s.size) OVER o AS running
         FROM (
           SELECT c.*,
-                 CASE WHEN c.stored_before <= ${budget}
+                 CASE WHEN c.stored_before <= ${budget} AND c.stored <= ${budget}
                    THEN octet_length(c.data::text) + octet_length(c.field_timestamps::text)
                    ELSE ${budget} + 1 END AS size
           FROM (
