@@ -4,6 +4,7 @@ import { type BenchOptions, commandFor, parseOptions } from './lib/options.js';
 import { type Figure, printTable, writeResults } from './lib/report.js';
 import { type ManaUnderTest, startMana } from './lib/servers.js';
 import { abuse } from './scenarios/abuse.js';
+import { clientGroup } from './scenarios/client.js';
 import { initialSync } from './scenarios/initial-sync.js';
 import { pgliteIngest } from './scenarios/pglite.js';
 import { pushIngest } from './scenarios/push-ingest.js';
@@ -12,7 +13,7 @@ import { requestPath } from './scenarios/request-path.js';
 import { websocket } from './scenarios/websocket.js';
 
 /**
- * `npm run bench [-- --quick] [--only request,push,pull,pglite,ws,rls,abuse] [--rounds N]`
+ * `npm run bench [-- --quick] [--only request,push,pull,pglite,ws,rls,abuse,client] [--rounds N]`
  *
  * Servers run in this process (startServer(), loopback, dev auth, no rate limit, silent
  * log); load comes from forked load processes (bench/load), bounded in count and time.
@@ -76,6 +77,7 @@ async function main(opts: BenchOptions): Promise<Figure[]> {
     if (wants('abuse') && !BENCH_DATABASE_URL)
       console.warn('BENCH_DATABASE_URL unset: PostgreSQL abuse figures skipped');
     if (wants('abuse')) figures.push(...(await abuse(opts, BENCH_DATABASE_URL, commandFor(opts, 'abuse'))));
+    if (wants('client')) figures.push(...(await clientGroup(opts)));
   } finally {
     await pgServer?.close();
     for (const s of schemas) await s.drop().catch((err) => console.error(`could not drop ${s.schema}:`, err));

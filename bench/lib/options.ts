@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 
-export const GROUPS = ['request', 'push', 'pull', 'pglite', 'ws', 'rls', 'abuse'] as const;
+export const GROUPS = ['request', 'push', 'pull', 'pglite', 'ws', 'rls', 'abuse', 'client'] as const;
 export type Group = (typeof GROUPS)[number];
 
 export interface BenchOptions {
@@ -43,9 +43,12 @@ export function parseOptions(argv: string[]): BenchOptions {
     strict: true,
   });
   const quick = values.quick ?? false;
-  // `abuse` only on request (--only abuse): six minutes of deliberate overload, and the quick
-  // run (CI smoke) has a 3-minute budget.
-  const groups = values.only ? (values.only.split(',') as Group[]) : GROUPS.filter((g) => g !== 'abuse');
+  // `abuse` and `client` only on request (--only abuse, --only client): minutes each (six of
+  // deliberate overload; two browsers' worth of devices), and the quick run (CI smoke) has a
+  // 3-minute budget.
+  const groups = values.only
+    ? (values.only.split(',') as Group[])
+    : GROUPS.filter((g) => g !== 'abuse' && g !== 'client');
   for (const g of groups)
     if (!GROUPS.includes(g)) throw new Error(`--only: unknown group ${g} (${GROUPS.join(', ')})`);
   const rounds = values.rounds ? Number(values.rounds) : quick ? 1 : 3;
