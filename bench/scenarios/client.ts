@@ -120,8 +120,11 @@ export async function clientGroup(opts: BenchOptions): Promise<Figure[]> {
       const fn = { endToEnd, loneWrites, firstSync }[what] as (...a: unknown[]) => Promise<object>;
       return fn(nodeEnv, ...args);
     };
-    figures.push(...(await measure('Node', inNode, sizes, opts, command, run, seeded)));
-
+    // CLIENT_BENCH_ENV=node or chromium: one of the two (a before/after pair run in halves).
+    const only = process.env.CLIENT_BENCH_ENV;
+    if (only !== 'chromium')
+      figures.push(...(await measure('Node', inNode, sizes, opts, command, run, seeded)));
+    if (only === 'node') return figures;
     if (chromiumMissing()) {
       console.warn(`no Chromium at ${CHROMIUM} (CHROMIUM_PATH): the client group's Chromium figures skipped`);
       return figures;

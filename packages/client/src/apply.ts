@@ -11,7 +11,7 @@ import {
   type ServerChange,
   type TimedValue,
 } from '@mana/sync-protocol';
-import type { Dexie } from 'dexie';
+import type { Dexie, Table } from 'dexie';
 import { pendingStates, recordKey } from './outbox.js';
 import {
   ACK_PREFIX,
@@ -64,6 +64,8 @@ export interface ApplyInput {
   conflicts?: readonly Conflict[];
   /** Outbox rows the server has now acknowledged. */
   acknowledged?: readonly number[];
+  /** Those rows themselves, when the caller holds them (the push that sent them): not read again. */
+  acknowledgedRows?: readonly OutboxRow[];
   /** State rows to write (cursors). */
   state?: readonly StateRow[];
 }
@@ -96,19 +98,13 @@ export async function applyServerChanges(ctx: ApplyContext, input: ApplyInput): 
     // those rows that lost (conflicts) do not: the server's value wins them, ties included.
     const acknowledged = input.acknowledged ?? [];
     const pending =
-      incoming.length === 0 || (await outbox.count()) === 0
+      incoming.length === 0
         ? new Map<string, RecordState>()
         : pendingStates(
-            withoutLost(
-              await outbox
-                .where('[table+id]')
-                .anyOf(incoming.map((c) => [c.table, c.id]))
-                .sortBy('seq'),
-              new Set(acknowledged),
-              input.conflicts ?? [],
-            ),
+            withoutLost(await pendingRows(outbox, incoming), new Set(acknowledged), input.conflicts ?? []),
           );
-    const ackedRows = acknowledged.length > 0 ? await outbox.bulkGet([...acknowledged]) : [];
+    const ackedRows =
+      input.acknowledgedRows ?? (acknowledged.length > 0 ? await outbox.bulkGet([...acknowledged]) : []);
     if (acknowledged.length > 0) await outbox.bulkDelete([...acknowledged]);
     const acks = await readAcks(db, incoming, ackedRows);
     const told: ConflictEvent[] = [];
@@ -216,6 +212,20 @@ async function readAcks(
       if (deletes.length > 0) await state.bulkDelete(deletes);
     },
   };
+}
+
+/**
+ * The outbox rows of the page's records, in `seq` order: one index lookup per record, so the
+ * cost follows the page, never the backlog queued behind it (a device that was offline for a
+ * day holds thousands of rows, and every push answer and pulled page comes through here).
+ * An empty outbox (a first sync) costs one key read.
+ */
+async function pendingRows(outbox: Table<OutboxRow, number>, incoming: readonly Incoming[]) {
+  if ((await outbox.toCollection().limit(1).primaryKeys()).length === 0) return [];
+  const found = await Promise.all(
+    incoming.map((c) => outbox.where('[table+id]').equals([c.table, c.id]).toArray()),
+  );
+  return found.flat().sort((a, b) => a.seq! - b.seq!);
 }
 
 function groupRows(rows: ReadonlyArray<OutboxRow | undefined>): Map<string, OutboxRow[]> {

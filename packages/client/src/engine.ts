@@ -62,6 +62,12 @@ export interface Engine {
   abort(reason: 'stalled' | 'offline' | 'stopped'): void;
   /** Date.now() of the last push the server acknowledged. */
   readonly lastPushOkAt: number;
+  /**
+   * The outbox changed (another tab's write, or this engine's own acknowledgement): true when
+   * the push loop takes it (it rereads the outbox and recounts when it ends), false when the
+   * caller should recount now.
+   */
+  noteOutboxChanged(): boolean;
   dispose(): void;
 }
 
@@ -84,12 +90,28 @@ export function createEngine(o: EngineOptions): Engine {
   const cursorOf = async (table: string): Promise<Canonical> =>
     ((await state.get(stateKey.cursor(o.user(), table)))?.value as Canonical | undefined) ?? EPOCH;
 
+  /**
+   * `pending` is owed a recount: a full batch was acknowledged, or the outbox changed while
+   * pushing (see applyPushResponse and `noteOutboxChanged`).
+   */
+  let recountOwed = false;
+  let pushing = false;
+
   async function pushAll(signal: AbortSignal): Promise<boolean> {
     let needPull = false;
-    for (;;) {
-      const rows = await outbox.orderBy('seq').limit(o.pushBatchSize).toArray();
-      if (rows.length === 0) return needPull;
-      if (await pushRows(rows, signal)) needPull = true;
+    pushing = true;
+    try {
+      for (;;) {
+        const rows = await outbox.orderBy('seq').limit(o.pushBatchSize).toArray();
+        if (rows.length === 0) return needPull;
+        if (await pushRows(rows, signal)) needPull = true;
+      }
+    } finally {
+      pushing = false;
+      if (recountOwed) {
+        recountOwed = false;
+        await o.onOutboxChanged();
+      }
     }
   }
 
@@ -146,9 +168,15 @@ export function createEngine(o: EngineOptions): Engine {
       changes: res.serverChanges,
       conflicts,
       acknowledged: rows.map((r) => r.seq!),
+      acknowledgedRows: rows,
       state: moved,
     });
-    await o.onOutboxChanged();
+    // Counting the outbox walks all of it: while a backlog drains batch by batch, `pending` is
+    // recounted when the drain ends (a short batch, or an empty outbox), not after every push.
+    if (rows.length < o.pushBatchSize) {
+      recountOwed = false;
+      await o.onOutboxChanged();
+    } else recountOwed = true;
     for (const c of overwritten) o.onConflict(c);
     for (const c of conflicts) {
       // Servers write these with 3 or 6 fractional digits: the app sees one form.
@@ -205,9 +233,10 @@ export function createEngine(o: EngineOptions): Engine {
       o.send('syncStarted');
       try {
         clientId = await ensureClientId(o.db);
-        // Records found unsyncable that the app has fixed (queued now) or deleted since.
+        // Records found unsyncable that the app has fixed (queued now) or deleted since; the
+        // recount comes when the push loop ends, so a write goes out without waiting for it.
         await recheckBlocked(o.db, o.tableList);
-        await o.onOutboxChanged();
+        recountOwed = true;
         const tables = (await pushAll(controller.signal)) ? o.tableList : [...pull];
         needPullAll = false;
         for (const table of tables) await pullTable(table, controller.signal);
@@ -298,6 +327,10 @@ export function createEngine(o: EngineOptions): Engine {
     },
     get lastPushOkAt() {
       return lastPushOkAt;
+    },
+    noteOutboxChanged() {
+      if (pushing) recountOwed = true;
+      return pushing;
     },
     dispose() {
       disposed = true;
