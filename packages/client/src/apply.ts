@@ -114,7 +114,10 @@ export async function applyServerChanges(ctx: ApplyContext, input: ApplyInput): 
     );
     if (incoming.length > 0) {
       for (const [table, records] of byTable(incoming)) {
-        const local = await db.table<Row, string>(table).bulkGet(records.map((r) => r.id));
+        const local = await localRows(
+          db.table<Row, string>(table),
+          records.map((r) => r.id),
+        );
         const puts: Row[] = [];
         const deletes: string[] = [];
         records.forEach((change, i) => {
@@ -226,6 +229,30 @@ async function pendingRows(outbox: Table<OutboxRow, number>, incoming: readonly 
     incoming.map((c) => outbox.where('[table+id]').equals([c.table, c.id]).toArray()),
   );
   return found.flat().sort((a, b) => a.seq! - b.seq!);
+}
+
+/**
+ * The stored rows of a page's ids (undefined where absent). IndexedDB has no multi-get: a
+ * bulkGet is one request per id, most of a first sync's apply time in Chromium although nearly
+ * every id is new. So first the stored keys between the page's lowest and highest id, one
+ * request, keys only: when there are few (a first sync, time-ordered ids), only the ids found
+ * among them are fetched; when the range is crowded (random ids in a full table), bulkGet as before.
+ */
+async function localRows(table: Table<Row, string>, ids: string[]): Promise<Array<Row | undefined>> {
+  if (ids.length < 16) return table.bulkGet(ids);
+  let lo = ids[0]!;
+  let hi = ids[0]!;
+  for (const id of ids) {
+    if (id < lo) lo = id;
+    if (id > hi) hi = id;
+  }
+  const stored = await table.where(':id').between(lo, hi, true, true).limit(ids.length).primaryKeys();
+  if (stored.length >= ids.length) return table.bulkGet(ids);
+  const present = new Set(stored);
+  const wanted = ids.filter((id) => present.has(id));
+  const rows = wanted.length > 0 ? await table.bulkGet(wanted) : [];
+  const byId = new Map(wanted.map((id, i) => [id, rows[i]]));
+  return ids.map((id) => byId.get(id));
 }
 
 function groupRows(rows: ReadonlyArray<OutboxRow | undefined>): Map<string, OutboxRow[]> {
