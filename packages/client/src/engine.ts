@@ -203,6 +203,9 @@ export function createEngine(o: EngineOptions): Engine {
     let since = await cursorOf(table);
     for (;;) {
       const res = await o.transport.pull(table, since, o.pullLimit, clientId, signal);
+      // Reading and checking a page is one task, applying it another: neither blocks the page
+      // for long (Chromium's long tasks).
+      await yieldToHost();
       const until = (canonicalize(res.syncedUntil) ?? res.syncedUntil) as Canonical;
       const overwritten = await applyServerChanges(o, {
         changes: res.serverChanges,
@@ -218,7 +221,7 @@ export function createEngine(o: EngineOptions): Engine {
         since = await cursorOf(table); // the push response may have moved it
       }
       // Let the page breathe between pages of a large first sync.
-      await new Promise((r) => setTimeout(r, 0));
+      await yieldToHost();
       if (signal.aborted) throw new TransportError('retry', 'NETWORK', 'aborted');
     }
   }
@@ -346,4 +349,10 @@ function byRecord(rows: readonly OutboxRow[], changes: readonly Change[]): Outbo
   const groups = new Map<string, OutboxRow[]>(changes.map((c) => [recordKey(c.table, c.id), []]));
   for (const row of rows) groups.get(recordKey(row.table, row.id))!.push(row);
   return [...groups.values()];
+}
+
+/** Lets the host run other tasks: `scheduler.yield()` where there is one (no 4 ms timer clamp). */
+function yieldToHost(): Promise<unknown> {
+  const scheduler = (globalThis as { scheduler?: { yield?: () => Promise<unknown> } }).scheduler;
+  return scheduler?.yield ? scheduler.yield() : new Promise((r) => setTimeout(r, 0));
 }
