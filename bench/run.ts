@@ -4,6 +4,7 @@ import { type BenchOptions, commandFor, parseOptions } from './lib/options.js';
 import { type Figure, printTable, writeResults } from './lib/report.js';
 import { type ManaUnderTest, startMana } from './lib/servers.js';
 import { abuse } from './scenarios/abuse.js';
+import { clientGroup } from './scenarios/client.js';
 import { footprint } from './scenarios/footprint.js';
 import { initialSync } from './scenarios/initial-sync.js';
 import { pgliteIngest } from './scenarios/pglite.js';
@@ -13,7 +14,7 @@ import { requestPath } from './scenarios/request-path.js';
 import { websocket } from './scenarios/websocket.js';
 
 /**
- * `npm run bench [-- --quick] [--only request,push,pull,pglite,ws,rls,abuse,footprint] [--rounds N]
+ * `npm run bench [-- --quick] [--only request,push,pull,pglite,ws,rls,abuse,footprint,client] [--rounds N]
  *   [--part big-pulls,held-uploads,empty-pushes] [--store pg,pglite]` (the last two: abuse only)
  *
  * Servers run in this process (startServer(), loopback, dev auth, no rate limit, silent
@@ -80,6 +81,7 @@ async function main(opts: BenchOptions): Promise<Figure[]> {
     if (wants('abuse')) figures.push(...(await abuse(opts, BENCH_DATABASE_URL, commandFor(opts, 'abuse'))));
     if (wants('footprint'))
       figures.push(...(await footprint(opts, BENCH_DATABASE_URL, commandFor(opts, 'footprint'))));
+    if (wants('client')) figures.push(...(await clientGroup(opts)));
   } finally {
     await pgServer?.close();
     for (const s of schemas) await s.drop().catch((err) => console.error(`could not drop ${s.schema}:`, err));

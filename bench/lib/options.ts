@@ -1,6 +1,16 @@
 import { parseArgs } from 'node:util';
 
-export const GROUPS = ['request', 'push', 'pull', 'pglite', 'ws', 'rls', 'abuse', 'footprint'] as const;
+export const GROUPS = [
+  'request',
+  'push',
+  'pull',
+  'pglite',
+  'ws',
+  'rls',
+  'abuse',
+  'footprint',
+  'client',
+] as const;
 export type Group = (typeof GROUPS)[number];
 export const ABUSE_PARTS = ['big-pulls', 'held-uploads', 'empty-pushes'] as const;
 export type AbusePart = (typeof ABUSE_PARTS)[number];
@@ -71,7 +81,7 @@ export function parseOptions(argv: string[]): BenchOptions {
   const quick = values.quick ?? false;
   // `abuse` only on request (--only abuse): six minutes of deliberate overload, and the quick
   // run (CI smoke) has a 3-minute budget. `footprint` too: it builds, and starts ~10 processes a round.
-  const ON_REQUEST: Group[] = ['abuse', 'footprint'];
+  const ON_REQUEST: Group[] = ['abuse', 'footprint', 'client'];
   const groups = values.only
     ? (values.only.split(',') as Group[])
     : GROUPS.filter((g) => !ON_REQUEST.includes(g));

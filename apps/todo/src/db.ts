@@ -34,6 +34,6 @@ export const sync: SyncClient = createSyncClient(db, {
   appId: 'todo',
   tables: ['todos'],
   getToken: devToken,
-  // ?debounce=ms: the push debounce (default 1000); the latency test also measures it at 0.
+  // ?debounce=ms: a push debounce (the client's default is none: a write is pushed at once).
   ...(params.has('debounce') ? { pushDebounceMs: Number(params.get('debounce')) } : {}),
 });

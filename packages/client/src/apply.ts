@@ -11,7 +11,7 @@ import {
   type ServerChange,
   type TimedValue,
 } from '@mana/sync-protocol';
-import type { Dexie } from 'dexie';
+import type { Dexie, Table } from 'dexie';
 import { pendingStates, recordKey } from './outbox.js';
 import {
   ACK_PREFIX,
@@ -64,6 +64,8 @@ export interface ApplyInput {
   conflicts?: readonly Conflict[];
   /** Outbox rows the server has now acknowledged. */
   acknowledged?: readonly number[];
+  /** Those rows themselves, when the caller holds them (the push that sent them): not read again. */
+  acknowledgedRows?: readonly OutboxRow[];
   /** State rows to write (cursors). */
   state?: readonly StateRow[];
 }
@@ -96,19 +98,13 @@ export async function applyServerChanges(ctx: ApplyContext, input: ApplyInput): 
     // those rows that lost (conflicts) do not: the server's value wins them, ties included.
     const acknowledged = input.acknowledged ?? [];
     const pending =
-      incoming.length === 0 || (await outbox.count()) === 0
+      incoming.length === 0
         ? new Map<string, RecordState>()
         : pendingStates(
-            withoutLost(
-              await outbox
-                .where('[table+id]')
-                .anyOf(incoming.map((c) => [c.table, c.id]))
-                .sortBy('seq'),
-              new Set(acknowledged),
-              input.conflicts ?? [],
-            ),
+            withoutLost(await pendingRows(outbox, incoming), new Set(acknowledged), input.conflicts ?? []),
           );
-    const ackedRows = acknowledged.length > 0 ? await outbox.bulkGet([...acknowledged]) : [];
+    const ackedRows =
+      input.acknowledgedRows ?? (acknowledged.length > 0 ? await outbox.bulkGet([...acknowledged]) : []);
     if (acknowledged.length > 0) await outbox.bulkDelete([...acknowledged]);
     const acks = await readAcks(db, incoming, ackedRows);
     const told: ConflictEvent[] = [];
@@ -118,7 +114,10 @@ export async function applyServerChanges(ctx: ApplyContext, input: ApplyInput): 
     );
     if (incoming.length > 0) {
       for (const [table, records] of byTable(incoming)) {
-        const local = await db.table<Row, string>(table).bulkGet(records.map((r) => r.id));
+        const local = await localRows(
+          db.table<Row, string>(table),
+          records.map((r) => r.id),
+        );
         const puts: Row[] = [];
         const deletes: string[] = [];
         records.forEach((change, i) => {
@@ -216,6 +215,44 @@ async function readAcks(
       if (deletes.length > 0) await state.bulkDelete(deletes);
     },
   };
+}
+
+/**
+ * The outbox rows of the page's records, in `seq` order: one index lookup per record, so the
+ * cost follows the page, never the backlog queued behind it (a device that was offline for a
+ * day holds thousands of rows, and every push answer and pulled page comes through here).
+ * An empty outbox (a first sync) costs one key read.
+ */
+async function pendingRows(outbox: Table<OutboxRow, number>, incoming: readonly Incoming[]) {
+  if ((await outbox.toCollection().limit(1).primaryKeys()).length === 0) return [];
+  const found = await Promise.all(
+    incoming.map((c) => outbox.where('[table+id]').equals([c.table, c.id]).toArray()),
+  );
+  return found.flat().sort((a, b) => a.seq! - b.seq!);
+}
+
+/**
+ * The stored rows of a page's ids (undefined where absent). IndexedDB has no multi-get: a
+ * bulkGet is one request per id, most of a first sync's apply time in Chromium although nearly
+ * every id is new. So first the stored keys between the page's lowest and highest id, one
+ * request, keys only: when there are few (a first sync, time-ordered ids), only the ids found
+ * among them are fetched; when the range is crowded (random ids in a full table), bulkGet as before.
+ */
+async function localRows(table: Table<Row, string>, ids: string[]): Promise<Array<Row | undefined>> {
+  if (ids.length < 16) return table.bulkGet(ids);
+  let lo = ids[0]!;
+  let hi = ids[0]!;
+  for (const id of ids) {
+    if (id < lo) lo = id;
+    if (id > hi) hi = id;
+  }
+  const stored = await table.where(':id').between(lo, hi, true, true).limit(ids.length).primaryKeys();
+  if (stored.length >= ids.length) return table.bulkGet(ids);
+  const present = new Set(stored);
+  const wanted = ids.filter((id) => present.has(id));
+  const rows = wanted.length > 0 ? await table.bulkGet(wanted) : [];
+  const byId = new Map(wanted.map((id, i) => [id, rows[i]]));
+  return ids.map((id) => byId.get(id));
 }
 
 function groupRows(rows: ReadonlyArray<OutboxRow | undefined>): Map<string, OutboxRow[]> {

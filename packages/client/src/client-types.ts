@@ -19,9 +19,12 @@ export interface SyncClientOptions {
    */
   WebSocket?: WebSocketConstructor | null;
   fetch?: typeof fetch;
-  /** Quiet time after the last write before pushing (default 1000 ms)… */
+  /**
+   * Default 0: a write is pushed at once when no push is in flight, and what is written during
+   * a push goes in the next one. Above 0: quiet time after the last write before pushing…
+   */
   pushDebounceMs?: number;
-  /** …but never wait longer than this while writes keep coming (default 5000 ms). */
+  /** …but never wait longer than this while writes keep coming (default 5000 ms; only with a debounce). */
   pushMaxWaitMs?: number;
   pushBatchSize?: number;
   pullLimit?: number;

@@ -66,7 +66,12 @@ export function createSyncClient(db: Dexie, opts: SyncClientOptions): SyncClient
       tables,
       clock,
       untracked,
-      onQueued: () => void refreshPending(),
+      // This tab just queued a write: push now, recount alongside (the recount would push too,
+      // but only after a read of the outbox).
+      onQueued: () => {
+        schedulePush();
+        void refreshPending();
+      },
       waitFor: (promise) => DexieClass.waitFor(promise),
     }),
   );
@@ -213,15 +218,26 @@ export function createSyncClient(db: Dexie, opts: SyncClientOptions): SyncClient
       const prefix = `idb://${db.name}/${table}/`;
       return Object.keys(parts).some((k) => k === 'all' || k.startsWith(prefix));
     };
-    if (touched(OUTBOX_TABLE)) void refreshPending();
+    // While the leader pushes, its loop takes the change (counting the outbox walks all of it,
+    // and every acknowledged batch changes it).
+    if (touched(OUTBOX_TABLE) && !engine?.noteOutboxChanged()) void refreshPending();
     if (touched(STATE_TABLE)) void readSharedState();
   };
 
+  /**
+   * A write goes out at once: the engine pushes now when no push is in flight, else it marks
+   * the outbox for another pass, which sends everything written meanwhile in one push (bursts
+   * batch by themselves). `pushDebounceMs` > 0 waits for quiet time instead.
+   */
   function schedulePush() {
     if (!engine || authRefused()) return;
+    const debounceMs = opts.pushDebounceMs ?? 0;
+    if (debounceMs <= 0) {
+      void engine.request({ push: true });
+      return;
+    }
     const now = Date.now();
     if (firstUnpushedAt === 0) firstUnpushedAt = now;
-    const debounceMs = opts.pushDebounceMs ?? 1000;
     const wait = Math.min(debounceMs, Math.max(0, firstUnpushedAt + (opts.pushMaxWaitMs ?? 5000) - now));
     clearTimeout(debounce);
     debounce = setTimeout(() => {

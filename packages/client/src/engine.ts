@@ -62,6 +62,12 @@ export interface Engine {
   abort(reason: 'stalled' | 'offline' | 'stopped'): void;
   /** Date.now() of the last push the server acknowledged. */
   readonly lastPushOkAt: number;
+  /**
+   * The outbox changed (another tab's write, or this engine's own acknowledgement): true when
+   * the push loop takes it (it rereads the outbox and recounts when it ends), false when the
+   * caller should recount now.
+   */
+  noteOutboxChanged(): boolean;
   dispose(): void;
 }
 
@@ -84,12 +90,28 @@ export function createEngine(o: EngineOptions): Engine {
   const cursorOf = async (table: string): Promise<Canonical> =>
     ((await state.get(stateKey.cursor(o.user(), table)))?.value as Canonical | undefined) ?? EPOCH;
 
+  /**
+   * `pending` is owed a recount: a full batch was acknowledged, or the outbox changed while
+   * pushing (see applyPushResponse and `noteOutboxChanged`).
+   */
+  let recountOwed = false;
+  let pushing = false;
+
   async function pushAll(signal: AbortSignal): Promise<boolean> {
     let needPull = false;
-    for (;;) {
-      const rows = await outbox.orderBy('seq').limit(o.pushBatchSize).toArray();
-      if (rows.length === 0) return needPull;
-      if (await pushRows(rows, signal)) needPull = true;
+    pushing = true;
+    try {
+      for (;;) {
+        const rows = await outbox.orderBy('seq').limit(o.pushBatchSize).toArray();
+        if (rows.length === 0) return needPull;
+        if (await pushRows(rows, signal)) needPull = true;
+      }
+    } finally {
+      pushing = false;
+      if (recountOwed) {
+        recountOwed = false;
+        await o.onOutboxChanged();
+      }
     }
   }
 
@@ -146,9 +168,15 @@ export function createEngine(o: EngineOptions): Engine {
       changes: res.serverChanges,
       conflicts,
       acknowledged: rows.map((r) => r.seq!),
+      acknowledgedRows: rows,
       state: moved,
     });
-    await o.onOutboxChanged();
+    // Counting the outbox walks all of it: while a backlog drains batch by batch, `pending` is
+    // recounted when the drain ends (a short batch, or an empty outbox), not after every push.
+    if (rows.length < o.pushBatchSize) {
+      recountOwed = false;
+      await o.onOutboxChanged();
+    } else recountOwed = true;
     for (const c of overwritten) o.onConflict(c);
     for (const c of conflicts) {
       // Servers write these with 3 or 6 fractional digits: the app sees one form.
@@ -175,6 +203,9 @@ export function createEngine(o: EngineOptions): Engine {
     let since = await cursorOf(table);
     for (;;) {
       const res = await o.transport.pull(table, since, o.pullLimit, clientId, signal);
+      // Reading and checking a page is one task, applying it another: neither blocks the page
+      // for long (Chromium's long tasks).
+      await yieldToHost();
       const until = (canonicalize(res.syncedUntil) ?? res.syncedUntil) as Canonical;
       const overwritten = await applyServerChanges(o, {
         changes: res.serverChanges,
@@ -190,7 +221,7 @@ export function createEngine(o: EngineOptions): Engine {
         since = await cursorOf(table); // the push response may have moved it
       }
       // Let the page breathe between pages of a large first sync.
-      await new Promise((r) => setTimeout(r, 0));
+      await yieldToHost();
       if (signal.aborted) throw new TransportError('retry', 'NETWORK', 'aborted');
     }
   }
@@ -205,9 +236,10 @@ export function createEngine(o: EngineOptions): Engine {
       o.send('syncStarted');
       try {
         clientId = await ensureClientId(o.db);
-        // Records found unsyncable that the app has fixed (queued now) or deleted since.
+        // Records found unsyncable that the app has fixed (queued now) or deleted since; the
+        // recount comes when the push loop ends, so a write goes out without waiting for it.
         await recheckBlocked(o.db, o.tableList);
-        await o.onOutboxChanged();
+        recountOwed = true;
         const tables = (await pushAll(controller.signal)) ? o.tableList : [...pull];
         needPullAll = false;
         for (const table of tables) await pullTable(table, controller.signal);
@@ -299,6 +331,10 @@ export function createEngine(o: EngineOptions): Engine {
     get lastPushOkAt() {
       return lastPushOkAt;
     },
+    noteOutboxChanged() {
+      if (pushing) recountOwed = true;
+      return pushing;
+    },
     dispose() {
       disposed = true;
       clearTimeout(retryTimer);
@@ -313,4 +349,10 @@ function byRecord(rows: readonly OutboxRow[], changes: readonly Change[]): Outbo
   const groups = new Map<string, OutboxRow[]>(changes.map((c) => [recordKey(c.table, c.id), []]));
   for (const row of rows) groups.get(recordKey(row.table, row.id))!.push(row);
   return [...groups.values()];
+}
+
+/** Lets the host run other tasks: `scheduler.yield()` where there is one (no 4 ms timer clamp). */
+function yieldToHost(): Promise<unknown> {
+  const scheduler = (globalThis as { scheduler?: { yield?: () => Promise<unknown> } }).scheduler;
+  return scheduler?.yield ? scheduler.yield() : new Promise((r) => setTimeout(r, 0));
 }

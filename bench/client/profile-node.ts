@@ -1,0 +1,56 @@
+import { Dexie } from 'dexie';
+import { IDBFactory, IDBKeyRange } from 'fake-indexeddb';
+import { WebSocket } from 'ws';
+import { syncStores, type WebSocketConstructor } from '../../packages/client/src/index.js';
+import { createLogger } from '../../packages/server/src/logger.js';
+import { startServer } from '../../packages/server/src/server.js';
+import { BENCH_DATABASE_URL, freshSchema } from '../lib/databases.js';
+import { type BenchEnv, endToEnd, firstSync } from './workload.js';
+
+/**
+ * One client workload in Node, for a CPU profile of the client alone (no baseline):
+ *
+ *   node --cpu-prof --conditions=source --import tsx bench/client/profile-node.ts e2e 10000 100
+ *   node --cpu-prof --conditions=source --import tsx bench/client/profile-node.ts first 100000
+ */
+const [what = 'e2e', nArg = '10000', kArg = '100'] = process.argv.slice(2);
+const n = Number(nArg);
+const schema = BENCH_DATABASE_URL ? await freshSchema(BENCH_DATABASE_URL, 'clientprof') : undefined;
+const server = await startServer({
+  config: {
+    port: 0,
+    host: '127.0.0.1',
+    devAuth: true,
+    rateLimitPerSecond: 0,
+    logLevel: 'silent',
+    databaseUrl: schema?.url,
+  },
+  inMemory: true,
+  logger: createLogger('silent'),
+  ...(schema ? { schema: schema.schema } : {}),
+});
+const env: BenchEnv = {
+  url: `http://127.0.0.1:${server.port}`,
+  appId: 'todo',
+  token: (user) => server.context.devIssuer!.mint(user, 3600),
+  newDb(name, withSync) {
+    const db = new Dexie(name, { indexedDB: new IDBFactory(), IDBKeyRange });
+    db.version(1).stores({ todos: 'id, done', ...(withSync ? syncStores : {}) });
+    return db;
+  },
+  WebSocket: WebSocket as unknown as WebSocketConstructor,
+};
+try {
+  const user = `prof-${Date.now()}`;
+  if (what === 'first') {
+    // Seeded by a raw writer: the same records a device would pull.
+    await endToEnd(env, 'raw', user, n, 1000);
+    console.log(what, n, await firstSync(env, 'client', user, n));
+  } else {
+    console.log(what, n, kArg, await endToEnd(env, 'client', user, n, Number(kArg)));
+  }
+} finally {
+  await server.close(1000);
+  await schema?.drop();
+}
+process.exit(0);
