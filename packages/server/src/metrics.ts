@@ -1,6 +1,6 @@
 import { SyncError } from '@mana/sync-protocol';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import { isDbUnavailable } from './http/errors.js';
+import { isDbUnavailable } from './db/unavailable.js';
 import { KEY_SEPARATOR, type KeyedHistogram, keyedHistogram } from './keyed-histogram.js';
 import type { SyncStore } from './store/sync-store.js';
 

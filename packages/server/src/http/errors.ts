@@ -1,30 +1,9 @@
 import { SyncError } from '@mana/sync-protocol';
 import type { Context } from 'hono';
 import type { ZodError } from 'zod';
+import { isDbUnavailable } from '../db/unavailable.js';
 import type { Logger } from '../logger.js';
 import { RateLimitedError } from './rate-limit.js';
-
-/** SQLSTATE classes and driver codes that mean "the database is not there right now". */
-const UNAVAILABLE_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EPIPE',
-  'EHOSTUNREACH',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'CONNECTION_CLOSED',
-  'CONNECTION_ENDED',
-  'CONNECTION_DESTROYED',
-  'CONNECT_TIMEOUT',
-  '40001', // serialization failure
-  '40P01', // deadlock detected
-  '55P03', // lock not available
-  '57014', // query canceled (statement timeout)
-  '57P01', // admin shutdown
-  '57P02', // crash shutdown
-  '57P03', // cannot connect now (starting up)
-]);
 
 /**
  * Maps anything thrown while serving a request to a wire error.
@@ -36,17 +15,6 @@ export function toSyncError(err: unknown): SyncError {
   if (isDbUnavailable(err))
     return new SyncError('DB_UNAVAILABLE', 'the database is unavailable; retry later');
   return new SyncError('INTERNAL', 'internal error');
-}
-
-export function isDbUnavailable(err: unknown): boolean {
-  const e = err as { code?: unknown; errno?: unknown; message?: unknown } | null;
-  if (!e || typeof e !== 'object') return false;
-  const code = typeof e.code === 'string' ? e.code : '';
-  if (UNAVAILABLE_CODES.has(code) || code.startsWith('08') || code.startsWith('53')) return true;
-  return (
-    typeof e.message === 'string' &&
-    /PGlite is closed|connection (terminated|ended)|write after end/i.test(e.message)
-  );
 }
 
 /** The first schema issue as a 400; a hostile key cannot make the error body large. */
