@@ -3,12 +3,12 @@ import type { DevIssuer } from '../auth/dev-issuer.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
+import type { RateLimiter } from '../rate-limit.js';
 import type { PushedEvents } from '../realtime/pushed-events.js';
 import type { SyncStore } from '../store/sync-store.js';
 import type { Streams } from '../stream/streams.js';
 import type { Admission } from './admission.js';
 import type { ConnectionCaps } from './connection-caps.js';
-import type { RateLimiter } from './rate-limit.js';
 
 /** What a push announces after it commits: fan-out turns it into `sync-available`. */
 export interface PushedEvent {

@@ -3,7 +3,7 @@ import type { Context } from 'hono';
 import type { ZodError } from 'zod';
 import { isDbUnavailable } from '../db/unavailable.js';
 import type { Logger } from '../logger.js';
-import { RateLimitedError } from './rate-limit.js';
+import { RateLimitedError } from '../rate-limit.js';
 
 /**
  * Maps anything thrown while serving a request to a wire error.

@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { isAppId, LIMITS, ROUTE, SyncError } from '@mana/sync-protocol';
 import type { Principal } from '../auth/auth.js';
-import { clientAddress } from './client-address.js';
+import { clientAddress } from '../client-address.js';
 import type { ServerContext } from './context.js';
 import type { Cors } from './cors.js';
 import { errorHeaders, requestError } from './errors.js';

@@ -18,9 +18,9 @@ import {
 } from '@mana/sync-protocol';
 import { type Context, Hono } from 'hono';
 import type { Principal } from '../../auth/auth.js';
+import { clientAddress } from '../../client-address.js';
 import { RawChange } from '../../store/raw-change.js';
 import { readJson } from '../body.js';
-import { clientAddress } from '../client-address.js';
 import type { AppEnv, ServerContext } from '../context.js';
 import { zodToSyncError } from '../errors.js';
 import { pageBody, pageStream } from '../page-body.js';
