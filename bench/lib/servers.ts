@@ -68,6 +68,8 @@ async function noDatabaseStore(): Promise<SyncStore> {
   };
   return {
     db,
+    kind: db.kind,
+    userTables: async () => [],
     async push(input) {
       return {
         serverChanges: [],

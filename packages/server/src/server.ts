@@ -5,19 +5,20 @@ import { createAuth } from './auth/auth.js';
 import { createDevIssuer, DEV_ISSUER, type DevIssuer } from './auth/dev-issuer.js';
 import { type Config, jwksUrlOf, loadConfig } from './config.js';
 import { rowSecurityBypass } from './db/row-security.js';
-import { createAdmission } from './http/admission.js';
 import { createRequestListener } from './http/app.js';
 import { capConnections } from './http/connection-caps.js';
 import type { ServerContext } from './http/context.js';
 import { createLogger, type Logger, wantsPrettyLogs } from './logger.js';
-import { createMetrics, instrumentStore } from './metrics.js';
+import { createMetrics } from './metrics.js';
 import { createRateLimiter } from './rate-limit.js';
 import { attachRealtime } from './realtime/attach.js';
-import { PushedEvents } from './realtime/pushed-events.js';
 import { openStore } from './store/open.js';
 import type { SyncStore } from './store/sync-store.js';
 import { type TakeoverOptions, takeOver } from './store/takeover.js';
-import { Streams } from './stream/streams.js';
+import { createAdmission } from './sync/admission.js';
+import { instrumentStore } from './sync/instrument-store.js';
+import { PushedEvents } from './sync/pushed-events.js';
+import { Streams } from './sync/streams.js';
 import { VERSION } from './version.js';
 
 export interface StartOptions {
@@ -122,7 +123,6 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
       rowsWaitMs: limiter.rowsWaitMs,
       onQueued: (reason) => metrics.requestsQueued.inc({ reason }),
     }),
-    onPushed: [],
     pushedEvents: new PushedEvents((err) =>
       logger.error({ err: String(err) }, 'pushed-event listener failed'),
     ),
@@ -153,7 +153,13 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     opened: metrics.connectionsOpen,
     logger,
   });
-  const realtime = await attachRealtime({ httpServer, context, schema }).catch(async (err) => {
+  const connections = context.connections;
+  const realtime = await attachRealtime({
+    httpServer,
+    context,
+    schema,
+    admitUpgrade: (req) => connections.admitRequest(req, undefined),
+  }).catch(async (err) => {
     await store.close();
     throw err;
   });

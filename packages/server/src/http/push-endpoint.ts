@@ -2,12 +2,14 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 import { isAppId, LIMITS, ROUTE, SyncError } from '@mana/sync-protocol';
 import type { Principal } from '../auth/auth.js';
 import { clientAddress } from '../client-address.js';
+import { authenticate } from '../sync/authenticate.js';
+import { requestError } from '../sync/errors.js';
+import { runPush } from '../sync/push.js';
 import type { ServerContext } from './context.js';
 import type { Cors } from './cors.js';
-import { errorHeaders, requestError } from './errors.js';
+import { errorHeaders } from './errors.js';
 import { type PageBody, pageBody, writePage } from './page-body.js';
 import { finishRequest, requestIdFrom } from './request-log.js';
-import { authenticate, runPush } from './routes/sync.js';
 
 const PUSH_PATH = /^\/sync\/([^/?#]+)(?:\?.*)?$/;
 const DIGITS = /^\d+$/;
@@ -21,7 +23,7 @@ const DIGITS = /^\d+$/;
  * push goes from the socket to `runPush` and back with nothing in between, and with the same
  * steps, in the same order, as the Hono middleware chain (app.ts): request id, CORS headers,
  * declared length, auth, rate limit, app id, body, JSON, push, metrics and log line; the two share every
- * step's code (request-log.ts, cors.ts, errors.ts, routes/sync.ts).
+ * step's code (request-log.ts, cors.ts, errors.ts, sync/).
  *
  * Returns false, and touches nothing, for any request it does not take: another route or
  * method, an app id that is not plainly valid (Hono names the problem), a body without a

@@ -3,6 +3,7 @@ import { type Db, sql } from '../db/sql.js';
 import { DEFAULT_PAGE_MAX_BYTES, readPage } from './page.js';
 import { pusher } from './push.js';
 import { statisticsKeeper } from './statistics.js';
+import { userTables } from './user-tables.js';
 
 /**
  * The sync store: push (merge a batch under field-level LWW, atomically: push.ts) and pull
@@ -72,8 +73,12 @@ export interface PullResult {
 
 export interface SyncStore {
   readonly db: Db;
+  /** Which database serves it (GET /health says). */
+  readonly kind: Db['kind'];
   push(input: PushInput): Promise<PushResult>;
   pull(input: PullInput): Promise<PullResult>;
+  /** The (app, tables) pairs `userId` has records in, grouped by app (user-tables.ts). */
+  userTables(userId: string): Promise<Array<{ appId: string; tables: string[] }>>;
   /** Throws when the database cannot be reached. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -90,12 +95,14 @@ export function createSyncStore(db: Db, options: StoreOptions = {}): SyncStore {
   const maxBytes = options.pageMaxBytes ?? DEFAULT_PAGE_MAX_BYTES;
   return {
     db,
+    kind: db.kind,
     async push(input) {
       const result = await push({ maxBytes, ...input });
       statistics.written(result.recordsWritten);
       return result;
     },
     pull: (input) => readPage(db.forUser(input.userId), { maxBytes, ...input, echo: input.clientId ?? null }),
+    userTables: (userId) => userTables(db, userId),
     async ping() {
       await db.query(sql`SELECT 1`);
     },
