@@ -23,8 +23,8 @@ import {
   type RecordRow,
   toPage,
 } from './page.js';
-import type { PushInput, PushResult } from './sync-store.js';
 import { tableCounter } from './table-count.js';
+import type { PushInput, PushResult } from './types.js';
 import { type WrittenRecord, writeStatement } from './write-statement.js';
 import { markWritten, writersFrom } from './writers.js';
 
