@@ -20,7 +20,6 @@ export function createSyncStore(db: Db, options: StoreOptions = {}): SyncStore {
   const push = pusher(db);
   const maxBytes = options.pageMaxBytes ?? DEFAULT_PAGE_MAX_BYTES;
   return {
-    db,
     kind: db.kind,
     async push(input) {
       const result = await push({ maxBytes, ...input });

@@ -65,8 +65,8 @@ export interface PullResult {
   hasMore: boolean;
 }
 
+/** The store: the one door to the database (no handle on it here: the transports get none). */
 export interface SyncStore {
-  readonly db: Db;
   /** Which database serves it (GET /health says). */
   readonly kind: Db['kind'];
   push(input: PushInput): Promise<PushResult>;
