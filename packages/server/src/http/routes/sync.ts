@@ -1,14 +1,11 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HEADER, ROUTE, type ServerChange, SyncError } from '@mana/sync-protocol';
 import { type Context, Hono } from 'hono';
-import { clientAddress } from '../../client-address.js';
-import { authenticate } from '../../sync/authenticate.js';
 import { RawChange } from '../../sync/page.js';
 import { runPull } from '../../sync/pull.js';
 import { runPush } from '../../sync/push.js';
-import { appIdOf } from '../../sync/request.js';
 import { readJson } from '../body.js';
 import type { AppEnv, ServerContext } from '../context.js';
+import { routeSteps } from '../hono-steps.js';
 import { pageBody, pageStream } from '../page-body.js';
 import { openStream } from './stream.js';
 
@@ -29,24 +26,8 @@ function pageAnswer(c: Context<AppEnv>, result: { serverChanges: ServerChange[] 
 export function syncRoutes(ctx: ServerContext): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
 
-  /** `admit`: push and pull wait for the user's turn (admission.ts); a stream does not. */
-  async function begin(c: Context<AppEnv>, admit = true) {
-    const headers = {
-      authorization: c.req.header(HEADER.authorization),
-      serviceKey: c.req.header(HEADER.serviceKey),
-      userId: c.req.header(HEADER.userId),
-    };
-    const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
-    const address = incoming ? clientAddress(incoming, ctx.config.trustProxy) : 'unknown';
-    const principal = await authenticate(ctx, headers, c.get('requestId'), address);
-    c.set('principal', principal);
-    ctx.limiter.take(principal.userId, undefined, !admit);
-    const appId = appIdOf(c.req.param('appId'));
-    c.set('appId', appId);
-    const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
-    if (admit && outgoing) await ctx.admission.admit(principal.userId, outgoing);
-    return { userId: principal.userId, appId };
-  }
+  /** The steps before the body (steps.ts); `admit`: push and pull wait for the user's turn, a stream does not. */
+  const begin = (c: Context<AppEnv>, admit = true) => routeSteps(ctx, c, admit);
 
   app.post(ROUTE.push, async (c) => {
     const { userId, appId } = await begin(c);
