@@ -20,7 +20,7 @@ try {
   // PGlite lives in this process: its data can only be written from here.
   for (const script of seed ?? [])
     for (const statement of script.statements)
-      await mana.server.context.store.db.forUser(script.userId).transaction((tx) => tx.exec(statement));
+      await mana.server.db!.forUser(script.userId).transaction((tx) => tx.exec(statement));
   const token = await mana.token(userId);
   const tokens: Record<string, string> = {};
   for (const u of others ?? []) tokens[u] = await mana.token(u);

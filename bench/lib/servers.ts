@@ -1,7 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { EPOCH } from '@mana/sync-protocol';
-import type { Db } from '../../packages/server/src/db/sql.js';
 import { createLogger } from '../../packages/server/src/logger.js';
 import { type RunningServer, startServer } from '../../packages/server/src/server.js';
 import type { SyncStore } from '../../packages/server/src/store/sync-store.js';
@@ -56,18 +55,9 @@ export async function startMana(target: ManaTarget): Promise<ManaUnderTest> {
  * bookkeeping, the push-body check, metrics, JSON in and out.
  */
 async function noDatabaseStore(): Promise<SyncStore> {
-  const db: Db = {
-    kind: 'postgres',
-    query: () => Promise.reject(new Error('no database in this benchmark')),
-    queryAll: () => Promise.reject(new Error('no database in this benchmark')),
-    transaction: () => Promise.reject(new Error('no database in this benchmark')),
-    exec: () => Promise.reject(new Error('no database in this benchmark')),
-    forUser: () => db,
-    maintenance: () => db,
-    close: async () => {},
-  };
   return {
-    db,
+    kind: 'postgres',
+    userTables: async () => [],
     async push(input) {
       return {
         serverChanges: [],
@@ -87,7 +77,7 @@ async function noDatabaseStore(): Promise<SyncStore> {
       return { serverChanges: [], syncedUntil: input.since, hasMore: false };
     },
     async ping() {},
-    close: () => db.close(),
+    close: async () => {},
   };
 }
 

@@ -95,7 +95,7 @@ describeInChromium('todo app in Chromium', () => {
 
   it('a first sync of 10k records in Chromium', async () => {
     const n = 10_000;
-    await rig.sync.context.store.db.forUser('big').query(sql`
+    await rig.sync.db!.forUser('big').query(sql`
       INSERT INTO sync_records (user_id, app_id, table_name, record_id, data, field_timestamps, created_at, updated_at, last_client_id)
       SELECT ${'big'}, 'todo', 'todos', 'big-' || lpad(g::text, 6, '0'),
              jsonb_build_object('title', 'Todo number ' || g, 'done', g % 2 = 0),

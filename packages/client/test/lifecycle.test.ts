@@ -157,7 +157,7 @@ describe('data that outlives a page', () => {
     // A record over the limits that came from the server (seeded through SQL, as the user).
     await db.todos.add({ id: 'imported', title: 'x', done: false });
     await client.sync();
-    await server.server.context.store.db.forUser('u-sizes').query(sql`
+    await server.server.db!.forUser('u-sizes').query(sql`
       UPDATE sync_records SET
         data = data || (SELECT jsonb_object_agg('f' || i, i) FROM generate_series(1, 1100) i),
         field_timestamps = field_timestamps

@@ -228,10 +228,6 @@ export function canonicalize(input: string): Canonical | null {
   return micros === null ? null : canonicalText(input, micros);
 }
 
-export function isCanonical(input: string): input is Canonical {
-  return canonicalize(input) === input;
-}
-
 /**
  * A field timestamp as the server sends it: with milliseconds when the microseconds are zero
  * ("2024-01-01T10:05:00.123Z"), else canonical. Why: the Mana web app compares timestamps as
@@ -242,17 +238,4 @@ export function wireTime(c: Canonical): string {
   return c.charCodeAt(23) === 0x30 && c.charCodeAt(24) === 0x30 && c.charCodeAt(25) === 0x30
     ? `${c.slice(0, 23)}Z`
     : c;
-}
-
-/** Canonical timestamp of a JavaScript Date (millisecond precision). */
-export function fromDate(date: Date): Canonical {
-  return formatMicros(date.getTime() * 1000);
-}
-
-export function compareCanonical(a: Canonical, b: Canonical): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
-
-export function maxCanonical(a: Canonical, b: Canonical): Canonical {
-  return a >= b ? a : b;
 }

@@ -57,10 +57,6 @@ export const errorBodySchema = z.object({
 });
 export type ErrorBody = z.infer<typeof errorBodySchema>;
 
-export function errorStatus(code: ErrorCode): number {
-  return ERROR_CODES[code];
-}
-
 /** An error that carries a wire code; thrown by the server's edges and the client. */
 export class SyncError extends Error {
   override name = 'SyncError';

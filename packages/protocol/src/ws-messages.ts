@@ -36,4 +36,3 @@ export const wsServerMessageSchema = z.discriminatedUnion('type', [
   wsErrorSchema,
 ]);
 export type WsServerMessage = z.infer<typeof wsServerMessageSchema>;
-export type WsSyncAvailable = z.infer<typeof wsSyncAvailableSchema>;

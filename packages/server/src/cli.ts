@@ -6,10 +6,8 @@ import { compactCommand } from './commands/compact.js';
 import { statsCommand } from './commands/stats.js';
 import { takeoverCommand } from './commands/takeover.js';
 import { ConfigError, loadConfig, settingsTable } from './config.js';
-import { DataDirBusyError } from './db/data-dir-lock.js';
 import { devKeyFile, startServer } from './server.js';
-import { migrate } from './store/migrate.js';
-import { openDb } from './store/open.js';
+import { DataDirBusyError, openMaintenanceStore } from './sync/maintenance.js';
 import { VERSION } from './version.js';
 
 /**
@@ -68,14 +66,14 @@ const COMMANDS: Record<string, Command> = {
     options: {},
     async run() {
       const config = loadConfig();
-      const db = await openDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+      const store = await openMaintenanceStore(config);
       try {
-        const applied = await migrate(db);
+        const applied = await store.migrate();
         process.stdout.write(
           applied.length ? `applied migrations: ${applied.join(', ')}\n` : 'database is up to date\n',
         );
       } finally {
-        await db.close();
+        await store.close();
       }
       return 0;
     },

@@ -1,8 +1,5 @@
-import { SyncError } from '@mana/sync-protocol';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import { isDbUnavailable } from './http/errors.js';
 import { KEY_SEPARATOR, type KeyedHistogram, keyedHistogram } from './keyed-histogram.js';
-import type { SyncStore } from './store/sync-store.js';
 
 /**
  * Prometheus metrics of one server instance, in a registry of its own (not prom-client's
@@ -310,31 +307,5 @@ export function createMetrics(opts: MetricsOptions): Metrics {
       byStatus[status] ??= `${m}${KEY_SEPARATOR}${route}${KEY_SEPARATOR}${status}`;
       httpDuration.observe(byStatus[status], seconds);
     },
-  };
-}
-
-/**
- * The store with each operation timed and its failures counted. A SyncError (a request the
- * store refused) is not a database error; everything else thrown by the store is.
- */
-export function instrumentStore(store: SyncStore, metrics: Metrics): SyncStore {
-  async function timed<T>(operation: string, run: () => Promise<T>): Promise<T> {
-    const startedAt = performance.now();
-    try {
-      return await run();
-    } catch (err) {
-      if (!(err instanceof SyncError)) {
-        metrics.dbErrors.inc({ operation, kind: isDbUnavailable(err) ? 'unavailable' : 'other' });
-      }
-      throw err;
-    } finally {
-      metrics.dbDuration.observe(operation, (performance.now() - startedAt) / 1000);
-    }
-  }
-  return {
-    ...store,
-    push: (input) => timed('push', () => store.push(input)),
-    pull: (input) => timed('pull', () => store.pull(input)),
-    ping: () => timed('ping', () => store.ping()),
   };
 }

@@ -5,19 +5,21 @@ import { createAuth } from './auth/auth.js';
 import { createDevIssuer, DEV_ISSUER, type DevIssuer } from './auth/dev-issuer.js';
 import { type Config, jwksUrlOf, loadConfig } from './config.js';
 import { rowSecurityBypass } from './db/row-security.js';
-import { createAdmission } from './http/admission.js';
+import type { Db } from './db/sql.js';
 import { createRequestListener } from './http/app.js';
 import { capConnections } from './http/connection-caps.js';
 import type { ServerContext } from './http/context.js';
-import { createRateLimiter } from './http/rate-limit.js';
 import { createLogger, type Logger, wantsPrettyLogs } from './logger.js';
-import { createMetrics, instrumentStore } from './metrics.js';
+import { createMetrics } from './metrics.js';
+import { createRateLimiter } from './rate-limit.js';
 import { attachRealtime } from './realtime/attach.js';
-import { PushedEvents } from './realtime/pushed-events.js';
-import { openStore } from './store/open.js';
+import { openStoreOnDb } from './store/open.js';
 import type { SyncStore } from './store/sync-store.js';
 import { type TakeoverOptions, takeOver } from './store/takeover.js';
-import { Streams } from './stream/streams.js';
+import { createAdmission } from './sync/admission.js';
+import { instrumentStore } from './sync/instrument-store.js';
+import { PushedEvents } from './sync/pushed-events.js';
+import { Streams } from './sync/streams.js';
 import { VERSION } from './version.js';
 
 export interface StartOptions {
@@ -38,6 +40,11 @@ export interface RunningServer {
   port: number;
   httpServer: Server;
   context: ServerContext;
+  /**
+   * The database the server opened (undefined with `StartOptions.store`): tests and
+   * benchmarks prepare rows with it. No route or socket sees it; they reach the store only.
+   */
+  db: Db | undefined;
   /** Registers work to do on close, after HTTP has drained and before the database closes. */
   onClose(fn: () => Promise<void>): void;
   /** Stops accepting, lets in-flight requests finish (up to `graceMs`, default SHUTDOWN_GRACE_MS), closes the database. */
@@ -58,24 +65,24 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     apps: config.manaApps,
   });
   const schema = opts.schema ?? config.databaseSchema;
-  const opened =
-    opts.store ??
-    (await openStore({
-      databaseUrl: config.databaseUrl,
-      dataDir: opts.inMemory ? undefined : config.dataDir,
-      pageMaxBytes: config.pageMaxBytes,
-      ...(schema ? { schema } : {}),
-    }));
-  // Row-level security is defense in depth (store/migrations/0007): say so when it is off.
-  const bypass = opts.store ? undefined : await rowSecurityBypass(opened.db).catch(() => undefined);
-  if (bypass)
-    logger.warn(
-      { bypass },
-      `row-level security does not apply: ${bypass}; run the server as a role without SUPERUSER or BYPASSRLS (docs/operations.md, "Database role")`,
-    );
-  if (!opts.store) {
+  const { store: opened, db } = opts.store
+    ? { store: opts.store, db: undefined }
+    : await openStoreOnDb({
+        databaseUrl: config.databaseUrl,
+        dataDir: opts.inMemory ? undefined : config.dataDir,
+        pageMaxBytes: config.pageMaxBytes,
+        ...(schema ? { schema } : {}),
+      });
+  if (db) {
+    // Row-level security is defense in depth (store/migrations/0007): say so when it is off.
+    const bypass = await rowSecurityBypass(db).catch(() => undefined);
+    if (bypass)
+      logger.warn(
+        { bypass },
+        `row-level security does not apply: ${bypass}; run the server as a role without SUPERUSER or BYPASSRLS (docs/operations.md, "Database role")`,
+      );
     // Before serving: a device of the Go service that pulls must find every record it had.
-    await takeOver(opened.db, { ...opts.takeover, logger }).catch(async (err) => {
+    await takeOver(db, { ...opts.takeover, logger }).catch(async (err) => {
       await opened.close().catch(() => {});
       throw err;
     });
@@ -122,7 +129,6 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
       rowsWaitMs: limiter.rowsWaitMs,
       onQueued: (reason) => metrics.requestsQueued.inc({ reason }),
     }),
-    onPushed: [],
     pushedEvents: new PushedEvents((err) =>
       logger.error({ err: String(err) }, 'pushed-event listener failed'),
     ),
@@ -153,7 +159,13 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     opened: metrics.connectionsOpen,
     logger,
   });
-  const realtime = await attachRealtime({ httpServer, context, schema }).catch(async (err) => {
+  const connections = context.connections;
+  const realtime = await attachRealtime({
+    httpServer,
+    context,
+    schema,
+    admitUpgrade: (req) => connections.admitRequest(req, undefined),
+  }).catch(async (err) => {
     await store.close();
     throw err;
   });
@@ -175,6 +187,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     port,
     httpServer,
     context,
+    db,
     onClose(fn) {
       closers.push(fn);
     },

@@ -3,7 +3,7 @@ import type { TestServer } from '../../../server/test/helpers/test-server.js';
 
 /** Puts `n` todos for `user` straight into the store: a large account, without 100 pushes. */
 export async function seed(server: TestServer, user: string, n: number): Promise<void> {
-  const db = server.server.context.store.db.forUser(user);
+  const db = server.server.db!.forUser(user);
   await db.query(sql`
     INSERT INTO sync_records (user_id, app_id, table_name, record_id, data, field_timestamps, created_at, updated_at, last_client_id)
     SELECT ${user}, 'todo', 'todos', 'big-' || lpad(g::text, 7, '0'),

@@ -1,4 +1,4 @@
-import { RateLimitedError } from '../http/rate-limit.js';
+import { RateLimitedError } from '../rate-limit.js';
 
 /**
  * Failed credential checks per client address (AUTH_FAIL_LIMIT a minute, a token bucket):

@@ -1,4 +1,4 @@
-import { type Db, sql } from '../db/sql.js';
+import type { MaintenanceStore } from '../sync/maintenance.js';
 
 /**
  * One CLI command: its options are declared once, and `--help` is printed from them.
@@ -27,9 +27,7 @@ export class OptionError extends Error {
  * Maintenance commands do not migrate (a newer CLI must not change the schema under an older
  * running server): they stop with a clear line when the tables are not there.
  */
-export async function requireSchema(db: Db): Promise<void> {
-  const [row] = await db.query<{ ok: boolean }>(
-    sql`SELECT to_regclass('sync_changes') IS NOT NULL AND to_regclass('sync_records') IS NOT NULL AS ok`,
-  );
-  if (!row?.ok) throw new OptionError('no Mana Sync tables in this database; run `mana-sync migrate` first');
+export async function requireSchema(store: MaintenanceStore): Promise<void> {
+  if (!(await store.hasSchema()))
+    throw new OptionError('no Mana Sync tables in this database; run `mana-sync migrate` first');
 }

@@ -1,6 +1,5 @@
 import { loadConfig } from '../config.js';
-import { compactLog } from '../store/compact.js';
-import { openDb } from '../store/open.js';
+import { openMaintenanceStore } from '../sync/maintenance.js';
 import { type Command, requireSchema, wholeNumber } from './command.js';
 
 const DAY_MS = 86_400_000;
@@ -22,15 +21,15 @@ export const compactCommand: Command = {
       v['older-than'] === undefined ? config.logRetentionDays : wholeNumber(v['older-than'], 'older-than', 0);
     const batchSize = wholeNumber(v['batch-size'] ?? '5000', 'batch-size', 1);
     const before = new Date(Date.now() - days * DAY_MS);
-    const db = await openDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+    const store = await openMaintenanceStore(config);
     const started = performance.now();
     try {
-      await requireSchema(db);
+      await requireSchema(store);
       process.stderr.write(
         `compact: dropping log rows created before ${before.toISOString()} (${days} days)\n`,
       );
       let lastLine = 0;
-      const result = await compactLog(db, {
+      const result = await store.compact({
         before,
         batchSize,
         onProgress(p) {
@@ -50,7 +49,7 @@ export const compactCommand: Command = {
         `deleted ${result.rowsDeleted} change-log rows older than ${days} days (${result.users} users, ${seconds} s); sync_records untouched\n`,
       );
     } finally {
-      await db.close();
+      await store.close();
     }
     return 0;
   },

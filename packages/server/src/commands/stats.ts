@@ -1,6 +1,5 @@
 import { loadConfig } from '../config.js';
-import { openDb } from '../store/open.js';
-import { type AppStats, collectStats } from '../store/stats.js';
+import { type AppStats, openMaintenanceStore } from '../sync/maintenance.js';
 import { type Command, requireSchema } from './command.js';
 
 export const statsCommand: Command = {
@@ -8,13 +7,13 @@ export const statsCommand: Command = {
   options: { json: { type: 'boolean', description: 'Print JSON instead of a table' } },
   async run(v) {
     const config = loadConfig();
-    const db = await openDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+    const store = await openMaintenanceStore(config);
     try {
-      await requireSchema(db);
-      const stats = await collectStats(db);
+      await requireSchema(store);
+      const stats = await store.stats();
       process.stdout.write(v.json ? `${JSON.stringify({ apps: stats }, null, 2)}\n` : formatTable(stats));
     } finally {
-      await db.close();
+      await store.close();
     }
     return 0;
   },

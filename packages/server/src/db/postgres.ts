@@ -1,6 +1,7 @@
 import postgres from 'postgres';
 import { SET_MAINTENANCE, setUserStatement } from './row-security.js';
 import { type Db, type Query, SESSION_SETTINGS } from './sql.js';
+import { outageOf } from './unavailable.js';
 
 export interface PostgresOptions {
   /** Pool size. */
@@ -44,16 +45,6 @@ function guardPostgresNullSocketWrite(): void {
   });
 }
 
-/** Errors after which a pool's connections may be left broken (see below). */
-function isConnectionLoss(err: unknown): boolean {
-  const code = String((err as { code?: unknown } | null)?.code ?? '');
-  return (
-    /^(CONNECTION_(CLOSED|DESTROYED|ENDED)|CONNECT_TIMEOUT|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT)$/.test(
-      code,
-    ) || /^(08|57P0)/.test(code)
-  );
-}
-
 /**
  * A Db on PostgreSQL through postgres.js, with prepared statements and a bounded pool.
  *
@@ -95,7 +86,8 @@ export function postgresDb(url: string, opts: PostgresOptions = {}): Db {
     try {
       return await fn(s);
     } catch (err) {
-      if (isConnectionLoss(err)) replace(s);
+      // After a lost connection the pool's others may be broken too (see above).
+      if (outageOf(err) === 'connection-lost') replace(s);
       throw err;
     } finally {
       clearTimeout(stuck);

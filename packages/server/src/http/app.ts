@@ -1,19 +1,21 @@
 import type { IncomingMessage, RequestListener } from 'node:http';
 import { getRequestListener } from '@hono/node-server';
-import { HEADER, LIMITS, SyncError } from '@mana/sync-protocol';
+import { HEADER, SyncError } from '@mana/sync-protocol';
 import { Hono } from 'hono';
 import { matchedRoutes } from 'hono/route';
-import { bodyLimit } from './body-limit.js';
+import { requestError } from '../sync/errors.js';
 import type { AppEnv, ServerContext } from './context.js';
 import { type Cors, createCors } from './cors.js';
-import { errorResponse, requestError } from './errors.js';
+import { errorResponse } from './errors.js';
 import { setResponseHeader } from './headers.js';
+import { stepsMiddleware } from './hono-steps.js';
 import { pushEndpoint } from './push-endpoint.js';
 import { finishRequest, requestIdFrom } from './request-log.js';
 import { devRoutes } from './routes/dev.js';
 import { healthRoutes } from './routes/health.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { syncRoutes } from './routes/sync.js';
+import { ARRIVAL_STEPS, closesConnection } from './steps.js';
 
 /**
  * The node:http request listener: `POST /sync/{appId}` straight on node:http (push-endpoint.ts,
@@ -36,8 +38,9 @@ export function createRequestListener(ctx: ServerContext): RequestListener {
 
 /**
  * The HTTP surface. Middleware order matters:
- *   request id → log line → CORS → shutdown gate → declared length → routes (auth → rate limit →
- *   body, counted as it arrives → handler). No byte of a body is read before auth.
+ *   request id → log line → CORS → shutdown gate → /sync/*: ARRIVAL_STEPS → routes (ROUTE_STEPS:
+ *   caller → rate limit → app id → turn; then the body, counted as it arrives → handler).
+ * The steps are steps.ts's, which push-endpoint.ts runs too. No byte of a body is read before auth.
  * Every error leaves as `{ error: { code, message, path? } }` (see @mana/sync-protocol errors.ts).
  */
 export function createApp(ctx: ServerContext, cors: Cors): Hono<AppEnv> {
@@ -49,11 +52,8 @@ export function createApp(ctx: ServerContext, cors: Cors): Hono<AppEnv> {
     setResponseHeader(c, 'X-Request-Id', requestId);
     const startedAt = performance.now();
     await next();
-    // Shutting down: this connection closes after the response, so the server drains quickly.
-    // Refused before its body was read (401, 413, 429...): closed too, so a client cannot go on
-    // streaming a body nobody reads.
-    if (ctx.shuttingDown || (c.res.status >= 400 && bodyPending(c.env)))
-      c.res.headers.set('Connection', 'close');
+    const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+    if (closesConnection(ctx, c.res.status, incoming)) c.res.headers.set('Connection', 'close');
     finishRequest(ctx, {
       requestId,
       method: c.req.method,
@@ -62,7 +62,7 @@ export function createApp(ctx: ServerContext, cors: Cors): Hono<AppEnv> {
       startedAt,
       principal: c.get('principal'),
       appId: c.get('appId'),
-      incoming: (c.env as { incoming?: IncomingMessage } | undefined)?.incoming,
+      incoming,
     });
   });
 
@@ -76,12 +76,7 @@ export function createApp(ctx: ServerContext, cors: Cors): Hono<AppEnv> {
     await next();
   });
 
-  app.use(
-    '/sync/*',
-    bodyLimit(LIMITS.maxBodyBytes, (c) =>
-      errorResponse(c, new SyncError('PAYLOAD_TOO_LARGE', `body larger than ${LIMITS.maxBodyBytes} bytes`)),
-    ),
-  );
+  app.use('/sync/*', stepsMiddleware(ctx, ARRIVAL_STEPS));
 
   app.route('/', syncRoutes(ctx));
   app.route('/', healthRoutes(ctx));
@@ -92,12 +87,6 @@ export function createApp(ctx: ServerContext, cors: Cors): Hono<AppEnv> {
   app.onError((err, c) => errorResponse(c, requestError(ctx.logger, c.get('requestId'), err)));
 
   return app;
-}
-
-/** Whether part of the request's body is still to come (node:http's IncomingMessage, from @hono/node-server). */
-function bodyPending(env: unknown): boolean {
-  const incoming = (env as { incoming?: IncomingMessage } | undefined)?.incoming;
-  return incoming !== undefined && !incoming.complete;
 }
 
 /** The route template (`/sync/:appId`), never the raw path: bounded log and metric labels. */

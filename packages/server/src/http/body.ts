@@ -17,7 +17,7 @@ export async function readJson(c: Context, emptyAs?: unknown): Promise<unknown> 
 
 /**
  * The body as text, at most `maxBytes`. A body of declared length was judged by its header
- * (body-limit.ts) and is read as it is; a chunked one is counted as it arrives and refused
+ * (http/steps.ts, declaredLength) and is read as it is; a chunked one is counted as it arrives and refused
  * (PAYLOAD_TOO_LARGE) at the first byte over, without reading the rest.
  */
 async function readText(c: Context, maxBytes: number): Promise<string> {

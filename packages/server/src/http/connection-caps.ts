@@ -2,8 +2,8 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { SyncError } from '@mana/sync-protocol';
 import type { Counter, Gauge } from 'prom-client';
+import { clientAddress, plain } from '../client-address.js';
 import type { Logger } from '../logger.js';
-import { clientAddress, plain } from './client-address.js';
 
 export interface ConnectionCapsOptions {
   /** Open connections (HTTP, SSE, WebSocket, not yet authenticated ones alike) per instance. */

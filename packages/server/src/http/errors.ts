@@ -1,63 +1,6 @@
-import { SyncError } from '@mana/sync-protocol';
+import type { SyncError } from '@mana/sync-protocol';
 import type { Context } from 'hono';
-import type { ZodError } from 'zod';
-import type { Logger } from '../logger.js';
-import { RateLimitedError } from './rate-limit.js';
-
-/** SQLSTATE classes and driver codes that mean "the database is not there right now". */
-const UNAVAILABLE_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EPIPE',
-  'EHOSTUNREACH',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'CONNECTION_CLOSED',
-  'CONNECTION_ENDED',
-  'CONNECTION_DESTROYED',
-  'CONNECT_TIMEOUT',
-  '40001', // serialization failure
-  '40P01', // deadlock detected
-  '55P03', // lock not available
-  '57014', // query canceled (statement timeout)
-  '57P01', // admin shutdown
-  '57P02', // crash shutdown
-  '57P03', // cannot connect now (starting up)
-]);
-
-/**
- * Maps anything thrown while serving a request to a wire error.
- * Database outages become 503 DB_UNAVAILABLE (the client retries; nothing was acknowledged);
- * only a genuine bug is a 500.
- */
-export function toSyncError(err: unknown): SyncError {
-  if (err instanceof SyncError) return err;
-  if (isDbUnavailable(err))
-    return new SyncError('DB_UNAVAILABLE', 'the database is unavailable; retry later');
-  return new SyncError('INTERNAL', 'internal error');
-}
-
-export function isDbUnavailable(err: unknown): boolean {
-  const e = err as { code?: unknown; errno?: unknown; message?: unknown } | null;
-  if (!e || typeof e !== 'object') return false;
-  const code = typeof e.code === 'string' ? e.code : '';
-  if (UNAVAILABLE_CODES.has(code) || code.startsWith('08') || code.startsWith('53')) return true;
-  return (
-    typeof e.message === 'string' &&
-    /PGlite is closed|connection (terminated|ended)|write after end/i.test(e.message)
-  );
-}
-
-/** The first schema issue as a 400; a hostile key cannot make the error body large. */
-export function zodToSyncError(error: ZodError, prefix?: string): SyncError {
-  const issue = error.issues[0]!;
-  const path = clip([...(prefix ? [prefix] : []), ...issue.path.map(String)].join('.'));
-  const message = clip(issue.message);
-  return new SyncError('INVALID_REQUEST', path ? `${path}: ${message}` : message, path || undefined);
-}
-
-const clip = (s: string, max = 200) => (s.length > max ? `${s.slice(0, max)}…` : s);
+import { RateLimitedError } from '../rate-limit.js';
 
 /** Seconds a client should wait before retrying a 503 or 429. */
 export const RETRY_AFTER_SECONDS = { unavailable: 2 } as const;
@@ -67,18 +10,6 @@ export function errorHeaders(err: SyncError): Record<string, string> {
   if (err instanceof RateLimitedError) return { 'Retry-After': String(err.retryAfterSeconds) };
   if (err.status === 503) return { 'Retry-After': String(RETRY_AFTER_SECONDS.unavailable) };
   return {};
-}
-
-/**
- * Anything thrown while serving a request, as the wire error it answers with. A bug or an
- * outage is logged here (with the request id): the client only sees the code.
- */
-export function requestError(logger: Logger, requestId: string | undefined, err: unknown): SyncError {
-  const e = toSyncError(err);
-  if (e.code === 'INTERNAL' || e.code === 'DB_UNAVAILABLE') {
-    logger.error({ reqId: requestId, err: String((err as Error)?.stack ?? err) }, e.code);
-  }
-  return e;
 }
 
 export function errorResponse(c: Context, err: SyncError): Response {

@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { ServerChange } from '@mana/sync-protocol';
-import { type Piece, pageChunks } from '../store/raw-change.js';
+import { type Piece, pageChunks } from '../sync/page.js';
 
 /**
  * The body of an answer holding a page (a pull's, a push's): its JSON pieces (pageChunks) and

@@ -1,13 +1,21 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
-import { isAppId, LIMITS, ROUTE, SyncError } from '@mana/sync-protocol';
+import { isAppId, ROUTE, SyncError } from '@mana/sync-protocol';
 import type { Principal } from '../auth/auth.js';
-import { clientAddress } from './client-address.js';
+import { requestError } from '../sync/errors.js';
+import { runPush } from '../sync/push.js';
 import type { ServerContext } from './context.js';
 import type { Cors } from './cors.js';
-import { errorHeaders, requestError } from './errors.js';
+import { errorHeaders } from './errors.js';
 import { type PageBody, pageBody, writePage } from './page-body.js';
 import { finishRequest, requestIdFrom } from './request-log.js';
-import { authenticate, runPush } from './routes/sync.js';
+import {
+  ARRIVAL_STEPS,
+  closesConnection,
+  ROUTE_STEPS,
+  runSteps,
+  type Step,
+  type SyncRequest,
+} from './steps.js';
 
 const PUSH_PATH = /^\/sync\/([^/?#]+)(?:\?.*)?$/;
 const DIGITS = /^\d+$/;
@@ -18,10 +26,11 @@ const DIGITS = /^\d+$/;
  * Why: Hono's adapter turns each request into a WHATWG Request and each answer into a
  * Response; on a small push that was half the server's CPU (benchmarks: a bare Hono app
  * needs 1.8 times the CPU of a node:http JSON echo before any of our code runs). Here the
- * push goes from the socket to `runPush` and back with nothing in between, and with the same
- * steps, in the same order, as the Hono middleware chain (app.ts): request id, CORS headers,
- * declared length, auth, rate limit, app id, body, JSON, push, metrics and log line; the two share every
- * step's code (request-log.ts, cors.ts, errors.ts, routes/sync.ts).
+ * push goes from the socket to `runPush` and back with nothing in between, through the same
+ * steps as the Hono app, from the same definition: request id (request-log.ts), the steps
+ * before the body (steps.ts: declared length, caller, rate limit, app id, the user's turn),
+ * the body, JSON, the push (sync/push.ts), then CORS headers (cors.ts), the error answer
+ * (errors.ts), the connection rule (steps.ts) and the metrics and log line (request-log.ts).
  *
  * Returns false, and touches nothing, for any request it does not take: another route or
  * method, an app id that is not plainly valid (Hono names the problem), a body without a
@@ -33,43 +42,27 @@ export function pushEndpoint(ctx: ServerContext, cors: Cors) {
     const headers = req.headers; // a getter: read once
     const appId = pushTarget(req.method, req.url, headers);
     if (appId === undefined) return false;
-
-    const r: InFlight = {
-      req,
-      res,
-      headers,
-      requestId: requestIdFrom(header(headers, 'x-request-id')),
-      startedAt: performance.now(),
-      rawAppId: appId,
-    };
-    if (Number(headers['content-length']) > LIMITS.maxBodyBytes) {
-      // Judged by the header, as the Hono path does: the body is never read.
-      void answer(
-        ctx,
-        cors,
-        r,
-        refusal(new SyncError('PAYLOAD_TOO_LARGE', `body larger than ${LIMITS.maxBodyBytes} bytes`)),
-      );
+    const r = new InFlight(req, res, headers, appId);
+    let waiting: void | Promise<void>;
+    try {
+      waiting = runSteps(ctx, PUSH_STEPS, r);
+    } catch (err) {
+      void answer(ctx, cors, r, refusal(err));
       return true;
     }
-    // Auth from the headers first: not a byte of the body is read for a stranger.
-    const authorization = header(headers, 'authorization');
-    const serviceKey = header(headers, 'x-service-key');
-    const known = serviceKey === undefined ? ctx.auth.cached(authorization, req.socket) : undefined;
-    if (known) receive(ctx, cors, r, known);
-    else
-      authenticate(
-        ctx,
-        { authorization, serviceKey, userId: header(headers, 'x-user-id') },
-        r.requestId,
-        clientAddress(req, ctx.config.trustProxy),
-      ).then(
-        (principal) => receive(ctx, cors, r, principal),
+    // The body only now, the caller known and admitted; it waits in the socket meanwhile.
+    if (waiting)
+      waiting.then(
+        () => readBody(ctx, cors, r),
         (err: unknown) => void answer(ctx, cors, r, refusal(err)),
       );
+    else readBody(ctx, cors, r);
     return true;
   };
 }
+
+/** Every step before the body, in the order the Hono app runs them (steps.ts). */
+const PUSH_STEPS: readonly Step[] = [...ARRIVAL_STEPS, ...ROUTE_STEPS];
 
 /**
  * The app id of a request this path takes: `POST /sync/{appId}` with a plainly valid app id
@@ -90,32 +83,9 @@ export function pushTarget(
 }
 
 /**
- * The caller is known: rate limit and the user's turn, then the body. No 'error' listener on req: a client that
- * goes away mid-body makes it emit 'aborted' and 'close', never 'error' (Node emits it only to
- * a listener), and 'end' never comes.
+ * No 'error' listener on req: a client that goes away mid-body makes it emit 'aborted' and
+ * 'close', never 'error' (Node emits it only to a listener), and 'end' never comes.
  */
-function receive(ctx: ServerContext, cors: Cors, r: InFlight, principal: Principal): void {
-  r.principal = principal;
-  let waiting: Promise<void> | undefined;
-  try {
-    ctx.limiter.take(principal.userId, undefined, false);
-    // The user's turn (admission.ts); the body waits in the socket meanwhile.
-    waiting = ctx.admission.admit(principal.userId, r.res);
-  } catch (err) {
-    void answer(ctx, cors, r, refusal(err));
-    return;
-  }
-  // The app id, checked at this step on the Hono path (appIdOf): pushTarget took only one
-  // that appIdOf returns as it is.
-  r.appId = r.rawAppId;
-  if (waiting)
-    waiting.then(
-      () => readBody(ctx, cors, r),
-      (err: unknown) => void answer(ctx, cors, r, refusal(err)),
-    );
-  else readBody(ctx, cors, r);
-}
-
 function readBody(ctx: ServerContext, cors: Cors, r: InFlight): void {
   const chunks: Buffer[] = [];
   r.req.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -128,17 +98,35 @@ interface Refusal {
 }
 const refusal = (err: unknown): Refusal => ({ refused: err });
 
-/** One request on this path, and what is known of it so far (for its metrics and log line). */
-interface InFlight {
-  req: IncomingMessage;
-  res: ServerResponse;
-  headers: IncomingHttpHeaders;
-  requestId: string;
-  startedAt: number;
-  /** From the path; valid (pushTarget), taken as the push's app id once the caller is known. */
-  rawAppId: string;
-  principal?: Principal;
-  appId?: string;
+/** One request on this path, and what the steps learn of it (for the push, its metrics and log line). */
+class InFlight implements SyncRequest {
+  readonly requestId: string;
+  readonly startedAt = performance.now();
+  readonly admit = true;
+  principal?: Principal | undefined;
+  appId?: string | undefined;
+
+  constructor(
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+    readonly headers: IncomingHttpHeaders,
+    /** From the path; plainly valid (pushTarget). */
+    readonly rawAppId: string,
+  ) {
+    this.requestId = requestIdFrom(header(headers, 'x-request-id'));
+  }
+
+  get incoming(): IncomingMessage {
+    return this.req;
+  }
+
+  get outgoing(): ServerResponse {
+    return this.res;
+  }
+
+  header(name: string): string | undefined {
+    return header(this.headers, name);
+  }
 }
 
 /**
@@ -166,9 +154,7 @@ async function answer(ctx: ServerContext, cors: Cors, r: InFlight, body: Buffer 
       out = { chunks: [text], bytes: Buffer.byteLength(text) };
     }
     headers.push('Content-Type', 'application/json', 'Content-Length', String(out.bytes));
-    // Shutting down: this connection closes after the response, so the server drains quickly.
-    // Refused before its body was read: closed too, so the client cannot go on streaming it.
-    if (ctx.shuttingDown || !r.req.complete) headers.push('Connection', 'close');
+    if (closesConnection(ctx, status, r.req)) headers.push('Connection', 'close');
     if (!r.res.destroyed) {
       r.res.writeHead(status, headers);
       // One piece (every small page): ended at once, as before; a large record's, piece by piece.

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Principal } from '../auth/auth.js';
-import { clientAddress } from './client-address.js';
+import { clientAddress } from '../client-address.js';
 import type { ServerContext } from './context.js';
 
 const SAFE_REQUEST_ID = /^[A-Za-z0-9_.:@+=~-]{1,128}$/;

@@ -3,15 +3,15 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { appIdSchema } from '@mana/sync-protocol';
 import { WebSocketServer } from 'ws';
+import { clientAddress } from '../client-address.js';
 import type { Config } from '../config.js';
-import { clientAddress } from '../http/client-address.js';
-import type { ServerContext } from '../http/context.js';
 import type { Logger } from '../logger.js';
+import type { SyncContext } from '../sync/context.js';
+import { userTables } from '../sync/user-tables.js';
 import type { Fanout } from './fanout.js';
 import { localFanout } from './fanout-local.js';
 import { postgresFanout } from './fanout-postgres.js';
 import { Hub } from './hub.js';
-import { userTables } from './user-tables.js';
 
 export interface Realtime {
   hub: Hub;
@@ -29,8 +29,10 @@ export interface Realtime {
  */
 export async function attachRealtime(opts: {
   httpServer: Server;
-  context: ServerContext;
+  context: SyncContext;
   schema: string | undefined;
+  /** Admits an upgrade request, or answers it and returns false (the HTTP connection caps). */
+  admitUpgrade?: (req: IncomingMessage) => boolean;
 }): Promise<Realtime> {
   const { httpServer, context } = opts;
   const { config, logger } = context;
@@ -43,13 +45,12 @@ export async function attachRealtime(opts: {
     authTimeoutMs: config.wsAuthTimeoutMs,
     maxSocketsPerUser: config.wsMaxSocketsPerUser,
     heartbeatMs: config.wsHeartbeatMs,
-    listUserTables: (userId) => userTables(context.store.db, userId),
+    listUserTables: (userId) => userTables(context, userId),
   });
-  // The hub and the SSE streams hear pushes through one service, fed by the fan-out.
-  fanout.subscribe(context.pushedEvents.feed);
+  // Pushes are published through the fan-out, and the hub and the SSE streams hear them
+  // through the sync service's one subscription to it.
+  context.pushedEvents.connect(fanout);
   context.pushedEvents.subscribeAll({ event: (e) => hub.deliver(e), resync: () => void hub.resync() });
-  context.onPushed.push((e) => fanout.publish(e));
-  context.metrics.setRealtimeSource(() => ({ ...hub.counts(), ...hub.stats }));
   context.healthSections.push(() => ({
     websockets: hub.counts(),
     fanout: fanout.kind,
@@ -64,7 +65,7 @@ export async function attachRealtime(opts: {
   });
   let accepting = true;
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    if (context.connections && !context.connections.admitRequest(req, undefined)) return;
+    if (opts.admitUpgrade && !opts.admitUpgrade(req)) return;
     const route = matchRoute(req.url ?? '/');
     if (route.status !== 101) return reject(socket, route.status, route.message);
     if (!accepting || context.shuttingDown) return reject(socket, 503, 'the server is shutting down');

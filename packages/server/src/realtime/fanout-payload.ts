@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { PushedEvent } from '../http/context.js';
+import type { PushedEvent } from '../sync/pushed-event.js';
 
 /**
  * The text of one NOTIFY between instances (JSON):

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import postgres from 'postgres';
-import type { PushedEvent } from '../http/context.js';
 import type { Logger } from '../logger.js';
+import type { PushedEvent } from '../sync/pushed-event.js';
 import { type Fanout, Subscribers } from './fanout.js';
 import { decodePayload, encodeEvents, encodeResync } from './fanout-payload.js';
 import { PendingEvents } from './pending-events.js';

@@ -1,4 +1,4 @@
-import type { PushedEvent } from '../http/context.js';
+import type { PushedEvent, PushedListener, PushedTransport } from '../sync/pushed-event.js';
 
 /**
  * Carries "a push committed" between server instances.
@@ -10,32 +10,22 @@ import type { PushedEvent } from '../http/context.js';
  * or a single instance) and PostgreSQL LISTEN/NOTIFY (`fanout-postgres.ts`). Redis pub/sub or
  * NATS fit the same interface when one PostgreSQL's NOTIFY becomes the bottleneck.
  */
-export interface Fanout {
+export interface Fanout extends PushedTransport {
   readonly kind: 'local' | 'postgres';
   /** Fire and forget: never throws, never blocks the push response. */
   publish(event: PushedEvent): void;
-  subscribe(handlers: FanoutHandlers): () => void;
+  subscribe(handlers: PushedListener): () => void;
   /** Sends what is still batched, then stops. */
   close(): Promise<void>;
 }
 
-export interface FanoutHandlers {
-  /** A push committed, on this instance or another. */
-  event(event: PushedEvent): void;
-  /**
-   * Events may have been missed (the transport was down for a while): every socket should
-   * be told to pull. Called after the transport is back.
-   */
-  resync(): void;
-}
-
 /** A set of subscribers, shared by the implementations. A throwing handler does not stop the others. */
 export class Subscribers {
-  private readonly list = new Set<FanoutHandlers>();
+  private readonly list = new Set<PushedListener>();
 
   constructor(private readonly onError: (err: unknown) => void) {}
 
-  add(handlers: FanoutHandlers): () => void {
+  add(handlers: PushedListener): () => void {
     this.list.add(handlers);
     return () => this.list.delete(handlers);
   }

@@ -1,8 +1,8 @@
 import { WS_CLOSE } from '@mana/sync-protocol';
 import type { WebSocket } from 'ws';
 import type { Auth } from '../auth/auth.js';
-import type { PushedEvent } from '../http/context.js';
 import type { Logger } from '../logger.js';
+import type { PushedEvent } from '../sync/pushed-event.js';
 import { type SessionHost, SocketSession } from './socket-session.js';
 
 export interface HubOptions {

@@ -1,4 +1,4 @@
-import type { PushedEvent } from '../http/context.js';
+import type { PushedEvent } from '../sync/pushed-event.js';
 
 /**
  * Events waiting to be published, merged by (user, app, client): ten pushes of one client

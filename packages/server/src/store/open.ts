@@ -28,6 +28,15 @@ export async function openDb(opts: OpenOptions): Promise<Db> {
 
 /** Opens the database, applies pending migrations, and returns the store. */
 export async function openStore(opts: OpenOptions): Promise<SyncStore> {
+  return (await openStoreOnDb(opts)).store;
+}
+
+/**
+ * `openStore`, and the database the store runs on: for the start-up's own checks before
+ * serving (server.ts: row-level security, the takeover) and for tests and benchmarks that
+ * prepare rows directly. The store itself has no handle on it: no transport gets one.
+ */
+export async function openStoreOnDb(opts: OpenOptions): Promise<{ store: SyncStore; db: Db }> {
   const db = await openDb(opts);
   try {
     await migrate(db);
@@ -35,5 +44,9 @@ export async function openStore(opts: OpenOptions): Promise<SyncStore> {
     await db.close().catch(() => {});
     throw err;
   }
-  return createSyncStore(db, opts.pageMaxBytes === undefined ? {} : { pageMaxBytes: opts.pageMaxBytes });
+  const store = createSyncStore(
+    db,
+    opts.pageMaxBytes === undefined ? {} : { pageMaxBytes: opts.pageMaxBytes },
+  );
+  return { store, db };
 }

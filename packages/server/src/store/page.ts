@@ -8,7 +8,7 @@ import {
 } from '@mana/sync-protocol';
 import { asBytes, type Db, type Fragment, sql } from '../db/sql.js';
 import { type Piece, placeholder, spliceRaw, splitRaw } from './raw-change.js';
-import type { PullResult } from './sync-store.js';
+import type { PullResult } from './types.js';
 import { type WritersRow, writersFrom } from './writers.js';
 
 /** Pages of merged records after a cursor: a pull's answer, and the page of a push's answer. */

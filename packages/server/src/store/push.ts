@@ -23,8 +23,9 @@ import {
   type RecordRow,
   toPage,
 } from './page.js';
-import type { PushInput, PushResult } from './sync-store.js';
+import { reservePositions } from './positions.js';
 import { tableCounter } from './table-count.js';
+import type { PushInput, PushResult } from './types.js';
 import { type WrittenRecord, writeStatement } from './write-statement.js';
 import { markWritten, writersFrom } from './writers.js';
 
@@ -336,18 +337,10 @@ async function pushLocked(tx: Db, input: PushInput): Promise<PushResult> {
   // they see everything committed before it. The small statements go first: postgres.js
   // writes a pipeline in one go once it passes 1 KB, and the read of a big batch does.
   const [locked, pageRows, storedRows] = await tx.queryAll([
-    sql`
-      INSERT INTO sync_users AS u (user_id, last_position)
-      VALUES (${userId}, clock_timestamp() + ${count - 1} * interval '1 microsecond')
-      ON CONFLICT (user_id) DO UPDATE
-        SET last_position = greatest(clock_timestamp(), u.last_position + interval '1 microsecond')
-          + ${count - 1} * interval '1 microsecond'
-      RETURNING (extract(epoch FROM last_position) * 1000000)::int8 - ${count - 1} AS base_us`,
+    reservePositions(userId, count),
     pageOf(input),
     storedStatement(input, batch),
   ]);
-  // Integer microseconds, like the page's positions: the SQL function mana_cursor is not
-  // inlined in RETURNING, and PostgreSQL planned its body on every push.
   const baseUs = Number((locked![0] as { base_us: string | number | bigint }).base_us);
   const merged = merge(input, batch, storedRows as unknown as StoredRow[]);
   if (merged.written.length > 0)

@@ -1,8 +1,11 @@
-import type { Canonical, Change, Conflict, ServerChange } from '@mana/sync-protocol';
 import { type Db, sql } from '../db/sql.js';
 import { DEFAULT_PAGE_MAX_BYTES, readPage } from './page.js';
 import { pusher } from './push.js';
 import { statisticsKeeper } from './statistics.js';
+import type { StoreOptions, SyncStore } from './types.js';
+import { userTables } from './user-tables.js';
+
+export type { PullInput, PullResult, PushInput, PushResult, StoreOptions, SyncStore } from './types.js';
 
 /**
  * The sync store: push (merge a batch under field-level LWW, atomically: push.ts) and pull
@@ -12,90 +15,19 @@ import { statisticsKeeper } from './statistics.js';
  * (db/row-security.ts), should a statement ever forget its filter.
  */
 
-export interface PushInput {
-  userId: string;
-  appId: string;
-  clientId: string;
-  since: Canonical;
-  changes: Change[];
-  /** Server time (µs since the epoch): default timestamps and the clock-skew clamp. */
-  nowMicros: number;
-  maxSkewMicros: number;
-  /** Most server changes to return. */
-  limit: number;
-  /** Their byte budget (PAGE_MAX_BYTES; default the store's). */
-  maxBytes?: number;
-  /** The changeset's schemaVersion (absent: 1), for changes that name none. */
-  schemaVersion?: number;
-}
-
-export interface PushResult {
-  /** Changes of large records may be RawChange (raw-change.ts): write them with pageChunks. */
-  serverChanges: ServerChange[];
-  conflicts: Conflict[];
-  syncedUntil: Canonical;
-  hasMore: boolean;
-  /** Tables whose records this push changed (empty: nothing written, nobody to notify). */
-  tablesChanged: string[];
-  changesAccepted: number;
-  fieldsAccepted: number;
-  recordsWritten: number;
-  /**
-   * Rows the answer's page read (RATE_LIMIT_ROWS): those it sends and those it skips (the
-   * client's own writes, the records this push rewrites), which cost the database the same.
-   */
-  pageRowsRead: number;
-  /** Index probes of the page besides its rows: two a table of the app (table-count.ts). */
-  indexProbes: number;
-  /** Another push of the user wrote between this one's read and write: merged again, locked. */
-  overtaken: boolean;
-}
-
-export interface PullInput {
-  userId: string;
-  appId: string;
-  table: string;
-  since: Canonical;
-  limit: number;
-  /** The page's byte budget (PAGE_MAX_BYTES; default the store's). */
-  maxBytes?: number;
-  /** The asking client (X-Client-Id): the fields it wrote itself are left out. Null: none. */
-  clientId?: string | null;
-}
-
-export interface PullResult {
-  /** Changes of large records may be RawChange (raw-change.ts): write them with pageChunks. */
-  serverChanges: ServerChange[];
-  syncedUntil: Canonical;
-  hasMore: boolean;
-}
-
-export interface SyncStore {
-  readonly db: Db;
-  push(input: PushInput): Promise<PushResult>;
-  pull(input: PullInput): Promise<PullResult>;
-  /** Throws when the database cannot be reached. */
-  ping(): Promise<void>;
-  close(): Promise<void>;
-}
-
-export interface StoreOptions {
-  /** The byte budget of every page (PAGE_MAX_BYTES), unless a call names its own. */
-  pageMaxBytes?: number;
-}
-
 export function createSyncStore(db: Db, options: StoreOptions = {}): SyncStore {
   const statistics = statisticsKeeper(db);
   const push = pusher(db);
   const maxBytes = options.pageMaxBytes ?? DEFAULT_PAGE_MAX_BYTES;
   return {
-    db,
+    kind: db.kind,
     async push(input) {
       const result = await push({ maxBytes, ...input });
       statistics.written(result.recordsWritten);
       return result;
     },
     pull: (input) => readPage(db.forUser(input.userId), { maxBytes, ...input, echo: input.clientId ?? null }),
+    userTables: (userId) => userTables(db, userId),
     async ping() {
       await db.query(sql`SELECT 1`);
     },

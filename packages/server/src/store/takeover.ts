@@ -12,7 +12,8 @@ import {
   type ValueType,
 } from '@mana/sync-protocol';
 import { type Db, type Fragment, sql } from '../db/sql.js';
-import { typesOf } from './write-statement.js';
+import { reservePositions } from './positions.js';
+import { POSITION, RECORD_COLUMNS, replaceStored, typesOf } from './write-statement.js';
 import { markWritten, type WritersRow, writersFrom } from './writers.js';
 
 /**
@@ -310,16 +311,8 @@ function writeStatement(userId: string, written: Pending[], newest: Canonical, m
     y: typesOf(p.state!.fieldTypes),
     e: p.eventId,
   }));
-  const position = sql`lock.base + (x.n - 1) * interval '1 microsecond'`;
   return sql`
-    WITH lock AS (
-      UPDATE sync_users AS u
-      SET last_position = greatest(clock_timestamp(), u.last_position + interval '1 microsecond',
-                                   ${newest}::text::timestamptz + interval '1 microsecond')
-        + ${n - 1} * interval '1 microsecond'
-      WHERE u.user_id = ${userId}
-      RETURNING u.last_position - ${n - 1} * interval '1 microsecond' AS base
-    ),
+    WITH lock AS (${reservePositions(userId, n, { notBefore: newest })}),
     x AS MATERIALIZED (
       SELECT * FROM ROWS FROM (
         jsonb_to_recordset(${JSON.stringify(rows)}::text::jsonb)
@@ -327,16 +320,10 @@ function writeStatement(userId: string, written: Pending[], newest: Canonical, m
       ) WITH ORDINALITY AS x(a, t, i, d, f, c, w, ac, y, e, n)
     ),
     records AS (
-      INSERT INTO sync_records AS r (user_id, app_id, table_name, record_id, data, field_timestamps,
-        created_at, updated_at, last_client_id, field_writers, field_actors, field_types, event_id)
-      SELECT ${userId}, x.a, x.t, x.i, x.d, x.f, ${position}, ${position}, x.c, x.w, x.ac, x.y, x.e
+      INSERT INTO sync_records AS r ${RECORD_COLUMNS}
+      SELECT ${userId}, x.a, x.t, x.i, x.d, x.f, ${POSITION}, ${POSITION}, x.c, x.w, x.ac, x.y, x.e
       FROM x CROSS JOIN lock
-      ON CONFLICT (user_id, app_id, table_name, record_id) DO UPDATE
-        SET data = excluded.data, field_timestamps = excluded.field_timestamps,
-            updated_at = excluded.updated_at, last_client_id = excluded.last_client_id,
-            field_writers = excluded.field_writers, field_actors = excluded.field_actors,
-            field_types = excluded.field_types, event_id = excluded.event_id
-        WHERE r.user_id = ${userId}
+      ${replaceStored(userId)}
     ),
     merged AS (${markMerged})
     SELECT 1 FROM lock`;

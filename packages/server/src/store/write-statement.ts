@@ -9,7 +9,8 @@ import {
   type TimedValue,
   type ValueType,
 } from '@mana/sync-protocol';
-import { type Query, sql } from '../db/sql.js';
+import { type Fragment, type Query, sql } from '../db/sql.js';
+import { reservePositions } from './positions.js';
 
 /** A record a push writes: its merged state, and the changes that made it (its log rows). */
 export interface WrittenRecord {
@@ -84,31 +85,15 @@ export function writeStatement(
       l: logIsState ? null : p.log.map((entry, n) => logEntry(entry, n === last ? p.eventId : null)),
     };
   });
-  const last = written.length - 1;
   // A reserved base is cast once here; the cast in each row's position ran per row and column.
-  // Otherwise the user's row is taken here: updated only if its position is the one read, or
-  // inserted only if there was none (a user's row is never deleted).
+  // Otherwise the user's row is taken here (positions.ts), only if its position is the one
+  // read, or inserted only if there was none (a user's row is never deleted).
   const lock =
     'baseUs' in base
       ? sql`SELECT ${formatMicros(base.baseUs)}::text::timestamptz AS base`
-      : base.observedUs === null
-        ? sql`
-      INSERT INTO sync_users (user_id, last_position)
-      VALUES (${userId}, clock_timestamp() + ${last} * interval '1 microsecond')
-      ON CONFLICT (user_id) DO NOTHING
-      RETURNING last_position - ${last} * interval '1 microsecond' AS base`
-        : sql`
-      UPDATE sync_users AS u
-      SET last_position = greatest(clock_timestamp(), u.last_position + interval '1 microsecond')
-        + ${last} * interval '1 microsecond'
-      WHERE u.user_id = ${userId}
-        AND (extract(epoch FROM u.last_position) * 1000000)::int8 = ${base.observedUs}::int8
-      RETURNING u.last_position - ${last} * interval '1 microsecond' AS base`;
-  const position = sql`lock.base + (x.n - 1) * interval '1 microsecond'`;
-  const record = sql`${userId}, ${appId}, x.t, x.i, x.d, x.f, ${position}, ${position}, ${clientId},
+      : reservePositions(userId, written.length, { ifAt: base.observedUs });
+  const record = sql`${userId}, ${appId}, x.t, x.i, x.d, x.f, ${POSITION}, ${POSITION}, ${clientId},
     x.w, x.a, x.y, x.e`;
-  const columns = sql`(user_id, app_id, table_name, record_id, data, field_timestamps, created_at,
-    updated_at, last_client_id, field_writers, field_actors, field_types, event_id)`;
   return sql`
     WITH lock AS (${lock}),
     x AS MATERIALIZED (
@@ -119,18 +104,13 @@ export function writeStatement(
       ) WITH ORDINALITY AS x(t, i, d, f, w, a, y, e, s, o, la, lv, l, n)
     ),
     fresh AS (
-      INSERT INTO sync_records ${columns}
+      INSERT INTO sync_records ${RECORD_COLUMNS}
       SELECT ${record} FROM x CROSS JOIN lock WHERE NOT x.s
     ),
     stored AS (
-      INSERT INTO sync_records AS r ${columns}
+      INSERT INTO sync_records AS r ${RECORD_COLUMNS}
       SELECT ${record} FROM x CROSS JOIN lock WHERE x.s
-      ON CONFLICT (user_id, app_id, table_name, record_id) DO UPDATE
-        SET data = excluded.data, field_timestamps = excluded.field_timestamps,
-            updated_at = excluded.updated_at, last_client_id = excluded.last_client_id,
-            field_writers = excluded.field_writers, field_actors = excluded.field_actors,
-            field_types = excluded.field_types, event_id = excluded.event_id
-        WHERE r.user_id = ${userId}
+      ${replaceStored(userId)}
     ),
     log AS (
       INSERT INTO sync_changes
@@ -147,6 +127,27 @@ export function writeStatement(
       WHERE x.l IS NOT NULL
     )
     SELECT (extract(epoch FROM lock.base) * 1000000)::int8 AS base_us FROM lock`;
+}
+
+/** The columns a record write sets, in the order of `record` above and of the takeover's. */
+export const RECORD_COLUMNS = sql`(user_id, app_id, table_name, record_id, data, field_timestamps,
+    created_at, updated_at, last_client_id, field_writers, field_actors, field_types, event_id)`;
+
+/** The n-th written record's position (x.n, from 1) after the reserved base (`lock.base`). */
+export const POSITION = sql`lock.base + (x.n - 1) * interval '1 microsecond'`;
+
+/**
+ * A stored record's new state over its old one (an INSERT into `sync_records AS r` whose row
+ * exists): every column but the key and created_at. The user filter: row-level security
+ * aside, an upsert never touches another user's row.
+ */
+export function replaceStored(userId: string): Fragment {
+  return sql`ON CONFLICT (user_id, app_id, table_name, record_id) DO UPDATE
+        SET data = excluded.data, field_timestamps = excluded.field_timestamps,
+            updated_at = excluded.updated_at, last_client_id = excluded.last_client_id,
+            field_writers = excluded.field_writers, field_actors = excluded.field_actors,
+            field_types = excluded.field_types, event_id = excluded.event_id
+        WHERE r.user_id = ${userId}`;
 }
 
 /** One log row: the change's accepted fields, values and timestamps apart (the seed's columns). */

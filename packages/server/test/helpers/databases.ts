@@ -3,7 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
-import { openStore } from '../../src/store/open.js';
+import type { Db } from '../../src/db/sql.js';
+import { type OpenOptions, openStoreOnDb } from '../../src/store/open.js';
 import type { SyncStore } from '../../src/store/sync-store.js';
 
 /** Real PostgreSQL for `*.pg.test.ts`; those suites are skipped when it is unset. */
@@ -82,6 +83,15 @@ export async function diskPglite(): Promise<TestDatabase> {
   };
 }
 
-export async function openTestStore(db: TestDatabase): Promise<SyncStore> {
-  return openStore(db.options);
+/** A store, and the database under it: tests prepare and inspect rows with `db` directly. */
+export type TestStore = SyncStore & { readonly db: Db };
+
+export async function openTestStore(db: TestDatabase): Promise<TestStore> {
+  return openTestStoreAt(db.options);
+}
+
+/** `openTestStore` on explicit open options (a data directory a test prepared). */
+export async function openTestStoreAt(options: OpenOptions): Promise<TestStore> {
+  const opened = await openStoreOnDb(options);
+  return Object.assign(opened.store, { db: opened.db });
 }

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAdmission } from '../../src/http/admission.js';
-import { createRateLimiter } from '../../src/http/rate-limit.js';
+import { createRateLimiter } from '../../src/rate-limit.js';
 import type { PushInput, PushResult } from '../../src/store/sync-store.js';
+import { createAdmission } from '../../src/sync/admission.js';
 import { memoryPglite } from '../helpers/databases.js';
 import { startTestServer, type TestServer } from '../helpers/test-server.js';
 

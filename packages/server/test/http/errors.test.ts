@@ -190,7 +190,7 @@ describe('database unavailable', () => {
   it('answers 503 DB_UNAVAILABLE with Retry-After, and /health reports it', async () => {
     const s = await startTestServer(await memoryPglite());
     try {
-      await s.server.context.store.db.close();
+      await s.server.db!.close();
       const res = await s.push('u', 'todo', { clientId: 'c', changes: [] });
       expect(res.status).toBe(503);
       expect(res.headers.get('retry-after')).toBe('2');

@@ -49,7 +49,7 @@ export function rawValuesSuite(name: string, makeDb: () => Promise<TestDatabase>
       });
       expect(res.status).toBe(200);
       // Seeded through SQL as the user: a push refuses a record over 1 MiB.
-      await s.server.context.store.db.forUser(user).query(sql`
+      await s.server.db!.forUser(user).query(sql`
         UPDATE sync_records SET data = data || ${stored}::text::jsonb
         WHERE user_id = ${user} AND record_id = 'big'`);
     }

@@ -209,7 +209,7 @@ export function syncHttpSuite(name: string, makeDb: () => Promise<TestDatabase>)
       );
       // Seeded through SQL as the user: 1 MB each (6 MB in all), and one of 5 MB.
       for (const [id, bytes] of ids.map((id) => [id, id === 'huge' ? 5_000_000 : 1_000_000] as const))
-        await s.server.context.store.db.forUser(u).query(sql`
+        await s.server.db!.forUser(u).query(sql`
           UPDATE sync_records SET data = jsonb_set(data, '{blob}', to_jsonb(repeat('y', ${bytes}::text::int)))
           WHERE user_id = ${u} AND record_id = ${id}`);
       const budget = 4 * 1024 * 1024;

@@ -3,14 +3,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from '../../src/db/sql.js';
 import { type CompactProgress, compactLog } from '../../src/store/compact.js';
 import { collectStats } from '../../src/store/stats.js';
-import type { SyncStore } from '../../src/store/sync-store.js';
-import { openTestStore, type TestDatabase } from '../helpers/databases.js';
+import { openTestStore, type TestDatabase, type TestStore } from '../helpers/databases.js';
 
 /** Compaction and stats, run on every store (compact.test.ts, compact.pg.test.ts). */
 export function compactSuite(name: string, makeDb: () => Promise<TestDatabase>) {
   describe(`compact on ${name}`, () => {
     let db: TestDatabase;
-    let store: SyncStore;
+    let store: TestStore;
     beforeAll(async () => {
       db = await makeDb();
       store = await openTestStore(db);

@@ -46,7 +46,7 @@ export function takeoverSuite(name: string, makeDb: () => Promise<TestDatabase>)
 
     /** The database directly: the running server's connection, else one of its own. */
     async function withDb<T>(db: TestDatabase, ts: TestServer | null, fn: (a: Db) => Promise<T>): Promise<T> {
-      if (ts) return fn(ts.server.context.store.db);
+      if (ts) return fn(ts.server.db!);
       const a = db.options.databaseUrl
         ? await openDb({ databaseUrl: db.options.databaseUrl, schema: db.options.schema! })
         : await pgliteDb(db.options.dataDir);

@@ -66,9 +66,7 @@ describe('protocol fuzzing (HTTP)', () => {
   });
 
   const rows = async (userId: string) => {
-    const [r] = await ts.server.context.store.db
-      .forUser(userId)
-      .query<{ records: number; changes: number }>(sql`
+    const [r] = await ts.server.db!.forUser(userId).query<{ records: number; changes: number }>(sql`
       SELECT (SELECT count(*) FROM sync_records WHERE user_id = ${userId})::int AS records,
              (SELECT count(*) FROM sync_changes WHERE user_id = ${userId})::int AS changes`);
     return r!;

@@ -1,6 +1,5 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { PushedEvent } from '../../src/http/context.js';
 import { channelName, matchRoute } from '../../src/realtime/attach.js';
 import {
   decodePayload,
@@ -8,6 +7,7 @@ import {
   encodeResync,
   MAX_PAYLOAD_BYTES,
 } from '../../src/realtime/fanout-payload.js';
+import type { PushedEvent } from '../../src/sync/pushed-event.js';
 
 const id = (max: number) => fc.string({ minLength: 1, maxLength: max, unit: 'grapheme' });
 const eventArb: fc.Arbitrary<PushedEvent> = fc.record({

@@ -188,8 +188,7 @@ export function realtimeSuite(name: string, makeDb: () => Promise<TestDatabase>)
       const wide = Array.from({ length: 30 }, (_, i) => `wide_${i}_${'x'.repeat(100)}`);
       const narrow = Array.from({ length: 200 }, (_, i) => `t${i}`);
       const announce = (appId: string, list: string[]) => {
-        for (const listener of ts.server.context.onPushed)
-          listener({ userId: u, appId, tables: list, clientId: 'p' });
+        ts.server.context.pushedEvents.publish({ userId: u, appId, tables: list, clientId: 'p' });
       };
       const events = 20_000;
       for (let i = 0; i < events; i++) {
@@ -223,8 +222,7 @@ export function realtimeSuite(name: string, makeDb: () => Promise<TestDatabase>)
       stalled.tcp.pause();
       const wide = Array.from({ length: 30 }, (_, i) => `wide_${i}_${'x'.repeat(100)}`);
       const announce = (tables: string[]) => {
-        for (const listener of ts.server.context.onPushed)
-          listener({ userId: u, appId: 'todo', tables, clientId: 'p' });
+        ts.server.context.pushedEvents.publish({ userId: u, appId: 'todo', tables, clientId: 'p' });
       };
       for (let i = 0; i < 10_000; i++) announce(wide); // ~35 MB if queued: fills the send buffers
       announce(Array.from({ length: 1100 }, (_, i) => `distinct_${i}`)); // more than it may be owed

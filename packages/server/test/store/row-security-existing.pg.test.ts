@@ -3,8 +3,12 @@ import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from '../../src/db/sql.js';
 import { createLogger } from '../../src/logger.js';
-import { openStore } from '../../src/store/open.js';
-import { freshPgSchema, TEST_DATABASE_URL, type TestDatabase } from '../helpers/databases.js';
+import {
+  freshPgSchema,
+  openTestStoreAt,
+  TEST_DATABASE_URL,
+  type TestDatabase,
+} from '../helpers/databases.js';
 import { startTestServer } from '../helpers/test-server.js';
 
 /**
@@ -45,7 +49,7 @@ describe.skipIf(!TEST_DATABASE_URL)('row-level security on an existing PostgreSQ
     });
     await go.end();
 
-    const store = await openStore(db.options);
+    const store = await openTestStoreAt(db.options);
     try {
       const policies = await store.db.query<{ tablename: string; policyname: string }>(sql`
         SELECT tablename, policyname FROM pg_policies WHERE schemaname = current_schema()

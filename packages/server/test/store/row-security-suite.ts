@@ -1,11 +1,10 @@
 import { type Change, EPOCH } from '@mana/sync-protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rowSecurityBypass } from '../../src/db/row-security.js';
-import { sql } from '../../src/db/sql.js';
+import { type Db, sql } from '../../src/db/sql.js';
 import { compactLog } from '../../src/store/compact.js';
 import { collectStats } from '../../src/store/stats.js';
-import type { SyncStore } from '../../src/store/sync-store.js';
-import { openTestStore, type TestDatabase } from '../helpers/databases.js';
+import { openTestStore, type TestDatabase, type TestStore } from '../helpers/databases.js';
 import { startTestServer } from '../helpers/test-server.js';
 
 /**
@@ -17,7 +16,7 @@ import { startTestServer } from '../helpers/test-server.js';
 export function rowSecuritySuite(name: string, makeDb: () => Promise<TestDatabase>) {
   describe(`row-level security on ${name}`, () => {
     let db: TestDatabase;
-    let store: SyncStore;
+    let store: TestStore;
     const tag = Math.random().toString(36).slice(2, 8);
     const alice = `alice-${tag}`;
     const bob = `bob-${tag}`;
@@ -41,7 +40,7 @@ export function rowSecuritySuite(name: string, makeDb: () => Promise<TestDatabas
         limit: 1000,
       });
     /** Every user id a statement with no user_id filter sees in `table`. */
-    const usersSeen = async (scoped: SyncStore['db'], table: string) =>
+    const usersSeen = async (scoped: Db, table: string) =>
       (await scoped.query<{ user_id: string }>({ text: `SELECT user_id FROM ${table}`, values: [] })).map(
         (r) => r.user_id,
       );
@@ -110,7 +109,7 @@ export function rowSecuritySuite(name: string, makeDb: () => Promise<TestDatabas
     it('serves as a role that is neither superuser nor BYPASSRLS', async () => {
       const server = await startTestServer(db);
       try {
-        const serving = server.server.context.store.db;
+        const serving = server.server.db!;
         const [role] = await serving.query<{ rolsuper: boolean; rolbypassrls: boolean }>(
           sql`SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user`,
         );

@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { rowSecurityBypass } from '../../src/db/row-security.js';
 import { sql } from '../../src/db/sql.js';
 import { listMigrations } from '../../src/store/migrate.js';
-import { openStore } from '../../src/store/open.js';
+import { openTestStoreAt } from '../helpers/databases.js';
 
 /**
  * An embedded data directory written by a version before row-level security: its tables were
@@ -45,7 +45,7 @@ describe('row-level security on a PGlite data directory from an older version', 
     await old.close();
 
     for (let start = 0; start < 2; start++) {
-      const store = await openStore({ dataDir });
+      const store = await openTestStoreAt({ dataDir });
       try {
         expect(await rowSecurityBypass(store.db)).toBeUndefined();
         const pulled = await store.pull({

@@ -2,8 +2,8 @@ import { type Canonical, type Change, EPOCH, LIMITS, type ValueType } from '@man
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Db, sql } from '../../src/db/sql.js';
 import { pageStatement } from '../../src/store/page.js';
-import { createSyncStore, type PushInput, type SyncStore } from '../../src/store/sync-store.js';
-import { openTestStore, type TestDatabase } from '../helpers/databases.js';
+import { createSyncStore, type PushInput } from '../../src/store/sync-store.js';
+import { openTestStore, type TestDatabase, type TestStore } from '../helpers/databases.js';
 
 /**
  * The one store suite, run on every store: `store.test.ts` (PGlite) and `store.pg.test.ts`
@@ -12,7 +12,7 @@ import { openTestStore, type TestDatabase } from '../helpers/databases.js';
 export function storeSuite(name: string, makeDb: () => Promise<TestDatabase>) {
   describe(`sync store on ${name}`, () => {
     let db: TestDatabase;
-    let store: SyncStore;
+    let store: TestStore;
     let n = 0;
     const user = () => `user-${++n}-${Math.random().toString(36).slice(2, 8)}`;
 

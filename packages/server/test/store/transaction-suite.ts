@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Db, sql } from '../../src/db/sql.js';
-import type { SyncStore } from '../../src/store/sync-store.js';
-import { openTestStore, type TestDatabase } from '../helpers/databases.js';
+import { openTestStore, type TestDatabase, type TestStore } from '../helpers/databases.js';
 
 /**
  * The Db transaction contract the push relies on, run on PGlite (`transaction.test.ts`) and
@@ -11,7 +10,7 @@ import { openTestStore, type TestDatabase } from '../helpers/databases.js';
 export function transactionSuite(name: string, makeDb: () => Promise<TestDatabase>) {
   describe(`Db transactions on ${name}`, () => {
     let database: TestDatabase;
-    let store: SyncStore;
+    let store: TestStore;
     let db: Db;
     let n = 0;
     const user = () => `tx-user-${++n}`;

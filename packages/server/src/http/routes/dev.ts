@@ -2,9 +2,9 @@ import { ROUTE, SyncError } from '@mana/sync-protocol';
 import { Hono } from 'hono';
 import { z } from 'zod';
 import type { DevIssuer } from '../../auth/dev-issuer.js';
+import { zodToSyncError } from '../../sync/errors.js';
 import { readJson } from '../body.js';
 import type { AppEnv, ServerContext } from '../context.js';
-import { zodToSyncError } from '../errors.js';
 
 const tokenRequestSchema = z.object({
   user: z

@@ -1,12 +1,11 @@
-import type { Db } from '../db/sql.js';
-import { sql } from '../db/sql.js';
+import { type Db, sql } from '../db/sql.js';
 
-/** At most this many (app, table) pairs are named in one resync (far more than any real user has). */
+/** At most this many (app, table) pairs are listed (far more than any real user has). */
 const MAX_PAIRS = 10_000;
 
 /**
  * The (app, table) pairs a user has records in, grouped by app: what a socket must pull after
- * notifications may have been lost. A loose index scan on the primary key (user_id, app_id,
+ * notifications may have been lost (the WebSocket hub's resync). A loose index scan on the primary key (user_id, app_id,
  * table_name, …): one index probe per distinct pair, however many records the user has.
  */
 export async function userTables(

@@ -1,4 +1,4 @@
-import { RateLimitedError } from './rate-limit.js';
+import { RateLimitedError } from '../rate-limit.js';
 
 /**
  * Per-user admission of the requests that work the database (push and pull): at most

@@ -1,9 +1,8 @@
 import { type Canonical, EPOCH, formatMicros, type StreamChanges } from '@mana/sync-protocol';
 import { describe, expect, it } from 'vitest';
-import type { PushedEvent } from '../../src/http/context.js';
-import type { FanoutHandlers } from '../../src/realtime/fanout.js';
 import type { PullResult } from '../../src/store/sync-store.js';
-import { type EndReason, SseStream } from '../../src/stream/sse-stream.js';
+import type { PushedEvent, PushedListener } from '../../src/sync/pushed-event.js';
+import { type EndReason, SseStream } from '../../src/sync/sse-stream.js';
 
 /**
  * The stream's flow control, read through a real ReadableStream reader (what the HTTP layer
@@ -49,7 +48,7 @@ function harness(tables: string[], limit = 1000) {
       inFlight--;
     }
   };
-  let listener: FanoutHandlers | undefined;
+  let listener: PushedListener | undefined;
   let subscribed = 0;
   const ended: EndReason[] = [];
   const stream = new SseStream({

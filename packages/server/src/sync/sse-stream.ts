@@ -1,8 +1,6 @@
 import { type Canonical, SSE_EVENT, type StreamChanges } from '@mana/sync-protocol';
-import type { PushedEvent } from '../http/context.js';
-import type { FanoutHandlers } from '../realtime/fanout.js';
-import { pageChunks } from '../store/raw-change.js';
-import type { PullResult } from '../store/sync-store.js';
+import { type PullResult, pageChunks } from './page.js';
+import type { PushedEvent, PushedListener } from './pushed-event.js';
 
 /** setTimeout's longest delay; token lifetimes past it are waited out in steps. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -28,7 +26,7 @@ export interface SseStreamOptions {
   /** One page of `table` after its cursor: the store's pull for this stream's caller. */
   pull(table: string, since: Canonical): Promise<PullResult>;
   /** Pushed events of this stream's user (PushedEvents.subscribe); returns the unsubscribe. */
-  subscribe(listener: FanoutHandlers): () => void;
+  subscribe(listener: PushedListener): () => void;
   /** A `changes` block of `changes` server changes was handed to the connection. */
   onBlock(changes: number): void;
   /** Once, when the stream ends; `err` when the store failed. */
