@@ -56,7 +56,7 @@ const server = await startServer({
 });
 const user = `prof-${Date.now()}`;
 if (what === 'first') {
-  await server.context.store.db.forUser(user).query(sql`
+  await server.db!.forUser(user).query(sql`
     INSERT INTO sync_records (user_id, app_id, table_name, record_id, data, field_timestamps, created_at, updated_at, last_client_id)
     SELECT ${user}, 'todo', 'todos', 'big-' || lpad(g::text, 7, '0'),
            jsonb_build_object('title', 'Todo number ' || g, 'done', g % 2 = 0, 'note', repeat('n', 80)),

@@ -256,7 +256,7 @@ async function measure(
 
 /** `n` todos for `user` straight into the store (as packages/client/test/helpers/seed.ts). */
 async function seedTodos(server: RunningServer, user: string, n: number): Promise<void> {
-  const db = server.context.store.db.forUser(user);
+  const db = server.db!.forUser(user);
   await db.query(sql`
     INSERT INTO sync_records (user_id, app_id, table_name, record_id, data, field_timestamps, created_at, updated_at, last_client_id)
     SELECT ${user}, ${APP}, 'todos', 'big-' || lpad(g::text, 7, '0'),
