@@ -74,7 +74,7 @@ async function noDatabaseStore(): Promise<SyncStore> {
       };
     },
     async pull(input) {
-      return { serverChanges: [], syncedUntil: input.since, hasMore: false };
+      return { serverChanges: [], syncedUntil: input.since, hasMore: false, rowsRead: 0 };
     },
     async ping() {},
     close: async () => {},

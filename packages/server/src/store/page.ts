@@ -8,7 +8,7 @@ import {
 } from '@mana/sync-protocol';
 import { asBytes, type Db, type Fragment, sql } from '../db/sql.js';
 import { type Piece, placeholder, spliceRaw, splitRaw } from './raw-change.js';
-import type { PullResult } from './types.js';
+import type { PageRead, PullResult } from './types.js';
 import { type WritersRow, writersFrom } from './writers.js';
 
 /** Pages of merged records after a cursor: a pull's answer, and the page of a push's answer. */
@@ -74,11 +74,13 @@ export interface PageQuery {
 }
 
 /** Merged records of the app (or one table) after `since`, oldest first, at most `limit`. */
-export async function readPage(db: Db, q: PageQuery): Promise<PullResult> {
+export async function readPage(db: Db, q: PageQuery): Promise<PageRead> {
   const rows = await db.query<PageRow>(asBytes(pageStatement(q), ['raw_values']));
-  return toPage(rows, q.since, q.limit, q.echo ?? null, {
+  const rowsRead = rows.length; // toPage trims the array to the page
+  const page = toPage(rows, q.since, q.limit, q.echo ?? null, {
     maxBytes: q.maxBytes ?? DEFAULT_PAGE_MAX_BYTES,
   });
+  return { ...page, rowsRead };
 }
 
 export function pageStatement(q: PageQuery): Fragment {

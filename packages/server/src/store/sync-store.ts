@@ -5,7 +5,15 @@ import { statisticsKeeper } from './statistics.js';
 import type { StoreOptions, SyncStore } from './types.js';
 import { userTables } from './user-tables.js';
 
-export type { PullInput, PullResult, PushInput, PushResult, StoreOptions, SyncStore } from './types.js';
+export type {
+  PageRead,
+  PullInput,
+  PullResult,
+  PushInput,
+  PushResult,
+  StoreOptions,
+  SyncStore,
+} from './types.js';
 
 /**
  * The sync store: push (merge a batch under field-level LWW, atomically: push.ts) and pull

@@ -65,12 +65,21 @@ export interface PullResult {
   hasMore: boolean;
 }
 
+/** A pull's page and what reading it cost (never sent: the transports send a PullResult). */
+export interface PageRead extends PullResult {
+  /**
+   * Rows the page statement read: sent, skipped by the echo rule (the client's own writes
+   * cost the database the same) or only saying there is more. Charged to RATE_LIMIT_ROWS.
+   */
+  rowsRead: number;
+}
+
 /** The store: the one door to the database (no handle on it here: the transports get none). */
 export interface SyncStore {
   /** Which database serves it (GET /health says). */
   readonly kind: Db['kind'];
   push(input: PushInput): Promise<PushResult>;
-  pull(input: PullInput): Promise<PullResult>;
+  pull(input: PullInput): Promise<PageRead>;
   /** The (app, tables) pairs `userId` has records in, grouped by app (user-tables.ts). */
   userTables(userId: string): Promise<Array<{ appId: string; tables: string[] }>>;
   /** Throws when the database cannot be reached. */

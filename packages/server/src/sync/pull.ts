@@ -29,6 +29,7 @@ export async function runPull(
     const app = ctx.metrics.appLabelWithData(appId, userId);
     ctx.metrics.recordsPulled.inc({ app }, result.serverChanges.length);
   }
-  ctx.limiter.charge(userId, result.serverChanges.length);
-  return result;
+  // Rows read, sent or skipped by the echo rule, for RATE_LIMIT_ROWS.
+  ctx.limiter.charge(userId, result.rowsRead);
+  return { serverChanges: result.serverChanges, syncedUntil: result.syncedUntil, hasMore: result.hasMore };
 }

@@ -77,12 +77,15 @@ export function startStream(
     since: r.since,
     expiresAt: opts.expiresAt,
     heartbeatMs: ctx.config.sseHeartbeatMs,
-    pull: (table, since) =>
-      ctx.store.pull({ userId, appId, table, since, limit, clientId: clientId ?? null }),
+    pull: async (table, since) => {
+      const page = await ctx.store.pull({ userId, appId, table, since, limit, clientId: clientId ?? null });
+      // Rows read, sent or skipped by the echo rule, for RATE_LIMIT_ROWS.
+      ctx.limiter.charge(userId, page.rowsRead);
+      return page;
+    },
     subscribe: (listener) => ctx.pushedEvents.subscribe(userId, listener),
     onBlock: (changes) => {
       blocks++;
-      ctx.limiter.charge(userId, changes);
       ctx.metrics.sseBlocksSent.inc();
       if (changes > 0)
         ctx.metrics.sseChangesSent.inc({ app: ctx.metrics.appLabelWithData(appId, userId) }, changes);

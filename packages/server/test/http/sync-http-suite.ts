@@ -308,6 +308,26 @@ export function syncHttpSuite(name: string, makeDb: () => Promise<TestDatabase>)
       }
     });
 
+    it('charges the rows a pull reads even when it sends none of them (its own writes)', async () => {
+      const limited = await startTestServer(db, { rateLimitRows: 50, rateLimitMaxWaitMs: 0 });
+      try {
+        const heavy = user();
+        const t = '2024-01-01T10:00:00Z';
+        const changes = Array.from({ length: 450 }, (_, i) => update(`r${i}`, { v: field(i, t) }));
+        // 450 read and 450 written: 900 of the 1,000 rows.
+        expect((await limited.push(heavy, 'todo', { clientId: 'a', changes })).status).toBe(200);
+        // Client a pulls from the start: 450 rows read, none sent (it wrote them all).
+        const own = await limited.pull(heavy, 'todo', { collection: 'todos' }, { 'X-Client-Id': 'a' });
+        expect(own.status).toBe(200);
+        expect(((await own.json()) as { serverChanges: unknown[] }).serverChanges).toEqual([]);
+        // Those 450 rows were charged: the budget is spent.
+        const next = await limited.pull(heavy, 'todo', { collection: 'todos' }, { 'X-Client-Id': 'b' });
+        expect(next.status).toBe(429);
+      } finally {
+        await limited.close();
+      }
+    });
+
     it("charges an empty push the index probes of its answer's page: two a table", async () => {
       const limited = await startTestServer(db, { rateLimitRows: 50, rateLimitMaxWaitMs: 0 });
       try {
