@@ -101,10 +101,15 @@ export function createEngine(o: EngineOptions): Engine {
     let needPull = false;
     pushing = true;
     try {
+      // Every row up to `after` has been pushed in this loop (acknowledged or set aside), and
+      // new rows get higher seqs: the next batch is read from there, not from the start of the
+      // store, where the deleted rows of a draining backlog lie (IndexedDB skips them one by one).
+      let after = 0;
       for (;;) {
-        const rows = await outbox.orderBy('seq').limit(o.pushBatchSize).toArray();
+        const rows = await outbox.where(':id').above(after).limit(o.pushBatchSize).toArray();
         if (rows.length === 0) return needPull;
         if (await pushRows(rows, signal)) needPull = true;
+        after = rows[rows.length - 1]!.seq!;
       }
     } finally {
       pushing = false;
