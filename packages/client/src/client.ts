@@ -66,9 +66,11 @@ export function createSyncClient(db: Dexie, opts: SyncClientOptions): SyncClient
       tables,
       clock,
       untracked,
-      // This tab just queued a write: push now, recount alongside (the recount would push too,
-      // but only after a read of the outbox).
-      onQueued: () => {
+      // This tab just queued a write: push now, recount alongside. The push takes the rows up to
+      // `lastSeq`, so the recount pushes only for rows beyond them (another tab's): for its own
+      // write it would start a second, empty pass of the sync run.
+      onQueued: (lastSeq) => {
+        seenSeq = Math.max(seenSeq, lastSeq);
         schedulePush();
         void refreshPending();
       },

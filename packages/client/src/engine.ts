@@ -240,10 +240,10 @@ export function createEngine(o: EngineOptions): Engine {
       abortReason = null;
       o.send('syncStarted');
       try {
-        clientId = await ensureClientId(o.db);
         // Records found unsyncable that the app has fixed (queued now) or deleted since; the
         // recount comes when the push loop ends, so a write goes out without waiting for it.
-        await recheckBlocked(o.db, o.tableList);
+        // Both reads at once: neither needs the other, and every run waits for them.
+        [clientId] = await Promise.all([ensureClientId(o.db), recheckBlocked(o.db, o.tableList)]);
         recountOwed = true;
         const tables = (await pushAll(controller.signal)) ? o.tableList : [...pull];
         needPullAll = false;
