@@ -128,7 +128,9 @@ export function createEngine(o: EngineOptions): Engine {
    */
   async function pushRows(rows: OutboxRow[], signal: AbortSignal): Promise<boolean> {
     const changes = coalesce(rows);
-    const cursors = await Promise.all(o.tableList.map(cursorOf));
+    // One read for all tables' cursors (a get per table would be a transaction each).
+    const stored = await state.bulkGet(o.tableList.map((t) => stateKey.cursor(o.user(), t)));
+    const cursors = stored.map((row) => (row?.value as Canonical | undefined) ?? EPOCH);
     // The response holds every record after `since`, so every table is caught up to its
     // syncedUntil once it is applied: since = the oldest cursor keeps that true for all.
     const since = [...cursors].sort()[0] ?? EPOCH;
