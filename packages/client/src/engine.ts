@@ -24,6 +24,7 @@ import {
 import type { SyncEvent } from './state-machine.js';
 import type { ConflictEvent, RefusedChange, SyncErrorInfo } from './status.js';
 import { type Transport, TransportError } from './transport.js';
+import { yieldToHost } from './yield.js';
 
 /**
  * The leader's sync loop. One run at a time (single flight); requests that arrive during a
@@ -397,10 +398,4 @@ function byRecord(rows: readonly OutboxRow[], changes: readonly Change[]): Outbo
   const groups = new Map<string, OutboxRow[]>(changes.map((c) => [recordKey(c.table, c.id), []]));
   for (const row of rows) groups.get(recordKey(row.table, row.id))!.push(row);
   return [...groups.values()];
-}
-
-/** Lets the host run other tasks: `scheduler.yield()` where there is one (no 4 ms timer clamp). */
-function yieldToHost(): Promise<unknown> {
-  const scheduler = (globalThis as { scheduler?: { yield?: () => Promise<unknown> } }).scheduler;
-  return scheduler?.yield ? scheduler.yield() : new Promise((r) => setTimeout(r, 0));
 }
