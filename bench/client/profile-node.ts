@@ -5,13 +5,14 @@ import { syncStores, type WebSocketConstructor } from '../../packages/client/src
 import { createLogger } from '../../packages/server/src/logger.js';
 import { startServer } from '../../packages/server/src/server.js';
 import { BENCH_DATABASE_URL, freshSchema } from '../lib/databases.js';
-import { type BenchEnv, endToEnd, firstSync } from './workload.js';
+import { type BenchEnv, endToEnd, firstSync, loneWrites } from './workload.js';
 
 /**
  * One client workload in Node, for a CPU profile of the client alone (no baseline):
  *
  *   node --cpu-prof --conditions=source --import tsx bench/client/profile-node.ts e2e 10000 100
  *   node --cpu-prof --conditions=source --import tsx bench/client/profile-node.ts first 100000
+ *   node --cpu-prof --conditions=source --import tsx bench/client/profile-node.ts lone 200
  */
 const [what = 'e2e', nArg = '10000', kArg = '100'] = process.argv.slice(2);
 const n = Number(nArg);
@@ -46,6 +47,8 @@ try {
     // Seeded by a raw writer: the same records a device would pull.
     await endToEnd(env, 'raw', user, n, 1000);
     console.log(what, n, await firstSync(env, 'client', user, n));
+  } else if (what === 'lone') {
+    console.log(what, n, await loneWrites(env, 'client', user, n));
   } else {
     console.log(what, n, kArg, await endToEnd(env, 'client', user, n, Number(kArg)));
   }

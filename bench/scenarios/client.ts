@@ -56,6 +56,20 @@ const sizesFor = (quick: boolean): Sizes =>
         first: 100_000,
       };
 
+/**
+ * `CLIENT_BENCH_CASES=20000x1000,100000x1000,lone,first`: only those figures (end-to-end cases
+ * as NxK), for a before/after of the ones that matter without the whole group's hour.
+ */
+function selected(sizes: Sizes): Sizes {
+  const only = process.env.CLIENT_BENCH_CASES?.split(',').map((c) => c.trim());
+  if (!only) return sizes;
+  return {
+    e2e: sizes.e2e.filter(([n, k]) => only.includes(`${n}x${k}`)),
+    lone: only.includes('lone') ? sizes.lone : 0,
+    first: only.includes('first') ? sizes.first : 0,
+  };
+}
+
 /** One environment's way of running a workload; `longTasks` only in Chromium. */
 type Runner = (
   what: 'endToEnd' | 'loneWrites' | 'firstSync',
@@ -63,7 +77,7 @@ type Runner = (
 ) => Promise<{ ms?: number; p50?: number; longTasks?: number }>;
 
 export async function clientGroup(opts: BenchOptions): Promise<Figure[]> {
-  const sizes = sizesFor(opts.quick);
+  const sizes = selected(sizesFor(opts.quick));
   const command = commandFor(opts, 'client');
   let schema: BenchSchema | undefined;
   let statics: Server | undefined;
@@ -179,10 +193,13 @@ async function measure(
       const value = (await runIn('endToEnd', ['client', user('client'), n, k])).ms! / 1000;
       e2e[i]!.push({ value, baseline: base, ratio: ratioOf(value, base, 'lower') });
     }
-    const lu = (m: string) => `lone-${run}-${env}-${r}-${m}`;
-    const lb = (await runIn('loneWrites', ['raw', lu('raw'), sizes.lone])).p50!;
-    const lv = (await runIn('loneWrites', ['client', lu('client'), sizes.lone])).p50!;
-    lone.push({ value: lv, baseline: lb, ratio: ratioOf(lv, lb, 'lower') });
+    if (sizes.lone > 0) {
+      const lu = (m: string) => `lone-${run}-${env}-${r}-${m}`;
+      const lb = (await runIn('loneWrites', ['raw', lu('raw'), sizes.lone])).p50!;
+      const lv = (await runIn('loneWrites', ['client', lu('client'), sizes.lone])).p50!;
+      lone.push({ value: lv, baseline: lb, ratio: ratioOf(lv, lb, 'lower') });
+    }
+    if (sizes.first === 0) continue;
     const fb = await runIn('firstSync', ['raw', seeded, sizes.first]);
     const fv = await runIn('firstSync', ['client', seeded, sizes.first]);
     first.push({ value: fv.ms! / 1000, baseline: fb.ms! / 1000, ratio: ratioOf(fv.ms!, fb.ms!, 'lower') });
@@ -210,32 +227,36 @@ async function measure(
       (f) => f.ratio >= 0.5,
     ),
   );
-  figures.push(
-    summarize(
-      {
-        id: `client.${env}.lone`,
-        figure: `${where}: lone write on the other device, p50 of ${sizes.lone}`,
-        unit: 'ms',
-        baselineLabel: 'raw push, WebSocket notification, raw pull, put',
-        target: 'ratio >= 0.5',
-        command,
-      },
-      lone,
-      (f) => f.ratio >= 0.5,
-    ),
-    summarize(
-      {
-        id: `client.${env}.first`,
-        figure: `${where}: first sync, ${sizes.first.toLocaleString('en-US')} records`,
-        unit: 's',
-        baselineLabel: 'raw pages + bare bulkPut',
-        target: 'ratio >= 0.67',
-        command,
-      },
-      first,
-      (f) => f.ratio >= 1 / 1.5,
-    ),
-  );
+  if (lone.length > 0)
+    figures.push(
+      summarize(
+        {
+          id: `client.${env}.lone`,
+          figure: `${where}: lone write on the other device, p50 of ${sizes.lone}`,
+          unit: 'ms',
+          baselineLabel: 'raw push, WebSocket notification, raw pull, put',
+          target: 'ratio >= 0.5',
+          command,
+        },
+        lone,
+        (f) => f.ratio >= 0.5,
+      ),
+    );
+  if (first.length > 0)
+    figures.push(
+      summarize(
+        {
+          id: `client.${env}.first`,
+          figure: `${where}: first sync, ${sizes.first.toLocaleString('en-US')} records`,
+          unit: 's',
+          baselineLabel: 'raw pages + bare bulkPut',
+          target: 'ratio >= 0.67',
+          command,
+        },
+        first,
+        (f) => f.ratio >= 1 / 1.5,
+      ),
+    );
   if (tasks.length > 0)
     figures.push(
       summarize(

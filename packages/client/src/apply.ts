@@ -105,7 +105,7 @@ export async function applyServerChanges(ctx: ApplyContext, input: ApplyInput): 
           );
     const ackedRows =
       input.acknowledgedRows ?? (acknowledged.length > 0 ? await outbox.bulkGet([...acknowledged]) : []);
-    if (acknowledged.length > 0) await outbox.bulkDelete([...acknowledged]);
+    if (acknowledged.length > 0) await deleteRows(outbox, acknowledged);
     const acks = await readAcks(db, incoming, ackedRows);
     const told: ConflictEvent[] = [];
     // Fields that lost in this push are told as conflicts by the caller, not twice.
@@ -114,7 +114,7 @@ export async function applyServerChanges(ctx: ApplyContext, input: ApplyInput): 
     );
     if (incoming.length > 0) {
       for (const [table, records] of byTable(incoming)) {
-        const local = await localRows(
+        const local = await storedRows(
           db.table<Row, string>(table),
           records.map((r) => r.id),
         );
@@ -190,7 +190,7 @@ async function readAcks(
     for (const c of incoming) keys.add(recordKey(c.table, c.id));
   }
   const list = [...keys];
-  const rows = list.length > 0 ? await state.bulkGet(list.map(ackKeyOf)) : [];
+  const rows = list.length > 0 ? await storedRows(state, list.map(ackKeyOf)) : [];
   const entries = new Map<string, Acks | undefined>(list.map((k, i) => [k, ackFrom(rows[i])]));
   const dirty = new Set<string>();
   return {
@@ -232,13 +232,32 @@ async function pendingRows(outbox: Table<OutboxRow, number>, incoming: readonly 
 }
 
 /**
- * The stored rows of a page's ids (undefined where absent). IndexedDB has no multi-get: a
+ * Deletes acknowledged outbox rows. A batch is usually a run of consecutive seqs (a burst of
+ * writes): then one range delete, not one IndexedDB request per row. Only when the seqs are
+ * consecutive: a range over a batch split by record (a refused push narrowed down) would take
+ * rows of the other half.
+ */
+async function deleteRows(outbox: Table<OutboxRow, number>, seqs: readonly number[]) {
+  const unique = [...new Set(seqs)];
+  let lo = unique[0]!;
+  let hi = unique[0]!;
+  for (const seq of unique) {
+    if (seq < lo) lo = seq;
+    if (seq > hi) hi = seq;
+  }
+  if (unique.length > 1 && hi - lo + 1 === unique.length)
+    await outbox.where(':id').between(lo, hi, true, true).delete();
+  else await outbox.bulkDelete(unique);
+}
+
+/**
+ * The stored rows of a page's ids, or of its acknowledged-write entries (undefined where absent). IndexedDB has no multi-get: a
  * bulkGet is one request per id, most of a first sync's apply time in Chromium although nearly
  * every id is new. So first the stored keys between the page's lowest and highest id, one
  * request, keys only: when there are few (a first sync, time-ordered ids), only the ids found
  * among them are fetched; when the range is crowded (random ids in a full table), bulkGet as before.
  */
-async function localRows(table: Table<Row, string>, ids: string[]): Promise<Array<Row | undefined>> {
+async function storedRows<T>(table: Table<T, string>, ids: string[]): Promise<Array<T | undefined>> {
   if (ids.length < 16) return table.bulkGet(ids);
   let lo = ids[0]!;
   let hi = ids[0]!;

@@ -35,7 +35,7 @@ export interface CaptureOptions {
    * how the client learns of its own writes: liveQuery needs a global `indexedDB`, which Node
    * and apps passing Dexie's `indexedDB` option do not have.
    */
-  onQueued?: () => void;
+  onQueued?: (lastSeq: number) => void;
   /**
    * Keeps the app's transaction open while a promise that is not an IndexedDB request settles
    * (the app's `Dexie.waitFor`): reading a Blob's contents is one. Without it IndexedDB would
@@ -49,13 +49,16 @@ export function captureMiddleware(opts: CaptureOptions): Middleware<DBCore> {
     stack: 'dbcore',
     name: 'ManaSyncCapture',
     create(down) {
-      const watched = new WeakSet<object>();
-      const afterCommit = (trans: object) => {
-        if (!opts.onQueued || watched.has(trans)) return;
-        watched.add(trans);
-        const notify = opts.onQueued;
+      /** Per transaction that queued changes: the highest outbox seq it queued. */
+      const watched = new WeakMap<object, number>();
+      const afterCommit = (trans: object, seq: number) => {
+        if (!opts.onQueued) return;
+        const had = watched.get(trans);
+        watched.set(trans, Math.max(had ?? 0, seq));
+        if (had !== undefined) return;
+        const notify = () => opts.onQueued!(watched.get(trans)!);
         const t = trans as Partial<Pick<EventTarget, 'addEventListener'>>;
-        if (typeof t.addEventListener === 'function') t.addEventListener('complete', () => notify());
+        if (typeof t.addEventListener === 'function') t.addEventListener('complete', notify);
         // Not an IDBTransaction (another DBCore below us): the reader rereads the outbox.
         else setTimeout(notify, 0);
       };
@@ -92,7 +95,7 @@ async function tracked(
   outbox: DBCoreTable,
   req: DBCoreMutateRequest,
   opts: Pick<CaptureOptions, 'clock' | 'waitFor'>,
-  afterCommit: (trans: object) => void,
+  afterCommit: (trans: object, seq: number) => void,
 ): Promise<DBCoreMutateResponse> {
   const name = table.name;
   const at = opts.clock.next();
@@ -169,7 +172,9 @@ async function tracked(
   if (rows.length > 0) {
     const queued = await outbox.mutate({ type: 'add', trans: req.trans, values: rows });
     if (queued.numFailures > 0) throw queued.failures[0] ?? new Error('could not queue the change');
-    afterCommit(req.trans);
+    let last = 0;
+    for (const seq of queued.results ?? []) if (typeof seq === 'number' && seq > last) last = seq;
+    afterCommit(req.trans, last);
   }
   return res;
 }

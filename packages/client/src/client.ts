@@ -24,6 +24,7 @@ import {
   refusedChanges,
 } from './held-back.js';
 import { electLeader, type Leadership } from './leader.js';
+import { mayHoldKeys } from './mutated.js';
 import { coalesce } from './outbox.js';
 import { ACK_PREFIX } from './overwrites.js';
 import { createRealtime, type Realtime, type WebSocketConstructor } from './realtime.js';
@@ -66,9 +67,11 @@ export function createSyncClient(db: Dexie, opts: SyncClientOptions): SyncClient
       tables,
       clock,
       untracked,
-      // This tab just queued a write: push now, recount alongside (the recount would push too,
-      // but only after a read of the outbox).
-      onQueued: () => {
+      // This tab just queued a write: push now, recount alongside. The push takes the rows up to
+      // `lastSeq`, so the recount pushes only for rows beyond them (another tab's): for its own
+      // write it would start a second, empty pass of the sync run.
+      onQueued: (lastSeq) => {
+        seenSeq = Math.max(seenSeq, lastSeq);
         schedulePush();
         void refreshPending();
       },
@@ -221,7 +224,9 @@ export function createSyncClient(db: Dexie, opts: SyncClientOptions): SyncClient
     // While the leader pushes, its loop takes the change (counting the outbox walks all of it,
     // and every acknowledged batch changes it).
     if (touched(OUTBOX_TABLE) && !engine?.noteOutboxChanged()) void refreshPending();
-    if (touched(STATE_TABLE)) void readSharedState();
+    // Only writes that may hold the shared rows: not the leader's own cursors and ack entries.
+    const state = `idb://${db.name}/${STATE_TABLE}/`;
+    if (mayHoldKeys(parts, state, [stateKey.status, stateKey.syncRequest])) void readSharedState();
   };
 
   /**

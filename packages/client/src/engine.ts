@@ -11,7 +11,7 @@ import { type ApplyContext, applyServerChanges } from './apply.js';
 import { AuthRefusedError } from './auth.js';
 import type { Backoff } from './backoff.js';
 import { ensureClientId } from './client-id.js';
-import { heldBackProblem, recheckBlocked, setAside } from './held-back.js';
+import { countBlocked, heldBackProblem, recheckBlocked, setAside } from './held-back.js';
 import { coalesce, recordKey } from './outbox.js';
 import {
   ADOPTION_TIMESTAMP,
@@ -24,6 +24,7 @@ import {
 import type { SyncEvent } from './state-machine.js';
 import type { ConflictEvent, RefusedChange, SyncErrorInfo } from './status.js';
 import { type Transport, TransportError } from './transport.js';
+import { yieldToHost } from './yield.js';
 
 /**
  * The leader's sync loop. One run at a time (single flight); requests that arrive during a
@@ -89,6 +90,34 @@ export function createEngine(o: EngineOptions): Engine {
 
   const cursorOf = async (table: string): Promise<Canonical> =>
     ((await state.get(stateKey.cursor(o.user(), table)))?.value as Canonical | undefined) ?? EPOCH;
+  const cursorsOf = async (): Promise<Canonical[]> =>
+    (await state.bulkGet(o.tableList.map((t) => stateKey.cursor(o.user(), t)))).map(
+      (row) => (row?.value as Canonical | undefined) ?? EPOCH,
+    );
+  /**
+   * Cursors read at the start of the run (the prelude), until this engine moves one: a push's
+   * answer moves them all, a pulled table its own.
+   */
+  let known: Map<string, Canonical> | null = null;
+
+  /**
+   * What every run starts from, in one read transaction: the clientId, whether records wait
+   * unsyncable, the first batch of the outbox and the cursors. One by one they were four
+   * IndexedDB round trips before a lone write's push (or the other device's pull) could leave.
+   */
+  function readPrelude() {
+    // Outside any transaction the caller's zone may hold (as countPending in client.ts).
+    return (o.db.constructor as typeof Dexie).ignoreTransaction(() =>
+      o.db.transaction('r', [OUTBOX_TABLE, STATE_TABLE], () =>
+        Promise.all([
+          state.get(stateKey.clientId),
+          countBlocked(o.db),
+          outbox.where(':id').above(0).limit(o.pushBatchSize).toArray(),
+          cursorsOf(),
+        ]),
+      ),
+    );
+  }
 
   /**
    * `pending` is owed a recount: a full batch was acknowledged, or the outbox changed while
@@ -97,14 +126,21 @@ export function createEngine(o: EngineOptions): Engine {
   let recountOwed = false;
   let pushing = false;
 
-  async function pushAll(signal: AbortSignal): Promise<boolean> {
+  async function pushAll(signal: AbortSignal, first?: OutboxRow[]): Promise<boolean> {
     let needPull = false;
+    let prefetched = first;
     pushing = true;
     try {
+      // Every row up to `after` has been pushed in this loop (acknowledged or set aside), and
+      // new rows get higher seqs: the next batch is read from there, not from the start of the
+      // store, where the deleted rows of a draining backlog lie (IndexedDB skips them one by one).
+      let after = 0;
       for (;;) {
-        const rows = await outbox.orderBy('seq').limit(o.pushBatchSize).toArray();
+        const rows = prefetched ?? (await outbox.where(':id').above(after).limit(o.pushBatchSize).toArray());
+        prefetched = undefined;
         if (rows.length === 0) return needPull;
         if (await pushRows(rows, signal)) needPull = true;
+        after = rows[rows.length - 1]!.seq!;
       }
     } finally {
       pushing = false;
@@ -123,7 +159,8 @@ export function createEngine(o: EngineOptions): Engine {
    */
   async function pushRows(rows: OutboxRow[], signal: AbortSignal): Promise<boolean> {
     const changes = coalesce(rows);
-    const cursors = await Promise.all(o.tableList.map(cursorOf));
+    const cursors =
+      known && known.size === o.tableList.length ? o.tableList.map((t) => known!.get(t)!) : await cursorsOf(); // one read for all tables, not a transaction each
     // The response holds every record after `since`, so every table is caught up to its
     // syncedUntil once it is applied: since = the oldest cursor keeps that true for all.
     const since = [...cursors].sort()[0] ?? EPOCH;
@@ -158,6 +195,7 @@ export function createEngine(o: EngineOptions): Engine {
 
   async function applyPushResponse(rows: OutboxRow[], cursors: Canonical[], res: PushResponse) {
     const until = (canonicalize(res.syncedUntil) ?? res.syncedUntil) as Canonical;
+    known = null;
     const moved: StateRow[] = [];
     o.tableList.forEach((table, i) => {
       if (until > cursors[i]!) moved.push({ key: stateKey.cursor(o.user(), table), value: until });
@@ -200,7 +238,8 @@ export function createEngine(o: EngineOptions): Engine {
   }
 
   async function pullTable(table: string, signal: AbortSignal) {
-    let since = await cursorOf(table);
+    let since = known?.get(table) ?? (await cursorOf(table));
+    known?.delete(table);
     for (;;) {
       const res = await o.transport.pull(table, since, o.pullLimit, clientId, signal);
       // Reading and checking a page is one task, applying it another: neither blocks the page
@@ -233,14 +272,24 @@ export function createEngine(o: EngineOptions): Engine {
       wantPull = new Set();
       controller = new AbortController();
       abortReason = null;
+      // Asked before the status is published: the status row's write (a readwrite transaction
+      // on the state table) would otherwise go first and hold the reads back.
+      const prelude = readPrelude();
       o.send('syncStarted');
       try {
-        clientId = await ensureClientId(o.db);
-        // Records found unsyncable that the app has fixed (queued now) or deleted since; the
-        // recount comes when the push loop ends, so a write goes out without waiting for it.
-        await recheckBlocked(o.db, o.tableList);
+        const [storedId, blocked, rows, cursors] = await prelude;
+        clientId = typeof storedId?.value === 'string' ? storedId.value : await ensureClientId(o.db);
+        known = new Map(o.tableList.map((t, i) => [t, cursors[i]!]));
+        let first: OutboxRow[] | undefined = rows;
+        // Records found unsyncable that the app has fixed (queued now: the outbox is read again)
+        // or deleted since; the recount comes when the push loop ends, so a write goes out
+        // without waiting for it.
+        if (blocked > 0) {
+          await recheckBlocked(o.db, o.tableList);
+          first = undefined;
+        }
         recountOwed = true;
-        const tables = (await pushAll(controller.signal)) ? o.tableList : [...pull];
+        const tables = (await pushAll(controller.signal, first)) ? o.tableList : [...pull];
         needPullAll = false;
         for (const table of tables) await pullTable(table, controller.signal);
         if (needPullAll) for (const table of o.tableList) await pullTable(table, controller.signal);
@@ -349,10 +398,4 @@ function byRecord(rows: readonly OutboxRow[], changes: readonly Change[]): Outbo
   const groups = new Map<string, OutboxRow[]>(changes.map((c) => [recordKey(c.table, c.id), []]));
   for (const row of rows) groups.get(recordKey(row.table, row.id))!.push(row);
   return [...groups.values()];
-}
-
-/** Lets the host run other tasks: `scheduler.yield()` where there is one (no 4 ms timer clamp). */
-function yieldToHost(): Promise<unknown> {
-  const scheduler = (globalThis as { scheduler?: { yield?: () => Promise<unknown> } }).scheduler;
-  return scheduler?.yield ? scheduler.yield() : new Promise((r) => setTimeout(r, 0));
 }
