@@ -47,6 +47,8 @@ const server = await startServer({
     devAuth: true,
     corsOrigins: [origin],
     rateLimitPerSecond: 0,
+    rateLimitRows: 0,
+    rateLimitConcurrency: 0,
     logLevel: 'silent',
     databaseUrl: schema?.url,
   },

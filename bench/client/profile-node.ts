@@ -23,6 +23,8 @@ const server = await startServer({
     host: '127.0.0.1',
     devAuth: true,
     rateLimitPerSecond: 0,
+    rateLimitRows: 0,
+    rateLimitConcurrency: 0,
     logLevel: 'silent',
     databaseUrl: schema?.url,
   },

@@ -2,7 +2,7 @@ import type { SeedScript } from './abuse-seed.js';
 import { startMana } from './servers.js';
 
 /** Entry of a server process (see server-process.ts). Ends itself after BENCH_JOB_TIMEOUT_MS. */
-const { url, schema, pglite, seed, userId, others } = JSON.parse(process.argv[2]!) as {
+const { url, schema, pglite, seed, userId, others, userLimits } = JSON.parse(process.argv[2]!) as {
   url: string;
   schema: string;
   /** Serve an in-memory PGlite in this process instead, seeded with `seed` before start. */
@@ -11,12 +11,15 @@ const { url, schema, pglite, seed, userId, others } = JSON.parse(process.argv[2]
   userId: string;
   /** More users to mint a token for (the abuse figures' several users). */
   others?: string[];
+  userLimits?: boolean;
 };
 const timeoutMs = Number(process.env.BENCH_JOB_TIMEOUT_MS ?? 120_000);
 setTimeout(() => process.exit(3), timeoutMs).unref();
 
 try {
-  const mana = await startMana(pglite ? { kind: 'pglite' } : { kind: 'postgres', url, schema });
+  const mana = await startMana(pglite ? { kind: 'pglite' } : { kind: 'postgres', url, schema }, {
+    userLimits: userLimits ?? false,
+  });
   // PGlite lives in this process: its data can only be written from here.
   for (const script of seed ?? [])
     for (const statement of script.statements)

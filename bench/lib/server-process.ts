@@ -28,8 +28,10 @@ export function startServerProcess(
   userId: string,
   timeoutMs: number,
   others: string[] = [],
+  /** The per-user fair-share limits at their defaults (servers.ts, startMana): abuse figures. */
+  userLimits = false,
 ): Promise<ServerProcess> {
-  const child: ChildProcess = fork(ENTRY, [JSON.stringify({ ...db, userId, others })], {
+  const child: ChildProcess = fork(ENTRY, [JSON.stringify({ ...db, userId, others, userLimits })], {
     execArgv: [
       '--conditions=source',
       '--import',

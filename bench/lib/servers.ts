@@ -5,7 +5,13 @@ import { createLogger } from '../../packages/server/src/logger.js';
 import { type RunningServer, startServer } from '../../packages/server/src/server.js';
 import type { SyncStore } from '../../packages/server/src/store/sync-store.js';
 
-/** A mana-sync under test: started with startServer(), dev auth, no rate limit, silent log. */
+/**
+ * A mana-sync under test: started with startServer(), dev auth, no rate limit, silent log.
+ * The per-user fair-share limits (RATE_LIMIT_ROWS, RATE_LIMIT_CONCURRENCY) are off unless
+ * `userLimits`: the speed figures put one user's whole load through one server, and the row
+ * budget would pace client and baseline alike (a 100k-record run waited on it, ratio ≈ 1).
+ * The abuse figures turn them on: they are what those figures are about.
+ */
 export interface ManaUnderTest {
   server: RunningServer;
   port: number;
@@ -19,13 +25,14 @@ export type ManaTarget =
   | { kind: 'pglite' }
   | { kind: 'no-database' };
 
-export async function startMana(target: ManaTarget): Promise<ManaUnderTest> {
+export async function startMana(target: ManaTarget, { userLimits = false } = {}): Promise<ManaUnderTest> {
   const server = await startServer({
     config: {
       port: 0,
       host: '127.0.0.1',
       devAuth: true,
       rateLimitPerSecond: 0,
+      ...(userLimits ? {} : { rateLimitRows: 0, rateLimitConcurrency: 0 }),
       // Every benchmark client connects from 127.0.0.1, thousands of sockets at once.
       maxConnections: 1_000_000,
       maxConnectionsPerAddress: 1_000_000,

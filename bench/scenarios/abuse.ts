@@ -72,14 +72,16 @@ export async function abuse(opts: BenchOptions, url: string | undefined, command
       if (opts.abuseParts.includes('empty-pushes')) await seedAsUser(schema, seeds.wide);
       process.stderr.write(`  abuse: seeded in ${Math.round((performance.now() - seeded) / 1000)} s\n`);
       const db = schema;
-      await parts(PG, () => startServerProcess(db, users.big, 600_000, others));
+      await parts(PG, () => startServerProcess(db, users.big, 600_000, others, true));
     } finally {
       await schema?.drop().catch((err) => console.error(`could not drop ${schema?.schema}:`, err));
     }
   }
   // PGlite runs in the server's own process, seeded there (figures without targets).
   if (opts.abuseStores.includes('pglite'))
-    await parts(PGLITE, (seed) => startServerProcess({ pglite: true, seed }, users.big, 600_000, others));
+    await parts(PGLITE, (seed) =>
+      startServerProcess({ pglite: true, seed }, users.big, 600_000, others, true),
+    );
   return figures;
 }
 

@@ -103,7 +103,11 @@ export async function clientGroup(opts: BenchOptions): Promise<Figure[]> {
         host: '127.0.0.1',
         devAuth: true,
         corsOrigins: [origin],
+        // Off, as in every speed figure (lib/servers.ts): the row budget paced client and
+        // baseline alike once a run passed 200,000 rows.
         rateLimitPerSecond: 0,
+        rateLimitRows: 0,
+        rateLimitConcurrency: 0,
         logLevel: 'silent',
         databaseUrl: schema?.url,
       },
