@@ -40,7 +40,12 @@ export interface TokenSource {
   readonly refreshMarginMs: number;
 }
 
-export function createTokenSource(getToken: GetToken, refreshMarginMs = 60_000, now = Date.now): TokenSource {
+export function createTokenSource(
+  getToken: GetToken,
+  /** The client's `tokenRefreshMarginMs` (options.ts). */
+  refreshMarginMs: number,
+  now = Date.now,
+): TokenSource {
   let token: string | null = null;
   /** When the app last handed over a token (the cached one, new or not). */
   let fetchedAt = 0;

@@ -10,15 +10,16 @@ export interface Backoff {
 }
 
 export interface BackoffOptions {
-  baseMs?: number;
-  maxMs?: number;
+  /** The client's `retryBackoff` (options.ts), or realtime's own reconnect delays. */
+  baseMs: number;
+  maxMs: number;
   minMs?: number;
   random?: () => number;
 }
 
-export function createBackoff(opts: BackoffOptions = {}): Backoff {
-  const base = opts.baseMs ?? 1000;
-  const max = opts.maxMs ?? 30_000;
+export function createBackoff(opts: BackoffOptions): Backoff {
+  const base = opts.baseMs;
+  const max = opts.maxMs;
   const min = opts.minMs ?? 100;
   const random = opts.random ?? Math.random;
   let attempts = 0;

@@ -25,6 +25,7 @@ import {
 } from './held-back.js';
 import { electLeader, type Leadership } from './leader.js';
 import { mayHoldKeys } from './mutated.js';
+import { DEFAULTS, resolveOptions } from './options.js';
 import { coalesce } from './outbox.js';
 import { ACK_PREFIX } from './overwrites.js';
 import { createRealtime, type Realtime, type WebSocketConstructor } from './realtime.js';
@@ -42,7 +43,8 @@ let warnedNoWebSocket = false;
  * Attaches sync to a Dexie database. Call before `db.open()` (or the first query): the
  * change-capture middleware must be in place before the first write.
  */
-export function createSyncClient(db: Dexie, opts: SyncClientOptions): SyncClient {
+export function createSyncClient(db: Dexie, options: SyncClientOptions): SyncClient {
+  const opts = resolveOptions(options);
   if (db.isOpen()) throw new TypeError('createSyncClient: call it before the database is opened');
   if (!/^https?:\/\//.test(opts.url))
     throw new TypeError(`createSyncClient: url must be http(s), got ${opts.url}`);
@@ -111,7 +113,7 @@ export function createSyncClient(db: Dexie, opts: SyncClientOptions): SyncClient
     realtime: false,
   };
   const tabId = `t-${crypto.randomUUID()}`;
-  const stallMs = opts.stallTimeoutMs ?? 30_000;
+  const stallMs = opts.stallTimeoutMs;
   const tokens = createTokenSource(opts.getToken, opts.tokenRefreshMarginMs);
 
   let started = false;
@@ -236,14 +238,14 @@ export function createSyncClient(db: Dexie, opts: SyncClientOptions): SyncClient
    */
   function schedulePush() {
     if (!engine || authRefused()) return;
-    const debounceMs = opts.pushDebounceMs ?? 0;
+    const debounceMs = opts.pushDebounceMs;
     if (debounceMs <= 0) {
       void engine.request({ push: true });
       return;
     }
     const now = Date.now();
     if (firstUnpushedAt === 0) firstUnpushedAt = now;
-    const wait = Math.min(debounceMs, Math.max(0, firstUnpushedAt + (opts.pushMaxWaitMs ?? 5000) - now));
+    const wait = Math.min(debounceMs, Math.max(0, firstUnpushedAt + opts.pushMaxWaitMs - now));
     clearTimeout(debounce);
     debounce = setTimeout(() => {
       firstUnpushedAt = 0;
@@ -279,11 +281,11 @@ export function createSyncClient(db: Dexie, opts: SyncClientOptions): SyncClient
         appId: opts.appId,
         tokens,
         fetch: opts.fetch ?? globalThis.fetch.bind(globalThis),
-        timeoutMs: opts.requestTimeoutMs ?? 30_000,
+        timeoutMs: opts.requestTimeoutMs,
       }),
-      backoff: createBackoff({ baseMs: 1000, maxMs: 30_000, ...opts.retryBackoff }),
-      pushBatchSize: opts.pushBatchSize ?? 500,
-      pullLimit: opts.pullLimit ?? 1000,
+      backoff: createBackoff(opts.retryBackoff),
+      pushBatchSize: opts.pushBatchSize,
+      pullLimit: opts.pullLimit,
       send,
       onConflict: (c) => emitter.emit('conflict', c),
       onRefused: (c) => emitter.emit('refused', c),
@@ -322,7 +324,7 @@ export function createSyncClient(db: Dexie, opts: SyncClientOptions): SyncClient
     leaderTimers = [
       setInterval(() => {
         if (!authRefused()) void engineRef.request({ push: true, pull: 'all' });
-      }, opts.pullIntervalMs ?? 60_000),
+      }, opts.pullIntervalMs),
       setInterval(
         () => void checkStall().catch(() => {}),
         Math.max(50, Math.min(5000, Math.floor(stallMs / 4))),
@@ -427,7 +429,7 @@ export function createSyncClient(db: Dexie, opts: SyncClientOptions): SyncClient
         db,
         tabId,
         useWebLocks: opts.multiTab !== 'lease',
-        ...(opts.leaderLeaseMs ? { leaseMs: opts.leaderLeaseMs } : {}),
+        leaseMs: opts.leaderLeaseMs,
         onChange(isLeader) {
           status.isLeader = isLeader;
           if (isLeader) lead();
@@ -454,7 +456,7 @@ export function createSyncClient(db: Dexie, opts: SyncClientOptions): SyncClient
     async stop(stopOpts = {}) {
       const {
         flush = true,
-        flushTimeoutMs = 5000,
+        flushTimeoutMs = DEFAULTS.flushTimeoutMs,
         clearLocalData = false,
         discardUnsynced = false,
       } = stopOpts;

@@ -23,7 +23,8 @@ export interface LeaderOptions {
   db: Dexie;
   tabId: string;
   onChange(isLeader: boolean): void;
-  leaseMs?: number;
+  /** The client's `leaderLeaseMs` (options.ts). */
+  leaseMs: number;
   /** Tests force the fallback. */
   useWebLocks?: boolean;
 }
@@ -69,7 +70,7 @@ interface Lease {
 }
 
 function leaseLeader(opts: LeaderOptions): Leadership {
-  const leaseMs = opts.leaseMs ?? 6000;
+  const leaseMs = opts.leaseMs;
   const state = opts.db.table<StateRow, string>(STATE_TABLE);
   let isLeader = false;
   let stopped = false;
