@@ -3,10 +3,8 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { build } from 'esbuild';
 import { chromium } from 'playwright-core';
-import { sql } from '../../packages/server/src/db/sql.js';
-import { createLogger } from '../../packages/server/src/logger.js';
-import { startServer } from '../../packages/server/src/server.js';
 import { BENCH_DATABASE_URL, freshSchema } from '../lib/databases.js';
+import { seedTodos, startClientBenchServer } from './sync-server.js';
 
 /**
  * One client first sync (or end-to-end run) in Chromium under the V8 profiler (CDP), written as
@@ -40,32 +38,10 @@ const statics = createServer((req, res) => {
 await new Promise<void>((r) => statics.listen(0, '127.0.0.1', r));
 const origin = `http://127.0.0.1:${(statics.address() as AddressInfo).port}`;
 const schema = BENCH_DATABASE_URL ? await freshSchema(BENCH_DATABASE_URL, 'chromeprof') : undefined;
-const server = await startServer({
-  config: {
-    port: 0,
-    host: '127.0.0.1',
-    devAuth: true,
-    corsOrigins: [origin],
-    rateLimitPerSecond: 0,
-    rateLimitRows: 0,
-    rateLimitConcurrency: 0,
-    logLevel: 'silent',
-    databaseUrl: schema?.url,
-  },
-  inMemory: true,
-  logger: createLogger('silent'),
-  ...(schema ? { schema: schema.schema } : {}),
-});
+const server = await startClientBenchServer(schema, [origin]);
 const user = `prof-${Date.now()}`;
 if (what === 'first') {
-  await server.db!.forUser(user).query(sql`
-    INSERT INTO sync_records (user_id, app_id, table_name, record_id, data, field_timestamps, created_at, updated_at, last_client_id)
-    SELECT ${user}, 'todo', 'todos', 'big-' || lpad(g::text, 7, '0'),
-           jsonb_build_object('title', 'Todo number ' || g, 'done', g % 2 = 0, 'note', repeat('n', 80)),
-           jsonb_build_object('title', '2024-01-01T00:00:00.000000Z', 'done', '2024-01-01T00:00:00.000000Z',
-                              'note', '2024-01-01T00:00:00.000000Z'),
-           now() + g * interval '1 microsecond', now() + g * interval '1 microsecond', 'seed'
-    FROM generate_series(1, ${n}::int) AS g WHERE ${user} = ${user}`);
+  await seedTodos(server, 'todo', user, n);
 }
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',

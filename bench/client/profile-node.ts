@@ -2,9 +2,8 @@ import { Dexie } from 'dexie';
 import { IDBFactory, IDBKeyRange } from 'fake-indexeddb';
 import { WebSocket } from 'ws';
 import { syncStores, type WebSocketConstructor } from '../../packages/client/src/index.js';
-import { createLogger } from '../../packages/server/src/logger.js';
-import { startServer } from '../../packages/server/src/server.js';
 import { BENCH_DATABASE_URL, freshSchema } from '../lib/databases.js';
+import { startClientBenchServer } from './sync-server.js';
 import { type BenchEnv, endToEnd, firstSync, loneWrites } from './workload.js';
 
 /**
@@ -17,21 +16,7 @@ import { type BenchEnv, endToEnd, firstSync, loneWrites } from './workload.js';
 const [what = 'e2e', nArg = '10000', kArg = '100'] = process.argv.slice(2);
 const n = Number(nArg);
 const schema = BENCH_DATABASE_URL ? await freshSchema(BENCH_DATABASE_URL, 'clientprof') : undefined;
-const server = await startServer({
-  config: {
-    port: 0,
-    host: '127.0.0.1',
-    devAuth: true,
-    rateLimitPerSecond: 0,
-    rateLimitRows: 0,
-    rateLimitConcurrency: 0,
-    logLevel: 'silent',
-    databaseUrl: schema?.url,
-  },
-  inMemory: true,
-  logger: createLogger('silent'),
-  ...(schema ? { schema: schema.schema } : {}),
-});
+const server = await startClientBenchServer(schema);
 const env: BenchEnv = {
   url: `http://127.0.0.1:${server.port}`,
   appId: 'todo',

@@ -8,9 +8,8 @@ import { IDBFactory, IDBKeyRange } from 'fake-indexeddb';
 import { chromium } from 'playwright-core';
 import { WebSocket } from 'ws';
 import { syncStores, type WebSocketConstructor } from '../../packages/client/src/index.js';
-import { sql } from '../../packages/server/src/db/sql.js';
-import { createLogger } from '../../packages/server/src/logger.js';
-import { type RunningServer, startServer } from '../../packages/server/src/server.js';
+import type { RunningServer } from '../../packages/server/src/server.js';
+import { seedTodos, startClientBenchServer } from '../client/sync-server.js';
 import { type BenchEnv, endToEnd, firstSync, loneWrites } from '../client/workload.js';
 import { BENCH_DATABASE_URL, type BenchSchema, freshSchema } from '../lib/databases.js';
 import { type BenchOptions, commandFor } from '../lib/options.js';
@@ -97,31 +96,14 @@ export async function clientGroup(opts: BenchOptions): Promise<Figure[]> {
     if (BENCH_DATABASE_URL)
       schema = await freshSchema(BENCH_DATABASE_URL, `client${randomBytes(2).toString('hex')}`);
     else console.warn('BENCH_DATABASE_URL / TEST_DATABASE_URL unset: the client group runs on PGlite');
-    const server = await startServer({
-      config: {
-        port: 0,
-        host: '127.0.0.1',
-        devAuth: true,
-        corsOrigins: [origin],
-        // Off, as in every speed figure (lib/servers.ts): the row budget paced client and
-        // baseline alike once a run passed 200,000 rows.
-        rateLimitPerSecond: 0,
-        rateLimitRows: 0,
-        rateLimitConcurrency: 0,
-        logLevel: 'silent',
-        databaseUrl: schema?.url,
-      },
-      inMemory: true,
-      logger: createLogger('silent'),
-      ...(schema ? { schema: schema.schema } : {}),
-    });
+    const server = await startClientBenchServer(schema, [origin]);
     sync = server;
     const url = `http://127.0.0.1:${server.port}`;
     const issuer = server.context.devIssuer!;
     const token = (user: string) => issuer.mint(user, 3600);
     const run = randomBytes(3).toString('hex');
     const seeded = `first-${run}`;
-    await seedTodos(server, seeded, sizes.first);
+    await seedTodos(server, APP, seeded, sizes.first);
 
     const nodeEnv: BenchEnv = {
       url,
@@ -277,20 +259,6 @@ async function measure(
       ),
     );
   return figures;
-}
-
-/** `n` todos for `user` straight into the store (as packages/client/test/helpers/seed.ts). */
-async function seedTodos(server: RunningServer, user: string, n: number): Promise<void> {
-  const db = server.db!.forUser(user);
-  await db.query(sql`
-    INSERT INTO sync_records (user_id, app_id, table_name, record_id, data, field_timestamps, created_at, updated_at, last_client_id)
-    SELECT ${user}, ${APP}, 'todos', 'big-' || lpad(g::text, 7, '0'),
-           jsonb_build_object('title', 'Todo number ' || g, 'done', g % 2 = 0, 'note', repeat('n', 80)),
-           jsonb_build_object('title', '2024-01-01T00:00:00.000000Z', 'done', '2024-01-01T00:00:00.000000Z',
-                              'note', '2024-01-01T00:00:00.000000Z'),
-           now() + g * interval '1 microsecond', now() + g * interval '1 microsecond', 'seed'
-    FROM generate_series(1, ${n}::int) AS g
-    WHERE ${user} = ${user}`);
 }
 
 function chromiumMissing(): boolean {
