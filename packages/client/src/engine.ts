@@ -12,6 +12,13 @@ import { AuthRefusedError } from './auth.js';
 import type { Backoff } from './backoff.js';
 import { ensureClientId } from './client-id.js';
 import { countBlocked, heldBackProblem, recheckBlocked, setAside } from './held-back.js';
+import {
+  createMachine,
+  LOOP_TRANSITIONS,
+  type LoopEvent,
+  type LoopState,
+  type Transition,
+} from './loop-machine.js';
 import { coalesce, recordKey } from './outbox.js';
 import {
   ADOPTION_TIMESTAMP,
@@ -50,6 +57,8 @@ export interface EngineOptions extends ApplyContext {
   /** The outbox lost rows (acknowledged, set aside): recount `pending`. */
   onOutboxChanged(): Promise<void>;
   onSynced(): void;
+  /** Every move of the loop's state (loop-machine.ts): for tests and debugging. */
+  onLoopTransition?(t: Transition<LoopState, LoopEvent>): void;
 }
 
 export interface SyncRequest {
@@ -60,9 +69,11 @@ export interface SyncRequest {
 export interface Engine {
   request(r: SyncRequest): Promise<void>;
   /** Aborts the request in flight (stall recovery); the run fails and retries. */
-  abort(reason: 'stalled' | 'offline' | 'stopped'): void;
+  abort(reason: 'stalled' | 'offline'): void;
   /** Date.now() of the last push the server acknowledged. */
   readonly lastPushOkAt: number;
+  /** The loop's control state (loop-machine.ts). */
+  readonly loop: LoopState;
   /**
    * The outbox changed (another tab's write, or this engine's own acknowledgement): true when
    * the push loop takes it (it rereads the outbox and recounts when it ends), false when the
@@ -72,21 +83,41 @@ export interface Engine {
   dispose(): void;
 }
 
+type AbortReason = 'stalled' | 'offline';
+
+/** What one pass of a run reads at its start and carries to its end. */
+interface Pass {
+  readonly controller: AbortController;
+  /** Set by abort(): decides what the pass's failure leads to (a retry, or waiting for `online`). */
+  abortReason: AbortReason | null;
+  /** This device's id for the pass (client-id.ts): the server's echo key. */
+  clientId: string;
+  /**
+   * Cursors read at the start of the pass (the prelude), until the pass moves one: a push's
+   * answer moves them all, a pulled table its own.
+   */
+  known: Map<string, Canonical> | null;
+  /** A push answered `hasMore` during a pull: every table needs a pull afterwards. */
+  needPullAll: boolean;
+  /**
+   * `pending` is owed a recount: a full batch was acknowledged, or the outbox changed while
+   * pushing (see applyPushResponse and `noteOutboxChanged`).
+   */
+  recountOwed: boolean;
+}
+
 export function createEngine(o: EngineOptions): Engine {
   const outbox = o.db.table<OutboxRow, number>(OUTBOX_TABLE);
   const state = o.db.table<StateRow, string>(STATE_TABLE);
-  let wantPush = false;
-  let wantPull = new Set<string>();
-  let running: Promise<void> | null = null;
-  let controller: AbortController | null = null;
-  let abortReason: 'stalled' | 'offline' | 'stopped' | null = null;
+  const loop = createMachine(LOOP_TRANSITIONS, 'idle', o.onLoopTransition);
+  /** What the loop is asked to do next; each pass takes all of it. */
+  let wanted = { push: false, pull: new Set<string>() };
+  const asked = () => wanted.push || wanted.pull.size > 0;
+  let pass: Pass | null = null;
+  /** The run in flight (or the last one), for callers to await. */
+  let running: Promise<void> = Promise.resolve();
   let retryTimer: ReturnType<typeof setTimeout> | undefined;
-  let disposed = false;
   let lastPushOkAt = 0;
-  /** This device's id for the current run (client-id.ts): the server's echo key. */
-  let clientId = '';
-  /** A push answered `hasMore` during a pull: every table needs a pull afterwards. */
-  let needPullAll = false;
 
   const cursorOf = async (table: string): Promise<Canonical> =>
     ((await state.get(stateKey.cursor(o.user(), table)))?.value as Canonical | undefined) ?? EPOCH;
@@ -94,11 +125,6 @@ export function createEngine(o: EngineOptions): Engine {
     (await state.bulkGet(o.tableList.map((t) => stateKey.cursor(o.user(), t)))).map(
       (row) => (row?.value as Canonical | undefined) ?? EPOCH,
     );
-  /**
-   * Cursors read at the start of the run (the prelude), until this engine moves one: a push's
-   * answer moves them all, a pulled table its own.
-   */
-  let known: Map<string, Canonical> | null = null;
 
   /**
    * What every run starts from, in one read transaction: the clientId, whether records wait
@@ -106,7 +132,7 @@ export function createEngine(o: EngineOptions): Engine {
    * IndexedDB round trips before a lone write's push (or the other device's pull) could leave.
    */
   function readPrelude() {
-    // Outside any transaction the caller's zone may hold (as countPending in client.ts).
+    // Outside any transaction the caller's zone may hold (as the pending count in tab-state.ts).
     return (o.db.constructor as typeof Dexie).ignoreTransaction(() =>
       o.db.transaction('r', [OUTBOX_TABLE, STATE_TABLE], () =>
         Promise.all([
@@ -119,17 +145,10 @@ export function createEngine(o: EngineOptions): Engine {
     );
   }
 
-  /**
-   * `pending` is owed a recount: a full batch was acknowledged, or the outbox changed while
-   * pushing (see applyPushResponse and `noteOutboxChanged`).
-   */
-  let recountOwed = false;
-  let pushing = false;
-
-  async function pushAll(signal: AbortSignal, first?: OutboxRow[]): Promise<boolean> {
+  /** Pushes the outbox in batches (the loop is `pushing`), then moves on to `pulling`. */
+  async function pushAll(p: Pass, first?: OutboxRow[]): Promise<boolean> {
     let needPull = false;
     let prefetched = first;
-    pushing = true;
     try {
       // Every row up to `after` has been pushed in this loop (acknowledged or set aside), and
       // new rows get higher seqs: the next batch is read from there, not from the start of the
@@ -138,17 +157,19 @@ export function createEngine(o: EngineOptions): Engine {
       for (;;) {
         const rows = prefetched ?? (await outbox.where(':id').above(after).limit(o.pushBatchSize).toArray());
         prefetched = undefined;
-        if (rows.length === 0) return needPull;
-        if (await pushRows(rows, signal)) needPull = true;
+        if (rows.length === 0) break;
+        if (await pushRows(p, rows)) needPull = true;
         after = rows[rows.length - 1]!.seq!;
       }
     } finally {
-      pushing = false;
-      if (recountOwed) {
-        recountOwed = false;
+      // Still `pushing`: an outbox change during this recount is owed another.
+      while (p.recountOwed) {
+        p.recountOwed = false;
         await o.onOutboxChanged();
       }
     }
+    loop.send('pushed');
+    return needPull;
   }
 
   /**
@@ -157,16 +178,17 @@ export function createEngine(o: EngineOptions): Engine {
    * naming none (413) is narrowed down by halves to the change at fault. So one bad change
    * never holds back the queue behind it.
    */
-  async function pushRows(rows: OutboxRow[], signal: AbortSignal): Promise<boolean> {
+  async function pushRows(p: Pass, rows: OutboxRow[]): Promise<boolean> {
     const changes = coalesce(rows);
+    const known = p.known;
     const cursors =
-      known && known.size === o.tableList.length ? o.tableList.map((t) => known!.get(t)!) : await cursorsOf(); // one read for all tables, not a transaction each
+      known && known.size === o.tableList.length ? o.tableList.map((t) => known.get(t)!) : await cursorsOf(); // one read for all tables, not a transaction each
     // The response holds every record after `since`, so every table is caught up to its
     // syncedUntil once it is applied: since = the oldest cursor keeps that true for all.
     const since = [...cursors].sort()[0] ?? EPOCH;
     try {
-      const res = await o.transport.push({ clientId, since, changes }, signal);
-      await applyPushResponse(rows, cursors, res);
+      const res = await o.transport.push({ clientId: p.clientId, since, changes }, p.controller.signal);
+      await applyPushResponse(p, rows, cursors, res);
       lastPushOkAt = Date.now();
       return res.hasMore;
     } catch (err) {
@@ -178,11 +200,11 @@ export function createEngine(o: EngineOptions): Engine {
       if (index !== undefined) {
         await refuse(changes[index]!, groups[index]!, err as TransportError);
         const rest = groups.flatMap((g, i) => (i === index ? [] : g)).sort((a, b) => a.seq! - b.seq!);
-        return rest.length > 0 ? pushRows(rest, signal) : false;
+        return rest.length > 0 ? pushRows(p, rest) : false;
       }
       const half = Math.ceil(groups.length / 2);
-      const first = await pushRows(groups.slice(0, half).flat(), signal);
-      const second = await pushRows(groups.slice(half).flat(), signal);
+      const first = await pushRows(p, groups.slice(0, half).flat());
+      const second = await pushRows(p, groups.slice(half).flat());
       return first || second;
     }
   }
@@ -193,9 +215,9 @@ export function createEngine(o: EngineOptions): Engine {
     o.onRefused(refused);
   }
 
-  async function applyPushResponse(rows: OutboxRow[], cursors: Canonical[], res: PushResponse) {
+  async function applyPushResponse(p: Pass, rows: OutboxRow[], cursors: Canonical[], res: PushResponse) {
     const until = (canonicalize(res.syncedUntil) ?? res.syncedUntil) as Canonical;
-    known = null;
+    p.known = null;
     const moved: StateRow[] = [];
     o.tableList.forEach((table, i) => {
       if (until > cursors[i]!) moved.push({ key: stateKey.cursor(o.user(), table), value: until });
@@ -212,9 +234,9 @@ export function createEngine(o: EngineOptions): Engine {
     // Counting the outbox walks all of it: while a backlog drains batch by batch, `pending` is
     // recounted when the drain ends (a short batch, or an empty outbox), not after every push.
     if (rows.length < o.pushBatchSize) {
-      recountOwed = false;
+      p.recountOwed = false;
       await o.onOutboxChanged();
-    } else recountOwed = true;
+    } else p.recountOwed = true;
     for (const c of overwritten) o.onConflict(c);
     for (const c of conflicts) {
       // Servers write these with 3 or 6 fractional digits: the app sees one form.
@@ -237,11 +259,12 @@ export function createEngine(o: EngineOptions): Engine {
     }
   }
 
-  async function pullTable(table: string, signal: AbortSignal) {
-    let since = known?.get(table) ?? (await cursorOf(table));
-    known?.delete(table);
+  async function pullTable(p: Pass, table: string) {
+    const signal = p.controller.signal;
+    let since = p.known?.get(table) ?? (await cursorOf(table));
+    p.known?.delete(table);
     for (;;) {
-      const res = await o.transport.pull(table, since, o.pullLimit, clientId, signal);
+      const res = await o.transport.pull(table, since, o.pullLimit, p.clientId, signal);
       // Reading and checking a page is one task, applying it another: neither blocks the page
       // for long (Chromium's long tasks).
       await yieldToHost();
@@ -254,9 +277,10 @@ export function createEngine(o: EngineOptions): Engine {
       since = until;
       if (!res.hasMore) return;
       // A long first sync must not hold back what the user writes meanwhile.
-      if (wantPush) {
-        wantPush = false;
-        if (await pushAll(signal)) needPullAll = true;
+      if (wanted.push) {
+        wanted.push = false;
+        loop.send('pushWanted');
+        if (await pushAll(p)) p.needPullAll = true;
         since = await cursorOf(table); // the push response may have moved it
       }
       // Let the page breathe between pages of a large first sync.
@@ -265,21 +289,28 @@ export function createEngine(o: EngineOptions): Engine {
     }
   }
 
-  async function run(): Promise<boolean> {
-    while (!disposed && (wantPush || wantPull.size > 0)) {
-      const pull = wantPull;
-      wantPush = false;
-      wantPull = new Set();
-      controller = new AbortController();
-      abortReason = null;
+  /** One run: passes while something is asked (the loop entered `pushing` to start it). */
+  async function run(): Promise<void> {
+    for (;;) {
+      const pull = wanted.pull;
+      wanted = { push: false, pull: new Set() };
+      const p: Pass = {
+        controller: new AbortController(),
+        abortReason: null,
+        clientId: '',
+        known: null,
+        needPullAll: false,
+        recountOwed: false,
+      };
+      pass = p;
       // Asked before the status is published: the status row's write (a readwrite transaction
       // on the state table) would otherwise go first and hold the reads back.
       const prelude = readPrelude();
       o.send('syncStarted');
       try {
         const [storedId, blocked, rows, cursors] = await prelude;
-        clientId = typeof storedId?.value === 'string' ? storedId.value : await ensureClientId(o.db);
-        known = new Map(o.tableList.map((t, i) => [t, cursors[i]!]));
+        p.clientId = typeof storedId?.value === 'string' ? storedId.value : await ensureClientId(o.db);
+        p.known = new Map(o.tableList.map((t, i) => [t, cursors[i]!]));
         let first: OutboxRow[] | undefined = rows;
         // Records found unsyncable that the app has fixed (queued now: the outbox is read again)
         // or deleted since; the recount comes when the push loop ends, so a write goes out
@@ -288,24 +319,26 @@ export function createEngine(o: EngineOptions): Engine {
           await recheckBlocked(o.db, o.tableList);
           first = undefined;
         }
-        recountOwed = true;
-        const tables = (await pushAll(controller.signal, first)) ? o.tableList : [...pull];
-        needPullAll = false;
-        for (const table of tables) await pullTable(table, controller.signal);
-        if (needPullAll) for (const table of o.tableList) await pullTable(table, controller.signal);
+        p.recountOwed = true;
+        const tables = (await pushAll(p, first)) ? o.tableList : [...pull];
+        for (const table of tables) await pullTable(p, table);
+        if (p.needPullAll) for (const table of o.tableList) await pullTable(p, table);
         o.backoff.reset();
         const heldBack = await heldBackProblem(o.db);
         if (heldBack) o.send('syncIncomplete', heldBack);
         else o.send('syncSucceeded', null);
         o.onSynced();
       } catch (err) {
-        fail(err);
-        return false;
+        fail(p, err);
+        // An outbox change noted before the failure was owed a recount by this pass.
+        if (p.recountOwed) void o.onOutboxChanged();
+        return;
       } finally {
-        controller = null;
+        pass = null;
       }
+      // Disposed during the pass: the table takes neither event, and the run ends.
+      if (!loop.send(asked() ? 'passAgain' : 'passDone') || loop.state === 'idle') return;
     }
-    return true;
   }
 
   /**
@@ -322,73 +355,89 @@ export function createEngine(o: EngineOptions): Engine {
     return m ? { index: Number(m[1]) } : null;
   }
 
-  function fail(err: unknown) {
-    if (disposed || abortReason === 'stopped') return;
+  /** What a failed pass leads to: a status event, and `waiting` (a retry timer) or `halted`. */
+  function fail(p: Pass, err: unknown) {
+    if (loop.state === 'disposed') return;
     const at = Date.now();
-    if (abortReason === 'stalled') {
+    if (p.abortReason === 'stalled') {
       // Status already says STALLED; try again soon on a fresh connection.
-      return retry(o.backoff.next());
+      return retryIn(o.backoff.next());
     }
-    if (abortReason === 'offline') return; // the online event brings us back
+    if (p.abortReason === 'offline') return void loop.send('failedHalt'); // the online event brings us back
     if (err instanceof AuthRefusedError) {
       o.send('authRefused', { code: 'AUTH_REFUSED', message: err.message, at });
-      return; // no retry: the app must sign in again (then sync() or start())
+      return void loop.send('failedHalt'); // the app must sign in again (then sync() or start())
     }
     if (err instanceof TransportError) {
       if (err.kind === 'rejected') {
         o.send('rejected', { code: err.code, message: err.message, at });
-        return;
+        return void loop.send('failedHalt'); // the next write or sync() tries again
       }
       o.send(err.code === 'NETWORK' ? 'networkFailed' : 'serverFailed', {
         code: err.code,
         message: err.message,
         at,
       });
-      return retry(Math.max(err.retryAfterMs ?? 0, o.backoff.next()));
+      return retryIn(Math.max(err.retryAfterMs ?? 0, o.backoff.next()));
     }
     o.send('serverFailed', { code: 'INTERNAL', message: String((err as Error)?.message ?? err), at });
-    retry(o.backoff.next());
+    retryIn(o.backoff.next());
   }
 
-  function retry(delayMs: number) {
+  function retryIn(delayMs: number) {
+    loop.send('failedRetry');
     clearTimeout(retryTimer);
-    if (!disposed) retryTimer = setTimeout(() => void request({ push: true, pull: 'all' }), delayMs);
+    retryTimer = setTimeout(() => {
+      if (!loop.send('retryDue')) return;
+      ask({ push: true, pull: 'all' });
+      startRun();
+    }, delayMs);
+  }
+
+  function startRun() {
+    clearTimeout(retryTimer);
+    running = run();
+  }
+
+  function ask(r: SyncRequest) {
+    if (r.push) wanted.push = true;
+    const tables = r.pull === 'all' ? o.tableList : (r.pull ?? []).filter((t) => o.tables.has(t));
+    for (const t of tables) wanted.pull.add(t);
   }
 
   function request(r: SyncRequest): Promise<void> {
-    if (disposed) return Promise.resolve();
-    if (r.push) wantPush = true;
-    const tables = r.pull === 'all' ? o.tableList : (r.pull ?? []).filter((t) => o.tables.has(t));
-    for (const t of tables) wantPull.add(t);
-    if (!running) {
-      clearTimeout(retryTimer);
-      running = run().then((ok) => {
-        running = null;
-        // A request that landed between the last check and now still gets its run.
-        if (ok && !disposed && (wantPush || wantPull.size > 0)) void request({});
-      });
-    }
+    if (loop.state === 'disposed') return Promise.resolve();
+    ask(r);
+    if (!asked()) return running;
+    const before = loop.state;
+    loop.send('requested');
+    // A run in flight serves it with its next pass; else a run starts now.
+    if (before !== 'pushing' && before !== 'pulling') startRun();
     return running;
   }
 
   return {
     request,
     abort(reason) {
-      abortReason = reason;
-      controller?.abort();
+      if (!pass) return;
+      pass.abortReason = reason;
+      pass.controller.abort();
     },
     get lastPushOkAt() {
       return lastPushOkAt;
     },
+    get loop() {
+      return loop.state;
+    },
     noteOutboxChanged() {
-      if (pushing) recountOwed = true;
-      return pushing;
+      if (loop.state !== 'pushing' || !pass) return false;
+      pass.recountOwed = true;
+      return true;
     },
     dispose() {
-      disposed = true;
+      loop.send('dispose');
       clearTimeout(retryTimer);
-      abortReason = 'stopped';
-      controller?.abort();
+      pass?.controller.abort();
     },
   };
 }
