@@ -1,3 +1,4 @@
+import { tableNameSchema } from '@mana/sync-protocol';
 import type { SyncClientOptions } from './client-types.js';
 
 /**
@@ -67,4 +68,14 @@ export function resolveOptions(opts: SyncClientOptions): ResolvedOptions {
     // A zero lease would be no lease at all (every tab taking over at once): 0 means the default.
     leaderLeaseMs: opts.leaderLeaseMs || DEFAULTS.leaderLeaseMs,
   };
+}
+
+/** Refuses options no sync can run with, at creation rather than at the first request. */
+export function checkOptions(opts: ResolvedOptions): void {
+  if (!/^https?:\/\//.test(opts.url))
+    throw new TypeError(`createSyncClient: url must be http(s), got ${opts.url}`);
+  if (opts.tables.length === 0) throw new TypeError('createSyncClient: tables is empty');
+  for (const t of opts.tables) {
+    if (!tableNameSchema.safeParse(t).success) throw new TypeError(`createSyncClient: bad table name ${t}`);
+  }
 }
