@@ -22,7 +22,7 @@ function within(p: Promise<void>, ms: number): Promise<void> {
   });
 }
 
-export interface PostgresFanoutOptions {
+interface PostgresFanoutOptions {
   databaseUrl: string;
   /** NOTIFY channel; every instance sharing the database and schema uses the same one. */
   channel: string;

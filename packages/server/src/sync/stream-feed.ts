@@ -16,7 +16,7 @@ export type StreamEvent =
   | { event: typeof SSE_EVENT.changes; data: StreamChanges }
   | { event: typeof SSE_EVENT.heartbeat };
 
-export interface StreamFeedOptions {
+interface StreamFeedOptions {
   appId: string;
   /** The caller's X-Client-Id: its own pushes wake nothing. */
   clientId: string | undefined;

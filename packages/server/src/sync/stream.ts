@@ -12,7 +12,7 @@ import { checkedClientId } from './request.js';
 import { StreamFeed } from './stream-feed.js';
 
 /** A stream asked for and allowed: what it follows, from where. */
-export interface StreamRequest {
+interface StreamRequest {
   userId: string;
   appId: string;
   clientId: string | undefined;
