@@ -7,7 +7,7 @@ import { LIMITS } from './constants.js';
  * the bulk of every large value, costs nothing to measure, so the server measures every record
  * a push writes, and the client every record an app writes, without serializing it.
  */
-export function valueLength(value: unknown): number {
+function valueLength(value: unknown): number {
   if (typeof value === 'string') return value.length + 2;
   if (value === null || value === undefined) return 4;
   if (typeof value !== 'object') return String(value).length;
@@ -15,7 +15,7 @@ export function valueLength(value: unknown): number {
 }
 
 /** A record's fields (name to value) as JSON text, counted as valueLength counts. */
-export function recordLength(data: Record<string, unknown>): number {
+function recordLength(data: Record<string, unknown>): number {
   let n = 2;
   for (const field in data) n += field.length + 4 + valueLength(data[field]);
   return n;

@@ -312,7 +312,7 @@ function decodeTag(v: unknown, tag: string, node: ValueTypeNode | undefined): un
  * `Uint8Array#toBase64` where the runtime has it; else btoa over 8 KiB slices (String.fromCharCode
  * with `apply`: about 2 ms for 256 KiB in Node 20, where spreading bigger slices took 14 ms).
  */
-export function toBase64(bytes: Uint8Array): string {
+function toBase64(bytes: Uint8Array): string {
   const native = (bytes as Uint8Array & { toBase64?: () => string }).toBase64;
   if (typeof native === 'function') return native.call(bytes);
   let binary = '';
@@ -325,7 +325,7 @@ export function toBase64(bytes: Uint8Array): string {
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 /** The bytes of a padded base64 string, or null when it is not one. The buffer is the bytes' own. */
-export function fromBase64(s: string): Uint8Array<ArrayBuffer> | null {
+function fromBase64(s: string): Uint8Array<ArrayBuffer> | null {
   if (!BASE64.test(s)) return null;
   const binary = atob(s);
   const bytes = new Uint8Array(binary.length);

@@ -104,7 +104,7 @@ const COMMANDS: Record<string, Command> = {
   takeover: takeoverCommand,
 };
 
-export function help(name?: string): string {
+function help(name?: string): string {
   const cmd = name ? COMMANDS[name] : undefined;
   if (cmd && name) {
     const opts = Object.entries(cmd.options).map(
@@ -137,7 +137,7 @@ export function help(name?: string): string {
   ].join('\n');
 }
 
-export async function main(argv: string[]): Promise<number | undefined> {
+async function main(argv: string[]): Promise<number | undefined> {
   const [first, ...rest] = argv;
   if (first === '--version' || first === '-v') {
     process.stdout.write(`${VERSION}\n`);

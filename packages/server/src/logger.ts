@@ -9,7 +9,7 @@ const require = createRequire(import.meta.url);
 
 export type Logger = pino.Logger;
 
-export interface LoggerOptions {
+interface LoggerOptions {
   /** Human-readable lines instead of JSON (a developer's terminal). */
   pretty?: boolean;
   /** Where lines go; default stdout. Tests pass a stream to read them. */

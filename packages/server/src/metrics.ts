@@ -69,7 +69,7 @@ export interface Metrics {
 }
 
 /** What the WebSocket hub reports: current counts and totals since start. */
-export interface RealtimeStats {
+interface RealtimeStats {
   connections: number;
   users: number;
   notificationsSent: number;
@@ -77,7 +77,7 @@ export interface RealtimeStats {
   resyncs: number;
 }
 
-export interface MetricsOptions {
+interface MetricsOptions {
   /** Distinct `app` label values kept before the rest count as `_other`. */
   maxAppLabels: number;
   /** New app labels one user may introduce (default: unlimited). */
@@ -86,7 +86,7 @@ export interface MetricsOptions {
   apps?: string[] | undefined;
 }
 
-export const OTHER_APP = '_other';
+const OTHER_APP = '_other';
 const METHODS = new Set(['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS']);
 const SECONDS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 

@@ -34,7 +34,7 @@ export class RateLimitedError extends SyncError {
  * pulls its pages back to back. 20 s of the default 10,000 is 200,000 rows: the first sync of
  * a 100,000-record account (about 102,000 rows) goes through without a wait (docs/operations.md).
  */
-export const ROWS_BURST_SECONDS = 20;
+const ROWS_BURST_SECONDS = 20;
 
 export function createRateLimiter(perSecond: number, burst: number, rowsPerSecond = 0): RateLimiter {
   const buckets = new Map<string, { tokens: number; at: number }>();

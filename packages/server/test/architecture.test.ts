@@ -35,9 +35,16 @@ const ALLOWED: Record<Layer, readonly Layer[]> = {
 /** The one db/ module every layer may use: what counts as "the database is down" (db/unavailable.ts). */
 const OUTAGE_CLASSIFIER = 'db/unavailable.ts';
 
+/**
+ * The one db/ module realtime/ may use: the fan-out's LISTEN/NOTIFY connections. They are a
+ * transport between instances, not data (no table, no store), so they do not go through the
+ * store or the sync service; db/ keeps the driver, realtime/ gets a three-method interface.
+ */
+const NOTIFY_CHANNEL = 'db/notify-channel.ts';
+
 /** Packages only some layers may load (a driver is the store's business, hono is HTTP's). */
 const PACKAGES: Record<string, (file: string) => boolean> = {
-  postgres: (f) => f.startsWith('db/') || f === 'realtime/fanout-postgres.ts', // its own LISTEN/NOTIFY connections
+  postgres: (f) => f.startsWith('db/'),
   '@electric-sql/pglite': (f) => f.startsWith('db/'),
   hono: (f) => f.startsWith('http/'),
   '@hono/node-server': (f) => f.startsWith('http/'),
@@ -114,6 +121,7 @@ function forbiddenEdges(edges: Map<string, string[]>): string[] {
     for (const to of targets) {
       const b = layerOf(to);
       if (a === b || ALLOWED[a].includes(b) || to === OUTAGE_CLASSIFIER) continue;
+      if (a === 'realtime' && to === NOTIFY_CHANNEL) continue;
       bad.push(`${from} (${a}) imports ${to} (${b})`);
     }
   }
@@ -200,11 +208,15 @@ describe('the server’s dependency order', () => {
       ['store/push.ts', ['sync/push.ts']],
       ['http/app.ts', ['realtime/hub.ts']],
       ['realtime/hub.ts', ['store/sync-store.ts', OUTAGE_CLASSIFIER]],
+      ['realtime/fanout-postgres.ts', [NOTIFY_CHANNEL, 'db/postgres.ts']],
+      ['http/cors.ts', [NOTIFY_CHANNEL]],
     ]);
     expect(forbiddenEdges(upward)).toEqual([
       'store/push.ts (store) imports sync/push.ts (sync)',
       'http/app.ts (http) imports realtime/hub.ts (realtime)',
       'realtime/hub.ts (realtime) imports store/sync-store.ts (store)',
+      'realtime/fanout-postgres.ts (realtime) imports db/postgres.ts (db)',
+      'http/cors.ts (http) imports db/notify-channel.ts (db)',
     ]);
     const loop = new Map([
       ['store/sync-store.ts', ['store/push.ts']],

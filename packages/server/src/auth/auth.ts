@@ -12,7 +12,7 @@ export interface Principal {
   expiresAt?: number;
 }
 
-export interface AuthOptions {
+interface AuthOptions {
   /** Where the JWKS lives (the Mana auth service), or a key set to use directly (dev issuer, tests). */
   jwks: string | JWTVerifyGetKey;
   issuer?: string | undefined;

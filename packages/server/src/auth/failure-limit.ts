@@ -11,7 +11,7 @@ import { RateLimitedError } from '../rate-limit.js';
  * IPv6 addresses count by their /64: one host usually owns a whole /64, and could otherwise
  * take a fresh address for every attempt.
  */
-export interface FailureLimit {
+interface FailureLimit {
   /** Throws RATE_LIMITED (with Retry-After) when `address` has no failures left. */
   check(address: string, now?: number): void;
   /** Counts one failed check against `address`; true when it used up the address's last one. */
@@ -60,7 +60,7 @@ export function createFailureLimit(perMinute: number): FailureLimit {
 }
 
 /** The address itself (IPv4), or the first four groups of an IPv6 address (its /64). */
-export function addressKey(address: string): string {
+function addressKey(address: string): string {
   if (!address.includes(':')) return address;
   const [head = '', tail = ''] = address.split('%')[0]!.toLowerCase().split('::');
   const left = head ? head.split(':') : [];

@@ -19,7 +19,7 @@ export const statsCommand: Command = {
   },
 };
 
-export function formatTable(stats: AppStats[]): string {
+function formatTable(stats: AppStats[]): string {
   const header = ['app', 'records', 'deleted', 'changes', 'users'];
   const rows = stats.map((s) => [s.appId, s.records, s.deletedRecords, s.changes, s.users].map(String));
   const total = stats.reduce((t, s) => t + s.records, 0);

@@ -48,7 +48,7 @@ export const PGLITE_OPTIONS = {
  * to this role, which is neither superuser nor BYPASSRLS and owns the tables (it migrates them
  * and runs ANALYZE; FORCE makes the policies bind their owner too).
  */
-export const PGLITE_ROLE = 'mana_sync';
+const PGLITE_ROLE = 'mana_sync';
 
 /**
  * PGlite is one session: the role is set once (the settings are start parameters). The role,

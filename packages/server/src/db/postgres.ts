@@ -3,7 +3,7 @@ import { SET_MAINTENANCE, setUserStatement } from './row-security.js';
 import { type Db, type Query, SESSION_SETTINGS } from './sql.js';
 import { outageOf } from './unavailable.js';
 
-export interface PostgresOptions {
+interface PostgresOptions {
   /** Pool size. */
   max?: number;
   /** Sets search_path on every connection (tests use one schema each). */
@@ -22,7 +22,7 @@ export interface PostgresOptions {
  * uncaught exception still ends the process, as Node's default does.
  */
 let guardInstalled = false;
-export function isPostgresNullSocketWrite(err: unknown): boolean {
+function isPostgresNullSocketWrite(err: unknown): boolean {
   return (
     err instanceof TypeError &&
     /reading 'write'/.test(err.message) &&

@@ -5,7 +5,7 @@
  * with its parameters renumbered.
  */
 
-export type SqlValue = string | number | boolean | null;
+type SqlValue = string | number | boolean | null;
 
 export interface Query {
   readonly text: string;

@@ -10,7 +10,7 @@
  * Both are outages to the client: 503 DB_UNAVAILABLE, retried (sync/errors.ts), and counted
  * as `unavailable` in mana_sync_db_errors_total (metrics.ts); anything else is a bug (500).
  */
-export type Outage = 'connection-lost' | 'busy';
+type Outage = 'connection-lost' | 'busy';
 
 const CONNECTION_LOST = new Set([
   'CONNECTION_CLOSED',

@@ -43,7 +43,7 @@ export function createRequestListener(ctx: ServerContext): RequestListener {
  * The steps are steps.ts's, which push-endpoint.ts runs too. No byte of a body is read before auth.
  * Every error leaves as `{ error: { code, message, path? } }` (see @mana/sync-protocol errors.ts).
  */
-export function createApp(ctx: ServerContext, cors: Cors): Hono<AppEnv> {
+function createApp(ctx: ServerContext, cors: Cors): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
 
   app.use('*', async (c, next) => {
@@ -90,7 +90,7 @@ export function createApp(ctx: ServerContext, cors: Cors): Hono<AppEnv> {
 }
 
 /** The route template (`/sync/:appId`), never the raw path: bounded log and metric labels. */
-export function routeOf(c: Parameters<typeof matchedRoutes>[0]): string {
+function routeOf(c: Parameters<typeof matchedRoutes>[0]): string {
   const handlers = matchedRoutes(c).filter((r) => r.method !== 'ALL' && r.path !== '/*');
   return handlers.at(-1)?.path ?? 'unmatched';
 }

@@ -5,7 +5,7 @@ import type { Counter, Gauge } from 'prom-client';
 import { clientAddress, plain } from '../client-address.js';
 import type { Logger } from '../logger.js';
 
-export interface ConnectionCapsOptions {
+interface ConnectionCapsOptions {
   /** Open connections (HTTP, SSE, WebSocket, not yet authenticated ones alike) per instance. */
   maxConnections: number;
   /** Open connections per client address. */
@@ -33,7 +33,7 @@ export interface ConnectionCaps {
   admitRequest(req: IncomingMessage, res: ServerResponse | undefined): boolean;
 }
 
-export type RefusalReason = 'instance' | 'address';
+type RefusalReason = 'instance' | 'address';
 
 const ADDRESS = Symbol('mana-sync.clientAddress');
 type Tracked = Socket & { [ADDRESS]?: string };

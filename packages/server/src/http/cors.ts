@@ -1,7 +1,7 @@
 import type { MiddlewareHandler } from 'hono';
 import { setResponseHeader } from './headers.js';
 
-export interface CorsOptions {
+interface CorsOptions {
   origins: string[];
   allowHeaders: string[];
   exposeHeaders: string[];

@@ -3,7 +3,7 @@ import type { Context } from 'hono';
 import { RateLimitedError } from '../rate-limit.js';
 
 /** Seconds a client should wait before retrying a 503 or 429. */
-export const RETRY_AFTER_SECONDS = { unavailable: 2 } as const;
+const RETRY_AFTER_SECONDS = { unavailable: 2 } as const;
 
 /** Headers an error response carries besides its body: when to retry a 429 or a 503. */
 export function errorHeaders(err: SyncError): Record<string, string> {

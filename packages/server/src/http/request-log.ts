@@ -11,7 +11,7 @@ export function requestIdFrom(given: string | undefined): string {
   return given && SAFE_REQUEST_ID.test(given) ? given : randomUUID();
 }
 
-export interface FinishedRequest {
+interface FinishedRequest {
   requestId: string;
   method: string;
   /** The route template (`/sync/:appId`), never the raw path: bounded labels. */

@@ -46,7 +46,7 @@ const DIGITS = /^\d+$/;
  * body is counted as it arrives, after auth (body.ts): reading it here would let a stranger
  * make the server buffer 10 MB per connection.
  */
-export const declaredLength: Step = (_ctx, r) => {
+const declaredLength: Step = (_ctx, r) => {
   const length = r.header('content-length');
   if (length === undefined || r.header('transfer-encoding') !== undefined || !DIGITS.test(length)) return;
   if (Number(length) > LIMITS.maxBodyBytes)
@@ -57,7 +57,7 @@ export const declaredLength: Step = (_ctx, r) => {
  * Who is asking: a bearer token verified before, at once (the hot path of a small push), else
  * sync/authenticate.ts (JWKS, the service key; failures count against the client's address).
  */
-export const caller: Step = (ctx, r) => {
+const caller: Step = (ctx, r) => {
   const authorization = r.header('authorization');
   const serviceKey = r.header('x-service-key');
   const known = serviceKey === undefined ? ctx.auth.cached(authorization, r.incoming?.socket) : undefined;
@@ -77,17 +77,17 @@ export const caller: Step = (ctx, r) => {
 };
 
 /** The user's request rate (RATE_LIMIT_RPS); rows spent only for a stream (push and pull wait for them). */
-export const rateLimit: Step = (ctx, r) => {
+const rateLimit: Step = (ctx, r) => {
   ctx.limiter.take(r.principal!.userId, undefined, !r.admit);
 };
 
 /** The app id, checked after the caller: a stranger learns nothing about the request. */
-export const appId: Step = (_ctx, r) => {
+const appId: Step = (_ctx, r) => {
   r.appId = appIdOf(r.rawAppId);
 };
 
 /** The user's turn (sync/admission.ts): push and pull wait while the user's others run. */
-export const turn: Step = (ctx, r) => {
+const turn: Step = (ctx, r) => {
   if (r.admit && r.outgoing) return ctx.admission.admit(r.principal!.userId, r.outgoing);
 };
 

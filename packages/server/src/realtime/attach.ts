@@ -13,7 +13,7 @@ import { localFanout } from './fanout-local.js';
 import { postgresFanout } from './fanout-postgres.js';
 import { Hub } from './hub.js';
 
-export interface Realtime {
+interface Realtime {
   hub: Hub;
   fanout: Fanout;
   /** Step one of shutdown: close every socket with 1001 and refuse new ones. */

@@ -23,7 +23,7 @@ const payloadSchema = z.object({
   resync: z.literal(true).optional(),
 });
 
-export interface DecodedPayload {
+interface DecodedPayload {
   src: string;
   /** Epoch ms when the batch's oldest event was published on `src` (absent from older senders). */
   sentAt: number | undefined;

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import postgres from 'postgres';
+import { type NotifyChannel, openNotifyChannel } from '../db/notify-channel.js';
 import type { Logger } from '../logger.js';
 import type { PushedEvent } from '../sync/pushed-event.js';
 import { type Fanout, Subscribers } from './fanout.js';
@@ -22,7 +22,7 @@ function within(p: Promise<void>, ms: number): Promise<void> {
   });
 }
 
-export interface PostgresFanoutOptions {
+interface PostgresFanoutOptions {
   databaseUrl: string;
   /** NOTIFY channel; every instance sharing the database and schema uses the same one. */
   channel: string;
@@ -39,7 +39,8 @@ export interface PostgresFanoutOptions {
 }
 
 /**
- * Fan-out over PostgreSQL LISTEN/NOTIFY, on two dedicated connections of its own:
+ * Fan-out over PostgreSQL LISTEN/NOTIFY, on two dedicated connections of its own
+ * (db/notify-channel.ts):
  *
  *   push commits ─► publish ─► local sockets (at once)
  *                        └──► batch (batchMs) ─► pg_notify on the "notify" connection
@@ -57,16 +58,7 @@ export async function postgresFanout(opts: PostgresFanoutOptions): Promise<Fanou
   const self = randomUUID();
   const subscribers = new Subscribers((err) => logger.error({ err: String(err) }, 'fan-out handler failed'));
   const pending = new PendingEvents(opts.maxPendingKeys ?? 10_000);
-  // One client, two connections: its pool of one for NOTIFY, and the dedicated connection
-  // that `sql.listen` opens (and reopens with backoff when it is lost).
-  const makeClient = () =>
-    postgres(opts.databaseUrl, {
-      max: 1,
-      connect_timeout: 5,
-      fetch_types: false,
-      onnotice: () => {},
-      connection: { application_name: `mana-sync-fanout:${channel}`.slice(0, 63) },
-    });
+  const makeClient = () => openNotifyChannel(opts.databaseUrl, channel);
   let sql = makeClient();
 
   const onPayload = (text: string) => {
@@ -121,9 +113,7 @@ export async function postgresFanout(opts: PostgresFanoutOptions): Promise<Fanou
     const stuck = setTimeout(() => replaceClient(client, 'NOTIFY did not finish'), NOTIFY_STUCK_MS);
     try {
       // One statement for the whole batch, in order; autocommit, outside any push transaction.
-      // The payloads travel as one JSON text (cast via text so the driver does not encode it twice).
-      await client`
-        SELECT pg_notify(${channel}, p) FROM jsonb_array_elements_text(${JSON.stringify(payloads)}::text::jsonb) AS p`;
+      await client.notify(payloads);
       if (notifyFailures > 0) logger.info({ channel }, 'fan-out NOTIFY works again');
       notifyFailures = 0;
     } catch (err) {
@@ -142,15 +132,15 @@ export async function postgresFanout(opts: PostgresFanoutOptions): Promise<Fanou
    * local sockets are told to pull.
    */
   let relistenAttempts = 0;
-  function replaceClient(old: postgres.Sql, reason: string): void {
+  function replaceClient(old: NotifyChannel, reason: string): void {
     if (closing || old !== sql) return;
     logger.warn({ channel, reason }, 'fan-out replaces its PostgreSQL connections');
     sql = makeClient();
-    old.end({ timeout: 1 }).catch(() => {});
+    old.close().catch(() => {});
     const client = sql;
     const listen = () => {
       if (closing || client !== sql) return;
-      client.listen(channel, onPayload, onListen).then(
+      client.listen(onPayload, onListen).then(
         () => {
           relistenAttempts = 0;
         },
@@ -161,9 +151,9 @@ export async function postgresFanout(opts: PostgresFanoutOptions): Promise<Fanou
   }
 
   try {
-    await sql.listen(channel, onPayload, onListen);
+    await sql.listen(onPayload, onListen);
   } catch (err) {
-    await sql.end({ timeout: 1 });
+    await sql.close();
     throw err; // at start-up: fail loudly, like the store does
   }
 
@@ -190,7 +180,7 @@ export async function postgresFanout(opts: PostgresFanoutOptions): Promise<Fanou
         })(),
         CLOSE_FLUSH_MS,
       );
-      await sql.end({ timeout: 1 });
+      await sql.close();
     },
   };
 }

@@ -5,7 +5,7 @@ import type { Logger } from '../logger.js';
 import type { PushedEvent } from '../sync/pushed-event.js';
 import { type SessionHost, SocketSession } from './socket-session.js';
 
-export interface HubOptions {
+interface HubOptions {
   auth: Auth;
   logger: Logger;
   authTimeoutMs: number;

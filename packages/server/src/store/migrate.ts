@@ -7,7 +7,7 @@ import { type Db, sql } from '../db/sql.js';
 // and from the build, dist/store/migrate.js, so the published package ships src/store/migrations.
 const MIGRATIONS_DIR = fileURLToPath(new URL('../../src/store/migrations/', import.meta.url));
 
-export interface Migration {
+interface Migration {
   version: number;
   name: string;
   script: string;

@@ -48,7 +48,7 @@ export interface PageRow extends RecordRow {
  * the database's JSON text, never parsed (raw-change.ts). Why not every row: splitting a row's
  * values in SQL costs more than parsing a small row, the case of nearly every page.
  */
-export const RAW_ROW_BYTES = 64 * 1024;
+const RAW_ROW_BYTES = 64 * 1024;
 const RAW_VALUE_BYTES = 1024;
 
 /**
@@ -61,7 +61,7 @@ const RAW_VALUE_BYTES = 1024;
  */
 export const DEFAULT_PAGE_MAX_BYTES = 4 * 1024 * 1024;
 
-export interface PageQuery {
+interface PageQuery {
   userId: string;
   appId: string;
   table: string | null;
@@ -256,7 +256,7 @@ function appPage(q: PageQuery, range: Fragment): Fragment {
 }
 
 /** How a page ends besides its limit, and what follows its rows (a push's answer). */
-export interface PageOptions {
+interface PageOptions {
   /** The byte budget: rows stop once it is reached; the first row goes out whatever its size. */
   maxBytes: number;
   /** Entries after every row, already in position order (a push's own writes). */

@@ -12,7 +12,7 @@ import { type Db, sql } from '../db/sql.js';
  * last ANALYZE reach the table's size then (at least 100): a few times while a table grows
  * (each doubling), then rarely. A failed ANALYZE only leaves the older statistics.
  */
-export interface StatisticsKeeper {
+interface StatisticsKeeper {
   /** Called after a committed push that wrote `records` records. */
   written(records: number): void;
   /** Waits for a running ANALYZE (tests, shutdown). */

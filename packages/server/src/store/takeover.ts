@@ -63,7 +63,7 @@ export interface TakeoverOptions {
   beforeCommit?: (batch: { userId: string; rows: number }) => void | Promise<void>;
 }
 
-export interface TakeoverLogger {
+interface TakeoverLogger {
   info(obj: object, msg: string): void;
 }
 

@@ -37,7 +37,7 @@ export interface WrittenRecord {
  * `last_position` as read before the merge (null: the user had no row), in which case the
  * statement takes the user's row itself and writes only if that position is unchanged.
  */
-export type WriteBase = { baseUs: number } | { observedUs: string | null };
+type WriteBase = { baseUs: number } | { observedUs: string | null };
 
 /**
  * The written records and their log rows, as one statement: the batch goes out as one JSON

@@ -34,11 +34,11 @@ export interface Admission {
   size(): number;
 }
 
-export interface Closable {
+interface Closable {
   once(event: 'close', listener: () => void): unknown;
 }
 
-export interface AdmissionOptions {
+interface AdmissionOptions {
   /** Requests of one user running at once (0: no cap). */
   concurrency: number;
   /** Requests of one user waiting beyond those; one more is refused. */

@@ -2,7 +2,7 @@ import type { Principal } from '../auth/auth.js';
 import type { SyncContext } from './context.js';
 
 /** The credentials of a request, as its transport found them (HTTP headers). */
-export interface RequestHeaders {
+interface RequestHeaders {
   authorization?: string | undefined;
   serviceKey?: string | undefined;
   userId?: string | undefined;

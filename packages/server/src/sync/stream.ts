@@ -9,10 +9,10 @@ import {
 import type { SyncContext } from './context.js';
 import { requestError, zodToSyncError } from './errors.js';
 import { checkedClientId } from './request.js';
-import { SseStream } from './sse-stream.js';
+import { StreamFeed } from './stream-feed.js';
 
 /** A stream asked for and allowed: what it follows, from where. */
-export interface StreamRequest {
+interface StreamRequest {
   userId: string;
   appId: string;
   clientId: string | undefined;
@@ -54,7 +54,7 @@ export function streamRequest(
 
 /**
  * Opens the stream: pages from the store, wakes on the user's pushed events, charges the rate
- * limit, counts, logs its end. The transport writes `stream.body` to its connection.
+ * limit, counts, logs its end. The transport frames the feed's events (http/sse.ts).
  */
 export function startStream(
   ctx: SyncContext,
@@ -63,14 +63,12 @@ export function startStream(
     requestId: string;
     /** Token expiry in seconds since the epoch; undefined: never (service key). */
     expiresAt: number | undefined;
-    /** Cuts the connection (a stalled reader of an ended stream). */
-    abort: (() => void) | undefined;
   },
-): SseStream {
+): StreamFeed {
   const { userId, appId, clientId, limit } = r;
   const openedAt = Date.now();
   let blocks = 0;
-  const stream = new SseStream({
+  const stream = new StreamFeed({
     appId,
     clientId,
     tables: r.tables,
@@ -106,7 +104,6 @@ export function startStream(
         'stream ended',
       );
     },
-    abort: opts.abort,
   });
   ctx.streams.add(userId, stream);
   ctx.metrics.sseStreams.inc();

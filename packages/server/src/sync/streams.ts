@@ -1,4 +1,4 @@
-import type { SseStream } from './sse-stream.js';
+import type { StreamFeed } from './stream-feed.js';
 
 /**
  * The SSE streams open on this instance, by user: the per-user cap (the web app opens one per
@@ -6,7 +6,7 @@ import type { SseStream } from './sse-stream.js';
  * connections to close.
  */
 export class Streams {
-  private readonly byUser = new Map<string, Set<SseStream>>();
+  private readonly byUser = new Map<string, Set<StreamFeed>>();
   private open = 0;
 
   constructor(private readonly maxPerUser: number) {}
@@ -16,15 +16,15 @@ export class Streams {
     return (this.byUser.get(userId)?.size ?? 0) < this.maxPerUser;
   }
 
-  add(userId: string, stream: SseStream): void {
-    const mine = this.byUser.get(userId) ?? new Set<SseStream>();
+  add(userId: string, stream: StreamFeed): void {
+    const mine = this.byUser.get(userId) ?? new Set<StreamFeed>();
     if (mine.has(stream)) return;
     mine.add(stream);
     this.byUser.set(userId, mine);
     this.open++;
   }
 
-  remove(userId: string, stream: SseStream): void {
+  remove(userId: string, stream: StreamFeed): void {
     const mine = this.byUser.get(userId);
     if (!mine?.delete(stream)) return;
     this.open--;

@@ -1,19 +1,22 @@
 import { type Canonical, SSE_EVENT, type StreamChanges } from '@mana/sync-protocol';
-import { type PullResult, pageChunks } from './page.js';
+import type { PullResult } from './page.js';
 import type { PushedEvent, PushedListener } from './pushed-event.js';
 
 /** setTimeout's longest delay; token lifetimes past it are waited out in steps. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
-/** An ended stream whose reader does not take its last bytes within this long is cut. */
-const STALLED_END_MS = 5000;
-
-const encoder = new TextEncoder();
-const HEARTBEAT = encoder.encode(`event: ${SSE_EVENT.heartbeat}\ndata: {}\n\n`);
 
 /** Why a stream ended (logged). */
 export type EndReason = 'client-gone' | 'token-expired' | 'shutdown' | 'store-failed';
 
-export interface SseStreamOptions {
+/**
+ * One event of a stream, as data: the transport frames it (http/sse.ts). A `changes` event's
+ * records may be RawChange (large records, written piece by piece: pageChunks).
+ */
+export type StreamEvent =
+  | { event: typeof SSE_EVENT.changes; data: StreamChanges }
+  | { event: typeof SSE_EVENT.heartbeat };
+
+interface StreamFeedOptions {
   appId: string;
   /** The caller's X-Client-Id: its own pushes wake nothing. */
   clientId: string | undefined;
@@ -27,33 +30,34 @@ export interface SseStreamOptions {
   pull(table: string, since: Canonical): Promise<PullResult>;
   /** Pushed events of this stream's user (PushedEvents.subscribe); returns the unsubscribe. */
   subscribe(listener: PushedListener): () => void;
-  /** A `changes` block of `changes` server changes was handed to the connection. */
+  /** A `changes` event of `changes` server changes was handed to the transport. */
   onBlock(changes: number): void;
   /** Once, when the stream ends; `err` when the store failed. */
   onEnd(reason: EndReason, err?: unknown): void;
-  /** Cuts the connection (used when a stalled reader keeps an ended stream open). */
-  abort?: () => void;
 }
 
 /**
- * One `GET /sync/{appId}/stream`: a Server-Sent Events body that pages each followed table
- * from its own cursor, first all of them (the catch-up), then the tables a pushed event names.
+ * One `GET /sync/{appId}/stream`, as events: pages each followed table from its own cursor,
+ * first all of them (the catch-up), then the tables a pushed event names; a heartbeat every
+ * `heartbeatMs`. The transport frames each event (http/sse.ts writes Server-Sent Events).
  *
  *   pushed event / resync ──► dirty tables ─┐
- *   heartbeat timer ─────────► heartbeat due ┼─► produce() ──► one block ──► the connection
- *   expiry / shutdown / gone ─► ended ───────┘   (only when the connection asks for more)
+ *   heartbeat timer ─────────► heartbeat due ┼─► next() ──► one event ──► the transport
+ *   expiry / shutdown / gone ─► ended ───────┘   (only when the transport asks for more)
  *
- * The body is pulled, never pushed: the HTTP layer asks for the next block only once the
- * previous one went into the socket without filling its buffer (or after 'drain'), and a
- * block is made only when asked for. So one catch-up runs at a time per stream, a slow reader
+ * Events are pulled, never pushed: the HTTP layer asks for the next one only once the
+ * previous one went into the socket without filling its buffer (or after 'drain'), and an
+ * event is made only when asked for. So one catch-up runs at a time per stream, a slow reader
  * holds at most about one page, and events that arrive meanwhile only mark tables dirty
  * (coalesced: a table is pulled once from its cursor however many pushes named it).
  *
  * Each block's `syncedUntil` is the pull's for that table, so it is safe as that table's
  * cursor: a client that reconnects with the cursors it got misses nothing.
  */
-export class SseStream {
-  readonly body: ReadableStream<Uint8Array>;
+export class StreamFeed {
+  /** Settles with the reason when the stream ends (the transport cuts a stalled reader). */
+  readonly closed: Promise<EndReason>;
+  private closedWith!: (reason: EndReason) => void;
   private readonly cursors = new Map<string, Canonical>();
   /** Tables to pull from their cursors; insertion order is pull order. */
   private readonly dirty = new Set<string>();
@@ -66,7 +70,10 @@ export class SseStream {
   private readonly heartbeat: NodeJS.Timeout;
   private expiryTimer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly opts: SseStreamOptions) {
+  constructor(private readonly opts: StreamFeedOptions) {
+    this.closed = new Promise((resolve) => {
+      this.closedWith = resolve;
+    });
     for (const table of opts.tables) {
       this.cursors.set(table, opts.since);
       this.dirty.add(table);
@@ -83,17 +90,9 @@ export class SseStream {
     }, opts.heartbeatMs);
     this.heartbeat.unref();
     this.armExpiry(opts.expiresAt);
-    this.body = new ReadableStream<Uint8Array>(
-      {
-        pull: (controller) => this.produce(controller),
-        cancel: () => this.end('client-gone'),
-      },
-      // 0: nothing is made ahead of the reader's request.
-      { highWaterMark: 0 },
-    );
   }
 
-  /** Ends the stream: what was handed to the connection still goes out, then it closes. */
+  /** Ends the stream: what was handed to the transport still goes out, then it closes. */
   end(reason: EndReason, err?: unknown): void {
     if (this.ended) return;
     this.ended = reason;
@@ -101,9 +100,8 @@ export class SseStream {
     clearTimeout(this.expiryTimer);
     this.unsubscribe();
     this.opts.onEnd(reason, err);
+    this.closedWith(reason);
     this.poke();
-    const abort = this.opts.abort;
-    if (abort && reason !== 'client-gone') setTimeout(abort, STALLED_END_MS).unref();
   }
 
   private onPushed(event: PushedEvent): void {
@@ -129,17 +127,16 @@ export class SseStream {
     wake?.();
   }
 
-  /** The next block, when the connection asks for one (never throws: an error would cut it). */
-  private async produce(controller: ReadableStreamDefaultController<Uint8Array>): Promise<void> {
+  /**
+   * The next event, when the transport asks for one; undefined once the stream ended (never
+   * throws: an error would cut the connection).
+   */
+  async next(): Promise<StreamEvent | undefined> {
     for (;;) {
-      if (this.ended) {
-        closeQuietly(controller);
-        return;
-      }
+      if (this.ended) return undefined;
       if (this.heartbeatDue) {
         this.heartbeatDue = false;
-        controller.enqueue(HEARTBEAT);
-        return;
+        return { event: SSE_EVENT.heartbeat };
       }
       const table = this.current ?? first(this.dirty);
       if (table === undefined) {
@@ -164,9 +161,14 @@ export class SseStream {
       this.cursors.set(table, page.syncedUntil);
       // A page whose records were all left out (the caller's own) still moves the cursor.
       if (page.serverChanges.length === 0 && page.syncedUntil === since) continue;
-      for (const block of changesBlock(table, page)) controller.enqueue(block);
+      const data: StreamChanges = {
+        table,
+        changes: page.serverChanges,
+        syncedUntil: page.syncedUntil,
+        hasMore: page.hasMore,
+      };
       this.opts.onBlock(page.serverChanges.length);
-      return;
+      return { event: SSE_EVENT.changes, data };
     }
   }
 
@@ -186,38 +188,7 @@ export class SseStream {
   }
 }
 
-/**
- * `event: changes` with the page as JSON on one line (JSON.stringify escapes every newline, and
- * so does jsonb's text of a large record's raw values), in pieces (pageChunks): one for a page
- * of small records.
- */
-export function changesBlock(table: string, page: PullResult): Uint8Array[] {
-  const data: StreamChanges = {
-    table,
-    changes: page.serverChanges,
-    syncedUntil: page.syncedUntil,
-    hasMore: page.hasMore,
-  };
-  const chunks = pageChunks(data, 'changes');
-  // The first piece and the last are text (the JSON's braces); bytes go out as they are.
-  return chunks.map((chunk, i) =>
-    typeof chunk !== 'string'
-      ? chunk
-      : encoder.encode(
-          `${i === 0 ? `event: ${SSE_EVENT.changes}\ndata: ` : ''}${chunk}${i === chunks.length - 1 ? '\n\n' : ''}`,
-        ),
-  );
-}
-
 function first<T>(set: Set<T>): T | undefined {
   for (const v of set) return v;
   return undefined;
-}
-
-function closeQuietly(controller: ReadableStreamDefaultController<Uint8Array>): void {
-  try {
-    controller.close();
-  } catch {
-    // Already closed or cancelled (the reader went away).
-  }
 }

@@ -1,8 +1,9 @@
 import { type Canonical, EPOCH, formatMicros, type StreamChanges } from '@mana/sync-protocol';
 import { describe, expect, it } from 'vitest';
+import { sseBody } from '../../src/http/sse.js';
 import type { PullResult } from '../../src/store/sync-store.js';
 import type { PushedEvent, PushedListener } from '../../src/sync/pushed-event.js';
-import { type EndReason, SseStream } from '../../src/sync/sse-stream.js';
+import { type EndReason, StreamFeed } from '../../src/sync/stream-feed.js';
 
 /**
  * The stream's flow control, read through a real ReadableStream reader (what the HTTP layer
@@ -51,7 +52,7 @@ function harness(tables: string[], limit = 1000) {
   let listener: PushedListener | undefined;
   let subscribed = 0;
   const ended: EndReason[] = [];
-  const stream = new SseStream({
+  const stream = new StreamFeed({
     appId: 'todo',
     clientId: 'laptop',
     tables,
@@ -69,7 +70,7 @@ function harness(tables: string[], limit = 1000) {
     onBlock: () => {},
     onEnd: (reason) => ended.push(reason),
   });
-  const reader = stream.body.getReader();
+  const reader = sseBody(stream, undefined).getReader();
   const decoder = new TextDecoder();
   /** The next block, or 'nothing' when none comes within `ms`. */
   const read = async (ms = 200): Promise<StreamChanges | 'nothing' | 'done'> => {
@@ -115,7 +116,7 @@ function harness(tables: string[], limit = 1000) {
   };
 }
 
-describe('SseStream flow control', () => {
+describe('the stream’s flow control', () => {
   it('makes no page before its reader asks, and pages one table to its end before the next', async () => {
     const h = harness(['a', 'b'], 2);
     for (let i = 0; i < 3; i++) h.write('a', `a${i}`);
