@@ -1,12 +1,15 @@
 import type { Canonical } from '@mana/sync-protocol';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { AuthRefusedError } from '../src/auth.js';
 import { createBackoff } from '../src/backoff.js';
 import { createClock } from '../src/clock.js';
+import { afterFailure } from '../src/failure.js';
 import { coalesce, pendingStates } from '../src/outbox.js';
 import { changedFields, encodeRecord, encodeStored, insertFields } from '../src/record-fields.js';
 import type { OutboxRow } from '../src/schema.js';
 import { type SyncEvent, type SyncState, TRANSITIONS, transition } from '../src/state-machine.js';
+import { TransportError } from '../src/transport.js';
 
 const t = (n: number) => `2024-01-01T00:00:00.${String(n).padStart(6, '0')}Z` as Canonical;
 const STATES = Object.keys(TRANSITIONS) as SyncState[];
@@ -30,6 +33,43 @@ describe('state machine', () => {
     for (const s of ['syncing', 'synced', 'offline', 'error'] as const) {
       expect(transition(transition(s, 'syncStarted'), 'syncSucceeded')).toBe('synced');
     }
+  });
+});
+
+describe('what a failed pass leads to (failure.ts)', () => {
+  const at = 1000;
+  it('passing failures retry, never sooner than the server asked; the status is told why', () => {
+    expect(afterFailure(new TransportError('retry', 'NETWORK', 'down'), null, at)).toEqual({
+      tell: ['networkFailed', { code: 'NETWORK', message: 'down', at }],
+      next: 'retry',
+      notBeforeMs: 0,
+    });
+    expect(afterFailure(new TransportError('retry', 'RATE_LIMITED', 'slow down', 7000), null, at)).toEqual({
+      tell: ['serverFailed', { code: 'RATE_LIMITED', message: 'slow down', at }],
+      next: 'retry',
+      notBeforeMs: 7000,
+    });
+    expect(afterFailure(new Error('disk full'), null, at)).toMatchObject({
+      tell: ['serverFailed', { code: 'INTERNAL', message: 'disk full' }],
+      next: 'retry',
+    });
+  });
+
+  it('auth refusals and rejected requests halt the loop: no retry loop against the server', () => {
+    expect(afterFailure(new AuthRefusedError('signed out'), null, at)).toEqual({
+      tell: ['authRefused', { code: 'AUTH_REFUSED', message: 'signed out', at }],
+      next: 'halt',
+    });
+    expect(afterFailure(new TransportError('rejected', 'NOT_FOUND', 'no route'), null, at)).toMatchObject({
+      tell: ['rejected', { code: 'NOT_FOUND' }],
+      next: 'halt',
+    });
+  });
+
+  it('an abort decides, whatever the error it caused: a stall retries, going offline halts, untold', () => {
+    const aborted = new TransportError('retry', 'NETWORK', 'aborted');
+    expect(afterFailure(aborted, 'stalled', at)).toEqual({ tell: null, next: 'retry', notBeforeMs: 0 });
+    expect(afterFailure(aborted, 'offline', at)).toEqual({ tell: null, next: 'halt' });
   });
 });
 
