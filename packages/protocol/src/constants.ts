@@ -102,3 +102,10 @@ export const SUPPORTED_SCHEMA_VERSION = 1;
 
 /** The field that carries a record's deletion under LWW (value: ISO timestamp or null). */
 export const DELETED_AT_FIELD = 'deletedAt';
+
+/**
+ * The writer stored for a field whose time the server chose (clamped for skew, or the change
+ * carried none): no client id looks like it (ids.ts), so the echo rule sends the field back to
+ * the client that wrote it, which does not hold that time.
+ */
+export const SERVER_TIME_WRITER = '(server time)';

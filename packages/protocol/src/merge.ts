@@ -160,8 +160,16 @@ export interface NormalizeOptions {
  * applies an insert), else the change's newest field timestamp, else `now`. A `deletedAt`
  * timestamp on any change, or a `delete` (at `deletedAt`, else `now`), sets the `deletedAt`
  * field unless `fields` already carries it.
+ *
+ * `serverTimed`, when given, learns the fields whose time the server chose: `clamped` (too far
+ * ahead) or `defaulted` (the change carried no time for them). The writer does not hold that
+ * time, so the echo rule must send such a field back to it (SERVER_TIME_WRITER).
  */
-export function changeFields(change: Change, opts: NormalizeOptions): Record<string, TimedValue> {
+export function changeFields(
+  change: Change,
+  opts: NormalizeOptions,
+  serverTimed?: Map<string, 'clamped' | 'defaulted'>,
+): Record<string, TimedValue> {
   const limit = opts.nowMicros + opts.maxSkewMicros;
   // `now` as text only where a timestamp needs it (formatMicros is cheap within a second).
   // No closure for it: under tsx (the benches and tests run the sources) every function
@@ -174,7 +182,11 @@ export function changeFields(change: Change, opts: NormalizeOptions): Record<str
   if (fields) {
     for (const field of Object.keys(fields)) {
       const f = fields[field]!;
-      const updatedAt = clamp(f.updatedAt, limit) ?? formatMicros(opts.nowMicros);
+      let updatedAt = clamp(f.updatedAt, limit);
+      if (updatedAt === undefined) {
+        updatedAt = formatMicros(opts.nowMicros);
+        serverTimed?.set(field, 'clamped');
+      }
       out[field] =
         f.type === undefined ? { value: f.value, updatedAt } : { value: f.value, updatedAt, type: f.type };
       if (newest === undefined || updatedAt > newest) newest = updatedAt;
@@ -182,29 +194,67 @@ export function changeFields(change: Change, opts: NormalizeOptions): Record<str
   }
   const data = change.data;
   if (data) {
-    const at = recordTime(data, opts) ?? newest ?? formatMicros(opts.nowMicros);
+    const own = recordTime(data, opts);
+    const at = own?.at ?? newest ?? formatMicros(opts.nowMicros);
+    const chosen = own?.clamped ? 'clamped' : own === undefined && newest === undefined ? 'defaulted' : null;
     for (const field of Object.keys(data)) {
-      if (!(field in out)) out[field] = { value: data[field], updatedAt: at };
+      if (field in out) continue;
+      out[field] = { value: data[field], updatedAt: at };
+      if (chosen) serverTimed?.set(field, chosen);
     }
   }
   if ((change.op === 'delete' || change.deletedAt) && !(DELETED_AT_FIELD in out)) {
-    const at =
-      (change.deletedAt ? clamp(change.deletedAt, limit) : undefined) ?? formatMicros(opts.nowMicros);
+    const given = change.deletedAt ? clamp(change.deletedAt, limit) : undefined;
+    const at = given ?? formatMicros(opts.nowMicros);
     out[DELETED_AT_FIELD] = { value: at, updatedAt: at };
+    if (given === undefined) serverTimed?.set(DELETED_AT_FIELD, change.deletedAt ? 'clamped' : 'defaulted');
   }
   return out;
 }
 
+/**
+ * Drops from `incoming` the fields whose server-chosen time (`serverTimed`, from changeFields)
+ * would rewrite what is stored for nothing, so that a push retried after a lost answer changes
+ * nothing even without times of its own (DESIGN.md section 4):
+ * - the value is the one stored: nothing to change but the time;
+ * - a delete without `deletedAt` of a record already deleted;
+ * - an `insert` without times of a field the record already holds: the insert created it, and
+ *   a later edit (another device's, with its time) must not lose to a retried insert.
+ */
+export function settleServerTimed(
+  stored: RecordState | undefined,
+  change: Change,
+  incoming: Record<string, TimedValue>,
+  serverTimed: Map<string, 'clamped' | 'defaulted'>,
+): void {
+  if (stored === undefined) return;
+  for (const [field, how] of serverTimed) {
+    if (!Object.hasOwn(stored.fieldTimestamps, field)) continue;
+    const storedValue = stored.data[field];
+    const next = incoming[field]!;
+    const same = jsonEqual(next.value, storedValue) && jsonEqual(next.type, stored.fieldTypes?.[field]);
+    const alreadyDeleted = field === DELETED_AT_FIELD && how === 'defaulted' && isDeleted(stored);
+    const created = change.op === 'insert' && how === 'defaulted' && field !== DELETED_AT_FIELD;
+    if (same || alreadyDeleted || created) {
+      delete incoming[field];
+      serverTimed.delete(field);
+    }
+  }
+}
+
 /** A record's own time from its data: `updatedAt`, else `createdAt`, when a timestamp (clamped). */
-function recordTime(data: Record<string, unknown>, opts: NormalizeOptions): Canonical | undefined {
+function recordTime(
+  data: Record<string, unknown>,
+  opts: NormalizeOptions,
+): { at: Canonical; clamped: boolean } | undefined {
   for (const key of RECORD_TIME_FIELDS) {
     const v = data[key];
     if (typeof v !== 'string' || v.length > 64) continue;
     const micros = parseMicros(v);
     if (micros === null) continue;
-    return micros > opts.nowMicros + opts.maxSkewMicros
-      ? formatMicros(opts.nowMicros)
-      : canonicalText(v, micros);
+    if (micros > opts.nowMicros + opts.maxSkewMicros)
+      return { at: formatMicros(opts.nowMicros), clamped: true };
+    return { at: canonicalText(v, micros), clamped: false };
   }
   return undefined;
 }

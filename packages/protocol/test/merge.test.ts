@@ -2,7 +2,14 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Change } from '../src/change.js';
 import { type Canonical, formatMicros, parseMicros } from '../src/cursor.js';
-import { changeFields, isDeleted, mergeFields, type RecordState, type TimedValue } from '../src/merge.js';
+import {
+  changeFields,
+  isDeleted,
+  mergeFields,
+  type RecordState,
+  settleServerTimed,
+  type TimedValue,
+} from '../src/merge.js';
 
 const t = (s: string) => s as Canonical;
 const now = t('2024-01-01T12:00:00.000000Z');
@@ -110,6 +117,52 @@ describe('mergeFields', () => {
     expect(JSON.parse(JSON.stringify(r.state.data))).toEqual(
       JSON.parse('{"constructor":1,"toString":2,"__proto__":3}'),
     );
+  });
+});
+
+describe('times the server chose', () => {
+  const chosen = (change: Change) => {
+    const timed = new Map<string, 'clamped' | 'defaulted'>();
+    const fields = changeFields(change, opts, timed);
+    return { fields, timed };
+  };
+
+  it('names the fields it clamped and those it gave the server time; a time of their own is neither', () => {
+    const { timed } = chosen({
+      table: 'x',
+      id: 'a',
+      op: 'insert',
+      fields: { far: { value: 1, updatedAt: '2099-01-01T00:00:00Z' }, ok: { value: 2, updatedAt: now } },
+    });
+    expect([...timed]).toEqual([['far', 'clamped']]);
+    expect([...chosen({ table: 'x', id: 'a', op: 'insert', data: { c: 3 } }).timed]).toEqual([
+      ['c', 'defaulted'],
+    ]);
+    expect(chosen({ table: 'x', id: 'a', op: 'insert', data: { c: 3, updatedAt: now } }).timed.size).toBe(0);
+    expect([...chosen({ table: 'x', id: 'a', op: 'delete' }).timed]).toEqual([['deletedAt', 'defaulted']]);
+  });
+
+  it('a retry without times changes nothing: same value, a deleted record, an insert of a field held', () => {
+    const stored = apply(undefined, {
+      table: 'x',
+      id: 'a',
+      op: 'update',
+      fields: {
+        title: { value: 'edited', updatedAt: '2024-01-01T11:00:00Z' },
+        n: { value: 1, updatedAt: '2024-01-01T11:00:00Z' },
+      },
+    });
+    const insert = chosen({ table: 'x', id: 'a', op: 'insert', data: { title: 'first', n: 1, extra: true } });
+    settleServerTimed(stored, { table: 'x', id: 'a', op: 'insert' }, insert.fields, insert.timed);
+    expect(Object.keys(insert.fields)).toEqual(['extra']);
+    const update = chosen({ table: 'x', id: 'a', op: 'update', data: { title: 'new', n: 1 } });
+    settleServerTimed(stored, { table: 'x', id: 'a', op: 'update' }, update.fields, update.timed);
+    expect(Object.keys(update.fields)).toEqual(['title']);
+    const deleted = apply(stored, { table: 'x', id: 'a', op: 'delete', deletedAt: '2024-01-01T11:30:00Z' });
+    const again = chosen({ table: 'x', id: 'a', op: 'delete' });
+    settleServerTimed(deleted, { table: 'x', id: 'a', op: 'delete' }, again.fields, again.timed);
+    expect(again.fields).toEqual({});
+    expect(again.timed.size).toBe(0);
   });
 });
 

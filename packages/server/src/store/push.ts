@@ -7,7 +7,9 @@ import {
   formatMicros,
   mergeFields,
   parseMicros,
+  SERVER_TIME_WRITER,
   SyncError,
+  settleServerTimed,
   sizeProblem,
   stateFrom,
   toServerChange,
@@ -199,9 +201,14 @@ function merge(input: PushInput, batch: Batch, rows: StoredRow[]): Merged {
   }
   const out: Merged = { conflicts: [], written: [], changesAccepted: 0, fieldsAccepted: 0 };
   const normalize = { nowMicros: input.nowMicros, maxSkewMicros: input.maxSkewMicros };
+  /** Per change: the fields whose time the server chose (changeFields). */
+  const serverTimed = new Map<string, 'clamped' | 'defaulted'>();
   input.changes.forEach((change, n) => {
     const p = batch.records[n]!;
-    const result = mergeFields(p.state, changeFields(change, normalize));
+    serverTimed.clear();
+    const incoming = changeFields(change, normalize, serverTimed);
+    if (serverTimed.size > 0) settleServerTimed(p.state, change, incoming, serverTimed);
+    const result = mergeFields(p.state, incoming);
     for (const l of result.lost) {
       out.conflicts.push({
         table: change.table,
@@ -221,6 +228,10 @@ function merge(input: PushInput, batch: Batch, rows: StoredRow[]): Merged {
     p.setAt ??= new Map();
     for (const field in result.accepted) p.setAt.set(field, n);
     p.who = markWritten(p.who, result.state.fieldTimestamps, result.accepted, input.clientId, change.actor);
+    // The writer does not hold the time the server gave these: the echo rule sends them back.
+    for (const field of serverTimed.keys()) {
+      if (field in result.accepted) p.who.writers[field] = SERVER_TIME_WRITER;
+    }
     p.log.push({
       op: change.op,
       fields: result.accepted,

@@ -1,0 +1,4 @@
+import { memoryPglite } from '../helpers/databases.js';
+import { serverTimeSuite } from './server-time-suite.js';
+
+serverTimeSuite('PGlite', memoryPglite);
