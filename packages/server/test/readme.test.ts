@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { ERROR_CODES } from '@mana/sync-protocol';
 import { describe, expect, it } from 'vitest';
 import { settingsMarkdown } from '../src/settings-markdown.js';
 
@@ -24,5 +25,23 @@ describe('README matches the code', () => {
   it('names the two commands that work on a fresh clone', () => {
     expect(README).toContain('npm install && npm start');
     expect(README).toContain('npm install && npm test');
+  });
+
+  it('lists every error code of the protocol in the error table, under its status', () => {
+    const table = /### Errors\n[\s\S]*?\n(\| status[^\n]*\n(?:\|[^\n]*\n)*)/.exec(README)?.[1] ?? '';
+    /** Status → the codes listed in its rows (`404 / 405` rows count for both). */
+    const listed = new Map<number, string[]>();
+    for (const row of cells(table)) {
+      const [status, codes] = [row[1] ?? '', row[2] ?? ''];
+      const names = [...codes.matchAll(/`([A-Z_]+)`/g)].map((m) => m[1]!);
+      for (const s of status.split('/')) {
+        const n = Number(s.trim());
+        if (n) listed.set(n, [...(listed.get(n) ?? []), ...names]);
+      }
+    }
+    const missing = Object.entries(ERROR_CODES)
+      .filter(([code, status]) => !listed.get(status)?.includes(code))
+      .map(([code, status]) => `${status} ${code}`);
+    expect(missing, 'README error table lacks these codes (or lists them under another status)').toEqual([]);
   });
 });
