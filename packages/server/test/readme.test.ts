@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { ERROR_CODES } from '@mana/sync-protocol';
+import { ERROR_CODES, ID_PATTERN, LIMITS } from '@mana/sync-protocol';
 import { describe, expect, it } from 'vitest';
 import { settingsMarkdown } from '../src/settings-markdown.js';
 
@@ -43,5 +43,25 @@ describe('README matches the code', () => {
       .filter(([code, status]) => !listed.get(status)?.includes(code))
       .map(([code, status]) => `${status} ${code}`);
     expect(missing, 'README error table lacks these codes (or lists them under another status)').toEqual([]);
+  });
+
+  it('gives each identifier the pattern and length the protocol checks', () => {
+    const table = /<!-- identifiers:start -->\n([\s\S]*?)\n<!-- identifiers:end -->/.exec(README)?.[1] ?? '';
+    const rows = cells(table).slice(1);
+    const row = (name: string) => rows.find((r) => r[1]?.includes(name)) ?? [];
+    const expected: [string, RegExp, number][] = [
+      ['`appId`', ID_PATTERN.appId, LIMITS.maxAppIdLength],
+      ['`table`', ID_PATTERN.table, LIMITS.maxTableLength],
+      ['record `id`', ID_PATTERN.id, LIMITS.maxRecordIdLength],
+      ['`clientId`', ID_PATTERN.id, LIMITS.maxClientIdLength],
+      ['field name', ID_PATTERN.field, LIMITS.maxFieldNameLength],
+    ];
+    for (const [name, pattern, max] of expected) {
+      expect([name, row(name)[2], row(name)[4]]).toEqual([
+        name,
+        `\`${pattern.source.slice(1, -1)}\``,
+        String(max),
+      ]);
+    }
   });
 });
