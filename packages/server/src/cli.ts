@@ -94,7 +94,10 @@ const COMMANDS: Record<string, Command> = {
       const user = String(v.user ?? 'dev-user');
       if (!/^[A-Za-z0-9_.:@+=~-]{1,256}$/.test(user))
         throw new ConfigError(`--user: letters, digits and _ . : @ + = ~ -`);
-      const issuer = await createDevIssuer(devKeyFile(config));
+      const issuer = await createDevIssuer(devKeyFile(config), {
+        issuer: config.jwtIssuer,
+        audience: config.jwtAudience,
+      });
       process.stdout.write(`${await issuer.mint(user, ttl)}\n`);
       return 0;
     },
