@@ -43,16 +43,37 @@ export type Field = z.infer<typeof fieldSchema>;
 /**
  * A record keyed by field names. zod silently drops a `__proto__` key (it cannot be
  * assigned to a plain object), so it is refused here explicitly, before the record parse.
+ * A refused key's message names the key and the rule (zod's own says "Invalid key in record").
  */
 function fieldRecord<T extends z.ZodType>(value: T) {
   return z
     .unknown()
     .superRefine((v, ctx) => {
       if (v !== null && typeof v === 'object' && Object.hasOwn(v, '__proto__')) {
-        ctx.addIssue({ code: 'custom', message: 'reserved field name', path: ['__proto__'] });
+        ctx.addIssue({
+          code: 'custom',
+          message: fieldNameMessage(
+            '__proto__',
+            'reserved (__proto__, constructor and prototype are refused)',
+          ),
+          path: ['__proto__'],
+        });
       }
     })
-    .pipe(z.record(fieldNameSchema, value));
+    .pipe(
+      z.record(fieldNameSchema, value, {
+        error: (issue) =>
+          issue.code === 'invalid_key'
+            ? fieldNameMessage(String(issue.input), issue.issues[0]?.message ?? 'not allowed')
+            : undefined,
+      }),
+    );
+}
+
+/** `field name "1f": <the rule>`, the name cut short (a hostile key cannot make the message large). */
+function fieldNameMessage(name: string, rule: string): string {
+  const shown = name.length > 40 ? `${name.slice(0, 40)}…` : name;
+  return `field name ${JSON.stringify(shown)}: ${rule}`;
 }
 
 export const fieldsSchema = fieldRecord(fieldSchema);

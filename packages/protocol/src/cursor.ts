@@ -5,8 +5,8 @@
  * fractional digits (`2024-01-01T10:06:15.123456Z`), from 0001-01-01T00:00:00.000000Z to
  * 9999-12-31T23:59:59.999999Z. Canonical strings of these years sort lexicographically in time
  * order, so comparing two of them is a string comparison.
- * Clients may send any ISO-8601 date-time (any fraction, `Z` or an offset); it is
- * normalized here. Digits past the microsecond are truncated, never rounded up, so a
+ * Clients may send an ISO-8601 date-time (a fraction of 1 to 12 digits, `Z` or an offset;
+ * the grammar is above parseUncached); it is normalized here. Digits past the microsecond are truncated, never rounded up, so a
  * cursor can never move past a record it has not seen.
  */
 

@@ -106,6 +106,9 @@ export const clientIdSchema = z
 
 export const fieldNameSchema = z
   .string()
-  .regex(ID_PATTERN.field, 'letters, digits, "_", "$", "." and "-", not starting with a digit')
-  .max(LIMITS.maxFieldNameLength)
-  .refine((name) => !FORBIDDEN_FIELD_NAMES.has(name), 'reserved field name');
+  .regex(ID_PATTERN.field, 'letters, digits, "_", "$", "." and "-", starting with a letter, "_" or "$"')
+  .max(LIMITS.maxFieldNameLength, `at most ${LIMITS.maxFieldNameLength} characters`)
+  .refine(
+    (name) => !FORBIDDEN_FIELD_NAMES.has(name),
+    'reserved (__proto__, constructor and prototype are refused)',
+  );

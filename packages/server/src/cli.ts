@@ -1,12 +1,12 @@
 import { parseArgs } from 'node:util';
-import { createDevIssuer } from './auth/dev-issuer.js';
 import type { Command } from './commands/command.js';
 import { OptionError } from './commands/command.js';
 import { compactCommand } from './commands/compact.js';
 import { statsCommand } from './commands/stats.js';
 import { takeoverCommand } from './commands/takeover.js';
+import { tokenCommand, tokenCommandLine } from './commands/token.js';
 import { ConfigError, loadConfig, settingsTable } from './config.js';
-import { devKeyFile, startServer } from './server.js';
+import { startServer } from './server.js';
 import { DataDirBusyError, openMaintenanceStore } from './sync/maintenance.js';
 import { VERSION } from './version.js';
 
@@ -37,7 +37,7 @@ const COMMANDS: Record<string, Command> = {
         lines.push(
           'Dev auth is ON (never use it in production). A token for user "dev-user", valid 24 h:',
           token,
-          `Mint more: npx mana-sync token --user alice   or   curl -XPOST ${server.url}/dev/token -d '{"user":"alice"}'`,
+          `Mint more: ${tokenCommandLine(config)}   or   curl -XPOST ${server.url}/dev/token -d '{"user":"alice"}'`,
         );
       }
       process.stderr.write(`${lines.join('\n')}\n`);
@@ -78,27 +78,7 @@ const COMMANDS: Record<string, Command> = {
       return 0;
     },
   },
-  token: {
-    summary: 'Mint a dev token (the dev issuer key in MANA_SYNC_DATA_DIR)',
-    options: {
-      user: { type: 'string', description: 'User id (the token subject)', default: 'dev-user' },
-      ttl: { type: 'string', description: 'Lifetime in seconds', default: '86400' },
-    },
-    async run(v) {
-      const config = loadConfig({ ...process.env, MANA_SYNC_DEV_AUTH: '1' });
-      const ttl = Number(v.ttl ?? 86400);
-      if (!Number.isInteger(ttl) || ttl < 1)
-        throw new ConfigError(`--ttl must be a positive whole number, got "${v.ttl}"`);
-      if (ttl > config.jwtMaxTtlS)
-        throw new ConfigError(`--ttl must be at most ${config.jwtMaxTtlS} (JWT_MAX_TTL_S), got ${ttl}`);
-      const user = String(v.user ?? 'dev-user');
-      if (!/^[A-Za-z0-9_.:@+=~-]{1,256}$/.test(user))
-        throw new ConfigError(`--user: letters, digits and _ . : @ + = ~ -`);
-      const issuer = await createDevIssuer(devKeyFile(config));
-      process.stdout.write(`${await issuer.mint(user, ttl)}\n`);
-      return 0;
-    },
-  },
+  token: tokenCommand,
   compact: compactCommand,
   stats: statsCommand,
   takeover: takeoverCommand,

@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { createAuth } from './auth/auth.js';
-import { createDevIssuer, DEV_ISSUER, type DevIssuer } from './auth/dev-issuer.js';
+import { createDevIssuer, type DevIssuer, devIssuerName } from './auth/dev-issuer.js';
 import { type Config, jwksUrlOf, loadConfig } from './config.js';
 import { rowSecurityBypass } from './db/row-security.js';
 import type { Db } from './db/sql.js';
@@ -90,11 +90,14 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
   const store = instrumentStore(opened, metrics);
 
   let devIssuer: DevIssuer | undefined;
-  if (config.devAuth) devIssuer = await createDevIssuer(opts.inMemory ? undefined : devKeyFile(config));
+  const devClaims = { issuer: config.jwtIssuer, audience: config.jwtAudience };
+  if (config.devAuth)
+    devIssuer = await createDevIssuer(opts.inMemory ? undefined : devKeyFile(config), devClaims);
   const auth = createAuth({
     jwks: devIssuer ? devIssuer.getKey : jwksUrlOf(config),
-    issuer: devIssuer ? DEV_ISSUER : config.jwtIssuer,
-    audience: devIssuer ? undefined : config.jwtAudience,
+    // Dev tokens are checked like any: JWT_ISSUER (else the dev issuer's name) and JWT_AUDIENCE.
+    issuer: devIssuer ? devIssuerName(devClaims) : config.jwtIssuer,
+    audience: config.jwtAudience,
     algorithms: devIssuer ? ['EdDSA'] : config.jwtAlgorithms,
     serviceKey: config.serviceKey,
     maxTtlSeconds: config.jwtMaxTtlS,

@@ -25,7 +25,21 @@ export interface DevIssuer {
   mint(userId: string, ttlSeconds?: number): Promise<string>;
 }
 
-export async function createDevIssuer(keyFile?: string): Promise<DevIssuer> {
+/**
+ * What the dev issuer writes into its tokens. Why: with JWT_ISSUER or JWT_AUDIENCE set, the
+ * server checks them on every token, dev ones included (a developer trying those checks sees
+ * them enforced), so dev tokens carry them: the issuer is JWT_ISSUER (else `mana-sync-dev`),
+ * the audience JWT_AUDIENCE (else none).
+ */
+export interface DevClaims {
+  issuer?: string | undefined;
+  audience?: string | undefined;
+}
+
+/** The issuer a server with dev auth requires, and its dev tokens carry. */
+export const devIssuerName = (claims: DevClaims = {}) => claims.issuer || DEV_ISSUER;
+
+export async function createDevIssuer(keyFile?: string, claims: DevClaims = {}): Promise<DevIssuer> {
   let privateJwk: JWK;
   if (keyFile && existsSync(keyFile)) {
     privateJwk = JSON.parse(readFileSync(keyFile, 'utf8')) as JWK;
@@ -44,13 +58,14 @@ export async function createDevIssuer(keyFile?: string): Promise<DevIssuer> {
     jwks,
     getKey: createLocalJWKSet(jwks),
     async mint(userId, ttlSeconds = 24 * 3600) {
-      return new SignJWT({})
+      const jwt = new SignJWT({})
         .setProtectedHeader({ alg: 'EdDSA', kid: privateJwk.kid! })
         .setSubject(userId)
-        .setIssuer(DEV_ISSUER)
+        .setIssuer(devIssuerName(claims))
         .setIssuedAt()
-        .setExpirationTime(Math.floor(Date.now() / 1000) + ttlSeconds)
-        .sign(signingKey);
+        .setExpirationTime(Math.floor(Date.now() / 1000) + ttlSeconds);
+      if (claims.audience) jwt.setAudience(claims.audience);
+      return jwt.sign(signingKey);
     },
   };
 }

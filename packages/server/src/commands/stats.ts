@@ -19,7 +19,12 @@ export const statsCommand: Command = {
   },
 };
 
-function formatTable(stats: AppStats[]): string {
+/**
+ * The table `mana-sync stats` prints, with an "(all)" row of totals. Its users cell is "-":
+ * a user of two apps counts in both rows, so the column does not add up, and the store
+ * reports users per app only.
+ */
+export function formatTable(stats: AppStats[]): string {
   const header = ['app', 'records', 'deleted', 'changes', 'users'];
   const rows = stats.map((s) => [s.appId, s.records, s.deletedRecords, s.changes, s.users].map(String));
   const total = stats.reduce((t, s) => t + s.records, 0);
@@ -28,7 +33,7 @@ function formatTable(stats: AppStats[]): string {
     String(total),
     String(stats.reduce((t, s) => t + s.deletedRecords, 0)),
     String(stats.reduce((t, s) => t + s.changes, 0)),
-    '',
+    '-',
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (r: string[]) =>

@@ -1,5 +1,10 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { importJWK, type JWK, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAuth } from '../../src/auth/auth.js';
+import { createDevIssuer } from '../../src/auth/dev-issuer.js';
 import { createLogger } from '../../src/logger.js';
 import { type RunningServer, startServer } from '../../src/server.js';
 import { type AuthService, startAuthService } from '../helpers/auth-service.js';
@@ -108,6 +113,73 @@ describe('dev issuer routes (MANA_SYNC_DEV_AUTH=1)', () => {
     });
     expect(long.status).toBe(400);
     expect(((await long.json()) as { error: { path: string } }).error.path).toBe('ttl');
+  });
+});
+
+describe('dev auth with JWT_ISSUER and JWT_AUDIENCE set', () => {
+  let server: RunningServer;
+  let dataDir: string;
+  beforeAll(async () => {
+    dataDir = mkdtempSync(join(tmpdir(), 'mana-dev-aud-'));
+    server = await startServer({
+      config: {
+        port: 0,
+        host: '127.0.0.1',
+        devAuth: true,
+        dataDir,
+        jwtIssuer: 'mana-auth',
+        jwtAudience: 'mana-sync',
+        rateLimitPerSecond: 0,
+        authFailLimit: 0,
+      },
+      logger: createLogger('silent'),
+    });
+  });
+  afterAll(async () => {
+    await server.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  const pull = async (token: string) =>
+    (
+      await fetch(`${server.url}/sync/todo/pull?collection=todos`, {
+        headers: { authorization: `Bearer ${token}` },
+      })
+    ).status;
+
+  /** A token signed with the server's own dev key, with the claims given. */
+  async function signed(claims: { issuer: string; audience?: string }) {
+    const jwk = JSON.parse(readFileSync(join(dataDir, 'dev-jwk.json'), 'utf8')) as JWK;
+    const jwt = new SignJWT({})
+      .setProtectedHeader({ alg: 'EdDSA', kid: jwk.kid! })
+      .setSubject('alice')
+      .setIssuer(claims.issuer)
+      .setIssuedAt()
+      .setExpirationTime('1h');
+    if (claims.audience) jwt.setAudience(claims.audience);
+    return jwt.sign(await importJWK(jwk, 'EdDSA'));
+  }
+
+  it('accepts the dev tokens it mints (POST /dev/token, mana-sync token), which carry both', async () => {
+    const res = await fetch(`${server.url}/dev/token`, { method: 'POST', body: '{"user":"alice"}' });
+    const { token } = (await res.json()) as { token: string };
+    expect(await pull(token)).toBe(200);
+    // What `mana-sync token` does, with the same settings and data directory.
+    const cli = await createDevIssuer(join(dataDir, 'dev-jwk.json'), {
+      issuer: 'mana-auth',
+      audience: 'mana-sync',
+    });
+    expect(await pull(await cli.mint('bob', 60))).toBe(200);
+    expect(await pull(await signed({ issuer: 'mana-auth', audience: 'mana-sync' }))).toBe(200);
+  });
+
+  it('refuses a dev-key token with another audience, no audience or another issuer', async () => {
+    expect(await pull(await signed({ issuer: 'mana-auth', audience: 'other' }))).toBe(401);
+    expect(await pull(await signed({ issuer: 'mana-auth' }))).toBe(401);
+    expect(await pull(await signed({ issuer: 'mana-sync-dev' }))).toBe(401);
+    // A dev token minted without the settings (another configuration) is refused too.
+    const plain = await createDevIssuer(join(dataDir, 'dev-jwk.json'));
+    expect(await pull(await plain.mint('alice', 60))).toBe(401);
   });
 });
 

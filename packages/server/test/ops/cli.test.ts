@@ -79,6 +79,7 @@ describe('mana-sync CLI', () => {
     const table = await cli(['stats'], env);
     expect(table.stdout).toMatch(/^app\s+records\s+deleted\s+changes\s+users$/m);
     expect(table.stdout).toMatch(/^todo\s+3\s+0\s+3\s+1$/m);
+    expect(table.stdout).toMatch(/^\(all\)\s+3\s+0\s+3\s+-$/m);
 
     // Default retention (30 days) keeps today's rows; --older-than 0 drops every log row.
     const kept = await cli(['compact'], env);
