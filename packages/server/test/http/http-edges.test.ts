@@ -71,4 +71,60 @@ describe('HTTP edges', () => {
     expect(await requests('503')).toBe(before503);
     expect(log.lines.filter((l) => (l.level as number) >= 50).slice(errorsBefore)).toEqual([]);
   });
+
+  describe('X-User-Id (service auth)', () => {
+    /** A header value whose bytes are `text` in UTF-8, as a client on the wire sends it. */
+    const utf8Bytes = (text: string) => Buffer.from(text, 'utf8').toString('latin1');
+    const asService = (userId: string, path: string, init: RequestInit = {}) =>
+      fetch(`${s.url}${path}`, {
+        ...init,
+        headers: { 'content-type': 'application/json', 'x-service-key': SERVICE_KEY, 'x-user-id': userId },
+      });
+    const change = (id: string) => ({
+      clientId: 'svc',
+      changes: [
+        {
+          table: 'notes',
+          id,
+          op: 'insert',
+          fields: { body: { value: id, updatedAt: '2026-01-01T00:00:00Z' } },
+        },
+      ],
+    });
+
+    it('is read as UTF-8: the service acting for "é" is the user a token with sub "é" is', async () => {
+      const pushed = await asService(utf8Bytes('é'), '/sync/notes', {
+        method: 'POST',
+        body: JSON.stringify(change('from-service')),
+      });
+      expect(pushed.status, await pushed.clone().text()).toBe(200);
+      const pulled = await s.pull('é', 'notes', { collection: 'notes' });
+      expect(pulled.status).toBe(200);
+      const ids = ((await pulled.json()) as { serverChanges: Array<{ id: string }> }).serverChanges.map(
+        (c) => c.id,
+      );
+      expect(ids).toContain('from-service');
+      // And the Latin-1 reading of those bytes is another user, who has nothing.
+      const other = await s.pull('Ã©', 'notes', { collection: 'notes' });
+      expect(((await other.json()) as { serverChanges: unknown[] }).serverChanges).toEqual([]);
+    });
+
+    it('refuses bytes that are not UTF-8 with 401 saying so', async () => {
+      const res = await asService('\xff\xfe', '/sync/notes/pull?collection=notes');
+      expect(res.status).toBe(401);
+      const body = (await res.json()) as { error: { code: string; message: string } };
+      expect(body.error.code).toBe('UNAUTHORIZED');
+      expect(body.error.message).toMatch(/UTF-8/);
+    });
+
+    it('refuses one longer than a user id may be with 401 saying it is too long', async () => {
+      const res = await asService('u'.repeat(300), '/sync/notes/pull?collection=notes');
+      expect(res.status).toBe(401);
+      const body = (await res.json()) as { error: { code: string; message: string } };
+      expect(body.error.code).toBe('UNAUTHORIZED');
+      expect(body.error.message).toMatch(/longer than 256/);
+      // The limit is the token's: 256 characters are a user.
+      expect((await asService('u'.repeat(256), '/sync/notes/pull?collection=notes')).status).toBe(200);
+    });
+  });
 });
