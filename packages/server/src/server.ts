@@ -7,6 +7,7 @@ import { type Config, jwksUrlOf, loadConfig } from './config.js';
 import { rowSecurityBypass } from './db/row-security.js';
 import type { Db } from './db/sql.js';
 import { createRequestListener } from './http/app.js';
+import { answerClientError } from './http/client-error.js';
 import { capConnections } from './http/connection-caps.js';
 import type { ServerContext } from './http/context.js';
 import { createLogger, type Logger, wantsPrettyLogs } from './logger.js';
@@ -151,6 +152,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     createRequestListener(context),
   );
   httpServer.keepAliveTimeout = 65_000;
+  httpServer.on('clientError', answerClientError(context));
   context.connections = capConnections(httpServer, {
     maxConnections: config.maxConnections,
     maxPerAddress: config.maxConnectionsPerAddress,

@@ -127,4 +127,54 @@ describe('HTTP edges', () => {
       expect((await asService('u'.repeat(256), '/sync/notes/pull?collection=notes')).status).toBe(200);
     });
   });
+
+  describe('requests node:http refuses get a JSON error', () => {
+    const head = (lines: string[]) =>
+      ['POST /sync/todo HTTP/1.1', 'Host: localhost', ...lines, '', ''].join('\r\n');
+
+    it.each([
+      ['headers over the limit', 431, 'HEADERS_TOO_LARGE', head([`X-Big: ${'a'.repeat(20_000)}`])],
+      ['Content-Length: -1', 400, 'INVALID_REQUEST', head(['Content-Length: -1'])],
+      [
+        'Content-Length and Transfer-Encoding',
+        400,
+        'INVALID_REQUEST',
+        head(['Content-Length: 5', 'Transfer-Encoding: chunked']),
+      ],
+      ['a bad chunk', 400, 'INVALID_REQUEST', `${head(['Transfer-Encoding: chunked'])}zz\r\n`],
+    ])('%s: %i %s, Connection: close', async (_name, status, code, request) => {
+      const c = await rawClient(s.url, request);
+      const res = await c.response;
+      expect(res.status).toBe(status);
+      expect(res.headers['content-type']).toBe('application/json');
+      expect(res.headers.connection).toBe('close');
+      const body = JSON.parse(res.body) as { error: { code: string; message: string } };
+      expect(body.error.code).toBe(code);
+      expect(body.error.message.length).toBeGreaterThan(0);
+      await c.closed;
+    });
+  });
+
+  it('a request that takes too long to arrive gets 408 REQUEST_TIMEOUT as JSON', async () => {
+    const slow = await startTestServer(await memoryPglite(), {
+      httpHeadersTimeoutMs: 200,
+      httpRequestTimeoutMs: 400,
+    });
+    try {
+      const token = await slow.token('slowpoke');
+      for (const partial of [
+        'GET /health HTTP/1.1\r\nHost: localhost\r\n', // headers never end
+        `POST /sync/todo HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${token}\r\nContent-Length: 10\r\n\r\n{`, // body never ends
+      ]) {
+        const c = await rawClient(slow.url, partial);
+        const res = await c.response;
+        expect(res.status).toBe(408);
+        expect(res.headers.connection).toBe('close');
+        expect((JSON.parse(res.body) as { error: { code: string } }).error.code).toBe('REQUEST_TIMEOUT');
+        await c.closed;
+      }
+    } finally {
+      await slow.close();
+    }
+  });
 });
