@@ -104,10 +104,25 @@ const turn: Step = (ctx, r) => {
   if (r.admit && r.outgoing) return ctx.admission.admit(r.principal!.userId, r.outgoing);
 };
 
+/**
+ * Requests that sent `Expect: 100-continue` and have not been told to go on (server.ts answers
+ * node's `checkContinue` by adding the request here instead of sending 100 at once).
+ */
+export const awaitingContinue = new WeakSet<IncomingMessage>();
+
+/**
+ * `100 Continue` once every step before has passed: a refused caller gets its error without
+ * it, and sends no body (DESIGN: no body byte is read for a refused caller).
+ */
+const goOn: Step = (_ctx, r) => {
+  if (r.incoming && awaitingContinue.delete(r.incoming) && r.outgoing && !r.outgoing.headersSent)
+    r.outgoing.writeContinue();
+};
+
 /** Before routing, on every /sync/* request. */
 export const ARRIVAL_STEPS: readonly Step[] = [declaredLength];
-/** A sync route's, once routed, before its body. */
-export const ROUTE_STEPS: readonly Step[] = [caller, rateLimit, appId, turn];
+/** A sync route's, once routed, before its body; the last tells a client waiting with `Expect: 100-continue` to send it. */
+export const ROUTE_STEPS: readonly Step[] = [caller, rateLimit, appId, turn, goOn];
 
 /**
  * Runs `steps` in order from `from`: synchronously while none waits, then after each promise.

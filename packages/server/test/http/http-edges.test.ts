@@ -177,4 +177,49 @@ describe('HTTP edges', () => {
       await slow.close();
     }
   });
+
+  describe('Expect: 100-continue', () => {
+    const body = JSON.stringify({ clientId: 'c', changes: [] });
+    const head = (path: string, authorization: string | undefined, framing: string) =>
+      [
+        `POST ${path} HTTP/1.1`,
+        'Host: localhost',
+        'Content-Type: application/json',
+        'Expect: 100-continue',
+        framing,
+        ...(authorization ? [`Authorization: ${authorization}`] : []),
+        '',
+        '',
+      ].join('\r\n');
+
+    for (const framing of [`Content-Length: ${body.length}`, 'Transfer-Encoding: chunked']) {
+      it(`a refused caller gets its 401 without 100 Continue (${framing.split(':')[0]})`, async () => {
+        const c = await rawClient(s.url, head('/sync/todo', 'Bearer not.a.token', framing));
+        const res = await c.response;
+        expect(res.status).toBe(401);
+        expect(res.headers.connection).toBe('close');
+        expect((JSON.parse(res.body) as { error: { code: string } }).error.code).toBe('UNAUTHORIZED');
+        c.socket.destroy();
+      });
+
+      it(`a signed-in caller gets 100 Continue, then its answer (${framing.split(':')[0]})`, async () => {
+        const token = await s.token('continues');
+        const c = await rawClient(s.url, head('/sync/todo', `Bearer ${token}`, framing));
+        expect((await c.response).status).toBe(100);
+        let received = '';
+        const answered = new Promise<void>((resolve) =>
+          c.socket.on('data', (chunk: Buffer) => {
+            received += String(chunk);
+            if (/\r\n\r\n[\s\S]*"syncedUntil"/.test(received)) resolve();
+          }),
+        );
+        c.socket.write(
+          framing.startsWith('Content') ? body : `${body.length.toString(16)}\r\n${body}\r\n0\r\n\r\n`,
+        );
+        await answered;
+        expect(received).toMatch(/^HTTP\/1\.1 200 /);
+        c.socket.destroy();
+      });
+    }
+  });
 });
