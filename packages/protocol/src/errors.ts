@@ -25,6 +25,8 @@ export const ERROR_CODES = {
   NOT_FOUND: 404,
   /** The method is not allowed on this route. */
   METHOD_NOT_ALLOWED: 405,
+  /** A WebSocket route (`/ws`, `/ws/{appId}`) asked without `Upgrade: websocket`; the answer says `Upgrade: websocket`. */
+  UPGRADE_REQUIRED: 426,
   /** The body is larger than the server accepts (10 MB). */
   PAYLOAD_TOO_LARGE: 413,
   /** A change would make a field value or a record larger than LIMITS allows; `path` names the change (and field). Nothing was written. */

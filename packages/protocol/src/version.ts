@@ -39,6 +39,6 @@ export const PROTOCOL_HISTORY: ReadonlyArray<{ version: number; date: string; ch
     version: 6,
     date: '2026-12-05',
     change:
-      'HTTP edges (issue 22): error codes REQUEST_TIMEOUT (408) and HEADERS_TOO_LARGE (431); a request node:http refuses (headers too large, a bad Content-Length or chunk, too slow to arrive) gets a JSON error body like every other (400 INVALID_REQUEST, 408, 431), with Connection: close.',
+      'HTTP edges (issue 22): error codes REQUEST_TIMEOUT (408), HEADERS_TOO_LARGE (431) and UPGRADE_REQUIRED (426: GET /ws or /ws/{appId} without Upgrade: websocket, before: 404); a request node:http refuses (headers too large, a bad Content-Length or chunk, too slow to arrive) gets a JSON error body like every other (400 INVALID_REQUEST, 408, 431), with Connection: close.',
   },
 ];

@@ -1,6 +1,6 @@
 import type { IncomingMessage, RequestListener } from 'node:http';
 import { getRequestListener } from '@hono/node-server';
-import { HEADER, SyncError } from '@mana/sync-protocol';
+import { HEADER, ROUTE, SyncError } from '@mana/sync-protocol';
 import { Hono } from 'hono';
 import { matchedRoutes } from 'hono/route';
 import { requestError } from '../sync/errors.js';
@@ -91,6 +91,16 @@ function createApp(ctx: ServerContext, cors: Cors): Hono<AppEnv> {
   app.route('/', healthRoutes(ctx));
   app.route('/', metricsRoutes(ctx));
   if (ctx.devIssuer) app.route('/', devRoutes(ctx, ctx.devIssuer));
+
+  // A WebSocket route reached without an upgrade (realtime/attach.ts serves the upgrades): say what it needs.
+  for (const route of [ROUTE.wsUnified, `${ROUTE.wsUnified}/`, ROUTE.wsLegacy])
+    app.get(route, (c) => {
+      c.header('Upgrade', 'websocket');
+      return errorResponse(
+        c,
+        new SyncError('UPGRADE_REQUIRED', `${c.req.path} is a WebSocket endpoint: send Upgrade: websocket`),
+      );
+    });
 
   app.notFound((c) => errorResponse(c, new SyncError('NOT_FOUND', `no route ${c.req.method} ${c.req.path}`)));
   app.onError((err, c) => {

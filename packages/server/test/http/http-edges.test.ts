@@ -176,7 +176,7 @@ describe('HTTP edges', () => {
     } finally {
       await slow.close();
     }
-  });
+  }, 30_000); // a second server starts
 
   describe('Expect: 100-continue', () => {
     const body = JSON.stringify({ clientId: 'c', changes: [] });
@@ -221,5 +221,35 @@ describe('HTTP edges', () => {
         c.socket.destroy();
       });
     }
+  });
+
+  describe('messages that name the problem', () => {
+    const error = async (res: Response) =>
+      ((await res.json()) as { error: { code: string; message: string } }).error;
+
+    it('limit=-1 is refused with the range, not just "a whole number"', async () => {
+      for (const limit of ['-1', '0', '10001']) {
+        const res = await s.pull('msgs', 'todo', { collection: 'todos', limit });
+        expect(res.status).toBe(400);
+        expect((await error(res)).message).toMatch(/a whole number from 1 to 10000/);
+      }
+    });
+
+    it('a 200-character X-Client-Id is refused for its length', async () => {
+      const res = await s.pull('msgs', 'todo', { collection: 'todos' }, { 'x-client-id': 'c'.repeat(200) });
+      expect(res.status).toBe(400);
+      const e = await error(res);
+      expect(e.code).toBe('INVALID_REQUEST');
+      expect(e.message).toMatch(/at most 128 characters/);
+    });
+
+    it.each(['/ws', '/ws/todo'])('GET %s without an upgrade: 426 UPGRADE_REQUIRED as JSON', async (path) => {
+      const res = await fetch(`${s.url}${path}`);
+      expect(res.status).toBe(426);
+      expect(res.headers.get('upgrade')).toBe('websocket');
+      const e = await error(res);
+      expect(e.code).toBe('UPGRADE_REQUIRED');
+      expect(e.message).toMatch(/WebSocket/);
+    });
   });
 });
