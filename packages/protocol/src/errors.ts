@@ -7,7 +7,7 @@ import { z } from 'zod';
 export const ERROR_CODES = {
   /** The request body is not valid JSON. */
   BAD_JSON: 400,
-  /** The body, query or path does not match the schema; `path` names the offending part. */
+  /** The body, query or path does not match the schema (`path` names the offending part), or the HTTP request itself is malformed. */
   INVALID_REQUEST: 400,
   /** The changeset or a change declares a `schemaVersion` newer than this server supports; `path` names it. */
   SCHEMA_VERSION_UNSUPPORTED: 400,
@@ -17,10 +17,16 @@ export const ERROR_CODES = {
   TOKEN_EXPIRED: 401,
   /** The token has no `exp`, or lives longer (`exp - iat`) than the server accepts (JWT_MAX_TTL_S). */
   TOKEN_LIFETIME: 401,
+  /** The request took longer to arrive than the server waits (its headers, or the whole request); the connection is closed. */
+  REQUEST_TIMEOUT: 408,
+  /** The request line and headers are larger than the server accepts (16 KiB); the connection is closed. */
+  HEADERS_TOO_LARGE: 431,
   /** The route does not exist. */
   NOT_FOUND: 404,
   /** The method is not allowed on this route. */
   METHOD_NOT_ALLOWED: 405,
+  /** A WebSocket route (`/ws`, `/ws/{appId}`) asked without `Upgrade: websocket`; the answer says `Upgrade: websocket`. */
+  UPGRADE_REQUIRED: 426,
   /** The body is larger than the server accepts (10 MB). */
   PAYLOAD_TOO_LARGE: 413,
   /** A change would make a field value or a record larger than LIMITS allows; `path` names the change (and field). Nothing was written. */

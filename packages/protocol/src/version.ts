@@ -3,7 +3,7 @@
  * every wire message: a change to the wire fails it until this number is bumped and a line
  * is added to the history below.
  */
-export const PROTOCOL_VERSION = 5;
+export const PROTOCOL_VERSION = 6;
 
 export const PROTOCOL_HISTORY: ReadonlyArray<{ version: number; date: string; change: string }> = [
   {
@@ -34,5 +34,11 @@ export const PROTOCOL_HISTORY: ReadonlyArray<{ version: number; date: string; ch
     date: '2026-12-04',
     change:
       'Server hardening (issue 20): 503 TOO_MANY_CONNECTIONS (connection caps); a deletedAt field value (fields.deletedAt.value, data.deletedAt) is a timestamp or null, else 400 INVALID_REQUEST; timestamps from 0001-01-01 to 9999-12-31T23:59:59.999999Z are accepted and kept to the microsecond (before: 1970 to about 2255 exactly).',
+  },
+  {
+    version: 6,
+    date: '2026-12-05',
+    change:
+      'HTTP edges (issue 22): error codes REQUEST_TIMEOUT (408), HEADERS_TOO_LARGE (431) and UPGRADE_REQUIRED (426: GET /ws or /ws/{appId} without Upgrade: websocket, before: 404); a request node:http refuses (headers too large, a bad Content-Length or chunk, too slow to arrive) gets a JSON error body like every other (400 INVALID_REQUEST, 408, 431), with Connection: close.',
   },
 ];

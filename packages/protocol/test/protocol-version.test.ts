@@ -13,6 +13,7 @@ const PINNED: Record<number, string> = {
   3: '52ecde6e2b3ce46b',
   4: '222dfe5c12cdc09f',
   5: '072e685896fbba18',
+  6: '1e62c8bf7611781e',
 };
 
 function wireHash(): string {

@@ -7,8 +7,10 @@ import { type Config, jwksUrlOf, loadConfig } from './config.js';
 import { rowSecurityBypass } from './db/row-security.js';
 import type { Db } from './db/sql.js';
 import { createRequestListener } from './http/app.js';
+import { answerClientError } from './http/client-error.js';
 import { capConnections } from './http/connection-caps.js';
 import type { ServerContext } from './http/context.js';
+import { awaitingContinue } from './http/steps.js';
 import { createLogger, type Logger, wantsPrettyLogs } from './logger.js';
 import { createMetrics } from './metrics.js';
 import { createRateLimiter } from './rate-limit.js';
@@ -141,6 +143,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     version: VERSION,
     shuttingDown: false,
   };
+  const listener = createRequestListener(context);
   const httpServer = createServer(
     {
       // A slow or stalled sender is cut (408) once its headers, or its whole request, take
@@ -151,9 +154,17 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
       // How often Node checks those deadlines (its default, 30 s, would let a 10 s one run to 40 s).
       connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(config.httpHeadersTimeoutMs / 4))),
     },
-    createRequestListener(context),
+    listener,
   );
+  // Expect: 100-continue: no 100 before the caller is known and admitted (http/steps.ts, goOn);
+  // a route outside /sync/* reads no body before its caller is known, and is told to go on at once.
+  httpServer.on('checkContinue', (req, res) => {
+    if (req.url?.startsWith('/sync/')) awaitingContinue.add(req);
+    else res.writeContinue();
+    listener(req, res);
+  });
   httpServer.keepAliveTimeout = 65_000;
+  httpServer.on('clientError', answerClientError(context));
   context.connections = capConnections(httpServer, {
     maxConnections: config.maxConnections,
     maxPerAddress: config.maxConnectionsPerAddress,

@@ -58,7 +58,8 @@ export interface Auth {
     headers: {
       authorization?: string | undefined;
       serviceKey?: string | undefined;
-      userId?: string | undefined;
+      /** X-User-Id as UTF-8 (http/steps.ts utf8Header); `{ notUtf8: true }`: its bytes were not UTF-8. */
+      userId?: string | { notUtf8: true } | undefined;
     },
     address?: string,
   ): Promise<Principal>;
@@ -76,8 +77,19 @@ interface Verified {
  * database, so two different subjects would share one user's data.
  */
 const USER_ID = {
-  test: (s: string) => s.length >= 1 && s.length <= 256 && !/[\p{Cc}]/u.test(s) && stringProblem(s) === null,
+  maxLength: 256,
+  test: (s: string) =>
+    s.length >= 1 && s.length <= USER_ID.maxLength && !/[\p{Cc}]/u.test(s) && stringProblem(s) === null,
 };
+
+/** What is wrong with an X-User-Id (the rule of a token's `sub`, USER_ID), in words; null: nothing. */
+function userIdProblem(userId: string | { notUtf8: true } | undefined): string | null {
+  if (userId === undefined || userId === '') return 'service auth needs X-User-Id';
+  if (typeof userId !== 'string') return 'X-User-Id is not valid UTF-8';
+  if (userId.length > USER_ID.maxLength) return `X-User-Id is longer than ${USER_ID.maxLength} characters`;
+  if (!USER_ID.test(userId)) return 'X-User-Id has a control character or is not well-formed text';
+  return null;
+}
 
 /**
  * Checks its options when made (a bad setup fails at start-up, not on the first request).
@@ -216,9 +228,9 @@ export function createAuth(opts: AuthOptions): Auth {
           if (address !== undefined) failures.fail(address, now());
           throw new SyncError('UNAUTHORIZED', 'wrong service key');
         }
-        if (!h.userId || !USER_ID.test(h.userId))
-          throw new SyncError('UNAUTHORIZED', 'service auth needs X-User-Id');
-        return { userId: h.userId, via: 'service' };
+        const problem = userIdProblem(h.userId);
+        if (problem) throw new SyncError('UNAUTHORIZED', problem);
+        return { userId: h.userId as string, via: 'service' };
       }
       const token = bearerToken(h.authorization);
       if (token === undefined)

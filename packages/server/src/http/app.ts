@@ -1,9 +1,10 @@
 import type { IncomingMessage, RequestListener } from 'node:http';
 import { getRequestListener } from '@hono/node-server';
-import { HEADER, SyncError } from '@mana/sync-protocol';
+import { HEADER, ROUTE, SyncError } from '@mana/sync-protocol';
 import { Hono } from 'hono';
 import { matchedRoutes } from 'hono/route';
 import { requestError } from '../sync/errors.js';
+import { ClientClosedError } from './body.js';
 import type { AppEnv, ServerContext } from './context.js';
 import { type Cors, createCors } from './cors.js';
 import { errorResponse } from './errors.js';
@@ -53,6 +54,14 @@ function createApp(ctx: ServerContext, cors: Cors): Hono<AppEnv> {
     const startedAt = performance.now();
     await next();
     const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+    // As the fast path does for the same abort (push-endpoint.ts): nobody to answer, nothing to count.
+    if (c.get('clientClosed')) {
+      ctx.logger.debug(
+        { reqId: requestId, method: c.req.method, route: routeOf(c) },
+        'client closed mid-request',
+      );
+      return;
+    }
     if (closesConnection(ctx, c.res.status, incoming)) c.res.headers.set('Connection', 'close');
     finishRequest(ctx, {
       requestId,
@@ -83,8 +92,24 @@ function createApp(ctx: ServerContext, cors: Cors): Hono<AppEnv> {
   app.route('/', metricsRoutes(ctx));
   if (ctx.devIssuer) app.route('/', devRoutes(ctx, ctx.devIssuer));
 
+  // A WebSocket route reached without an upgrade (realtime/attach.ts serves the upgrades): say what it needs.
+  for (const route of [ROUTE.wsUnified, `${ROUTE.wsUnified}/`, ROUTE.wsLegacy])
+    app.get(route, (c) => {
+      c.header('Upgrade', 'websocket');
+      return errorResponse(
+        c,
+        new SyncError('UPGRADE_REQUIRED', `${c.req.path} is a WebSocket endpoint: send Upgrade: websocket`),
+      );
+    });
+
   app.notFound((c) => errorResponse(c, new SyncError('NOT_FOUND', `no route ${c.req.method} ${c.req.path}`)));
-  app.onError((err, c) => errorResponse(c, requestError(ctx.logger, c.get('requestId'), err)));
+  app.onError((err, c) => {
+    if (err instanceof ClientClosedError) {
+      c.set('clientClosed', true);
+      return c.body(null, 400); // never sent: the socket is gone
+    }
+    return errorResponse(c, requestError(ctx.logger, c.get('requestId'), err));
+  });
 
   return app;
 }

@@ -16,5 +16,7 @@ export interface AppEnv {
     requestId: string;
     principal?: Principal;
     appId?: string;
+    /** The client closed its connection mid-request (body.ts): no metrics, no request line. */
+    clientClosed?: boolean;
   };
 }

@@ -66,15 +66,28 @@ const caller: Step = (ctx, r) => {
     return;
   }
   const address = r.incoming ? clientAddress(r.incoming, ctx.config.trustProxy) : 'unknown';
-  return authenticate(
-    ctx,
-    { authorization, serviceKey, userId: r.header('x-user-id') },
-    r.requestId,
-    address,
-  ).then((principal) => {
+  // X-User-Id only counts with the service key (auth.ts checks the key first).
+  const userId = serviceKey === undefined ? undefined : utf8Header(r.header('x-user-id'));
+  return authenticate(ctx, { authorization, serviceKey, userId }, r.requestId, address).then((principal) => {
     r.principal = principal;
   });
 };
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/**
+ * A header value as the UTF-8 its bytes are. Node (and Hono's Headers, built from node's raw
+ * headers) give each header byte as one Latin-1 character: `é` sent as UTF-8 arrives as "Ã©",
+ * which a token's `sub: "é"` is not. Bytes that are not UTF-8 give `{ notUtf8: true }`.
+ */
+export function utf8Header(value: string | undefined): string | { notUtf8: true } | undefined {
+  if (value === undefined || Buffer.byteLength(value) === value.length) return value;
+  try {
+    return UTF8.decode(Buffer.from(value, 'latin1'));
+  } catch {
+    return { notUtf8: true };
+  }
+}
 
 /** The user's request rate (RATE_LIMIT_RPS); rows spent only for a stream (push and pull wait for them). */
 const rateLimit: Step = (ctx, r) => {
@@ -91,10 +104,25 @@ const turn: Step = (ctx, r) => {
   if (r.admit && r.outgoing) return ctx.admission.admit(r.principal!.userId, r.outgoing);
 };
 
+/**
+ * Requests that sent `Expect: 100-continue` and have not been told to go on (server.ts answers
+ * node's `checkContinue` by adding the request here instead of sending 100 at once).
+ */
+export const awaitingContinue = new WeakSet<IncomingMessage>();
+
+/**
+ * `100 Continue` once every step before has passed: a refused caller gets its error without
+ * it, and sends no body (DESIGN: no body byte is read for a refused caller).
+ */
+const goOn: Step = (_ctx, r) => {
+  if (r.incoming && awaitingContinue.delete(r.incoming) && r.outgoing && !r.outgoing.headersSent)
+    r.outgoing.writeContinue();
+};
+
 /** Before routing, on every /sync/* request. */
 export const ARRIVAL_STEPS: readonly Step[] = [declaredLength];
-/** A sync route's, once routed, before its body. */
-export const ROUTE_STEPS: readonly Step[] = [caller, rateLimit, appId, turn];
+/** A sync route's, once routed, before its body; the last tells a client waiting with `Expect: 100-continue` to send it. */
+export const ROUTE_STEPS: readonly Step[] = [caller, rateLimit, appId, turn, goOn];
 
 /**
  * Runs `steps` in order from `from`: synchronously while none waits, then after each promise.

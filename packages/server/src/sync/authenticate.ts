@@ -5,7 +5,7 @@ import type { SyncContext } from './context.js';
 interface RequestHeaders {
   authorization?: string | undefined;
   serviceKey?: string | undefined;
-  userId?: string | undefined;
+  userId?: string | { notUtf8: true } | undefined;
 }
 
 /**
