@@ -201,6 +201,9 @@ export function createEngine(o: EngineOptions): Engine {
         if (p.needPullAll) for (const table of o.tableList) await pullTable(p, table);
         o.backoff.reset();
         const heldBack = await heldBackProblem(o.db);
+        // The browser went offline while the pass did its last local steps: what it fetched is
+        // applied, but the status stays `offline` (the `online` event starts the next run).
+        if (p.abortReason === 'offline') throw new TransportError('retry', 'NETWORK', 'offline');
         if (heldBack) o.send('syncIncomplete', heldBack);
         else o.send('syncSucceeded', null);
         o.onSynced();

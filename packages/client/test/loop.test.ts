@@ -19,7 +19,8 @@ import { eventually, newDevice, startServer, type TodoDb } from './helpers/harne
  * Every transition any engine makes is collected; at the end they must be exactly the table's.
  */
 
-type Gate = 'pass' | 'hold' | 'down' | 'no-route';
+/** `offline-after`: the answer arrives whole, then the browser goes offline (engine.abort). */
+type Gate = 'pass' | 'hold' | 'down' | 'no-route' | 'offline-after';
 
 let server: TestServer;
 let closedPort: string;
@@ -47,6 +48,8 @@ interface Rig {
   /** Requests that reached the gate, by kind. */
   calls: { push: number; pull: number };
   trace: Array<Transition<LoopState, LoopEvent>>;
+  /** The status events the engine sent. */
+  told: string[];
   write(id: string): Promise<unknown>;
   outboxCount(): Promise<number>;
   until(state: LoopState): Promise<void>;
@@ -73,11 +76,16 @@ async function rig(user: string, opts: { pullLimit?: number; backoff?: Backoff }
     }
     if (gates[kind] === 'down') url = url.replace(/:\d+\//, `:${closedPort}/`);
     if (gates[kind] === 'no-route') url = url.replace('/sync/', '/no-such-route/');
-    return fetch(url, init);
+    const res = await fetch(url, init);
+    if (gates[kind] !== 'offline-after') return res;
+    const body = await res.text();
+    engine.abort('offline');
+    return new Response(body, { status: res.status, headers: res.headers });
   };
   const tokens = createTokenSource(() => server.token(user), 60_000);
   const trace: Array<Transition<LoopState, LoopEvent>> = [];
-  const engine = createEngine({
+  const told: string[] = [];
+  const engine: Engine = createEngine({
     db,
     tables,
     tableList: ['todos'],
@@ -93,7 +101,7 @@ async function rig(user: string, opts: { pullLimit?: number; backoff?: Backoff }
     backoff: opts.backoff ?? createBackoff({ baseMs: 20, maxMs: 40 }),
     pushBatchSize: 500,
     pullLimit: opts.pullLimit ?? 1000,
-    send: () => {},
+    send: (event) => void told.push(event),
     onConflict: () => {},
     onRefused: () => {},
     onOutboxChanged: async () => {},
@@ -110,6 +118,7 @@ async function rig(user: string, opts: { pullLimit?: number; backoff?: Backoff }
     held,
     calls,
     trace,
+    told,
     write: (id) => db.todos.put({ id, title: id, done: false }),
     outboxCount: () => db.table(OUTBOX_TABLE).count(),
     until: (state) =>
@@ -258,6 +267,15 @@ describe('the sync loop walks its table (SPEC.md, "The sync loop")', () => {
     r.gates.pull = 'no-route';
     await r.engine.request({ pull: 'all' });
     expect(path(r).at(-1)).toBe('pulling --failedHalt--> halted');
+  });
+
+  it('the browser going offline as a pass ends leaves it unsynced: halted, no success told', async () => {
+    const r = await rig('walk-offline');
+    r.gates.pull = 'offline-after';
+    await r.engine.request({ pull: 'all' });
+    expect(r.engine.loop).toBe('halted');
+    expect(path(r).at(-1)).toBe('pulling --failedHalt--> halted');
+    expect(r.told).toEqual(['syncStarted']);
   });
 
   it('dispose ends the loop from every state, and nothing runs after it', async () => {
