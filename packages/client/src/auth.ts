@@ -38,6 +38,11 @@ export interface TokenSource {
   /** When `current()` asks the app for a new token (ms since the epoch); null: only after a refusal. */
   refreshAt(): number | null;
   readonly refreshMarginMs: number;
+  /**
+   * Drops the cached token (stop(): signing out). The next call asks the app again, so the
+   * user who signs in next is never served under the one who signed out.
+   */
+  forget(): void;
 }
 
 export function createTokenSource(
@@ -52,12 +57,16 @@ export function createTokenSource(
   /** The cached token's lifetime (iat to exp; else from when it first arrived): fixed per token. */
   let lifetimeMs = 0;
   let inflight: Promise<string> | null = null;
+  /** Bumped by forget(): a token asked for before it is not cached after it. */
+  let generation = 0;
 
   const fetchToken = (forceRefresh: boolean): Promise<string> => {
+    const asked = generation;
     inflight ??= (async () => {
       try {
         const t = await getToken({ forceRefresh });
         if (!t) throw new AuthRefusedError('getToken() returned no token: sign in first');
+        if (asked !== generation) return t;
         fetchedAt = now();
         if (t !== token) {
           const { exp, iat } = claims(t);
@@ -68,7 +77,7 @@ export function createTokenSource(
         token = t;
         return t;
       } finally {
-        inflight = null;
+        if (asked === generation) inflight = null;
       }
     })();
     return inflight;
@@ -97,6 +106,13 @@ export function createTokenSource(
     expiresAt,
     refreshAt,
     refreshMarginMs,
+    forget() {
+      generation++;
+      token = null;
+      fetchedAt = 0;
+      lifetimeMs = 0;
+      inflight = null;
+    },
     subject() {
       const sub = token ? claims(token).sub : undefined;
       return typeof sub === 'string' && sub.length > 0 ? sub : 'default';

@@ -144,6 +144,8 @@ export function createSyncClient(db: Dexie, options: SyncClientOptions): SyncCli
       await leadership?.release();
       leadership = null;
       started = false;
+      // Signing out: the next start() asks the app for a token, whoever signs in then.
+      tokens.forget();
       const report = await closeLocalData(db, opts.tables, untracked, {
         clear: clearLocalData,
         discard: discardUnsynced,

@@ -203,6 +203,35 @@ describe('data that outlives a page', () => {
     await co.stop();
   });
 
+  it('after sign-out, the next user to sign in on the device syncs as that user, never the last one', async () => {
+    const db = newDevice().open();
+    let user = 'u-switch-alice';
+    const client = attach(db, server, user, { getToken: () => server.token(user) });
+    await client.start();
+    await db.todos.put({ id: 'alices', title: 'only for alice', done: false });
+    await waitForStatus(client, (s) => s.state === 'synced' && s.pending === 0);
+    expect(await client.stop({ clearLocalData: true })).toEqual({ unsynced: [], cleared: true });
+    user = 'u-switch-bob';
+    await client.start();
+    await db.todos.put({ id: 'bobs', title: 'only for bob', done: false });
+    await waitForStatus(client, (s) => s.state === 'synced' && s.pending === 0);
+    await client.sync();
+    expect((await db.todos.toArray()).map((t) => t.id)).toEqual(['bobs']);
+    await client.stop({ clearLocalData: true });
+    // What each user's other device gets.
+    for (const [who, ids] of [
+      ['u-switch-alice', ['alices']],
+      ['u-switch-bob', ['bobs']],
+    ] as const) {
+      const other = newDevice().open();
+      const co = attach(other, server, who);
+      await co.start();
+      await co.sync();
+      expect((await other.todos.toArray()).map((t) => t.id)).toEqual(ids);
+      await co.stop();
+    }
+  });
+
   it('stop({clearLocalData}) reports what did not reach the server and leaves it, until told to discard it', async () => {
     const db = newDevice().open();
     const client = attach(db, server, 'u-signout', { pushDebounceMs: 60_000, pushMaxWaitMs: 60_000 });
