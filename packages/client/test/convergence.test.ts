@@ -172,6 +172,38 @@ describe('two clients of one user', () => {
     await cb.stop();
   });
 
+  it('a record deleted and added again with fewer fields ends the same on every device', async () => {
+    const [a, b, c] = [newDevice().open(), newDevice().open(), newDevice().open()];
+    const [ca, cb, cc] = [
+      attach(a, server, 'u-readd'),
+      attach(b, server, 'u-readd'),
+      attach(c, server, 'u-readd'),
+    ];
+    await ca.start();
+    await cb.start();
+    await a.todos.put({ id: 'r', title: 'v1', done: true });
+    await ca.sync();
+    await cb.sync();
+    await b.todos.update('r', { note: 'from B' });
+    await b.todos.delete('r');
+    await cb.sync();
+    await ca.sync();
+    expect(await a.todos.get('r')).toBeUndefined();
+    // Added again with only a title: the fields it leaves out come back from the server, on
+    // the device that wrote them too (it dropped them with the delete).
+    await b.todos.add({ id: 'r', title: 'v2' } as never);
+    await cb.sync();
+    await ca.sync();
+    await cb.sync();
+    await cc.start();
+    await cc.sync();
+    const expected = { id: 'r', title: 'v2', done: true, note: 'from B' };
+    expect(await c.todos.get('r')).toEqual(expected);
+    expect(await a.todos.get('r')).toEqual(expected);
+    expect(await b.todos.get('r')).toEqual(expected);
+    for (const client of [ca, cb, cc]) await client.stop();
+  });
+
   it('propagates a delete', async () => {
     const a = newDevice().open();
     const b = newDevice().open();

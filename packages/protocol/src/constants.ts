@@ -109,3 +109,9 @@ export const DELETED_AT_FIELD = 'deletedAt';
  * the client that wrote it, which does not hold that time.
  */
 export const SERVER_TIME_WRITER = '(server time)';
+
+/**
+ * The writer stored for the fields a record brings back when it is undeleted: every device
+ * that applied the delete dropped them, their writer too, so the echo rule sends them to all.
+ */
+export const RESTORED_WRITER = '(restored)';

@@ -5,8 +5,10 @@ import {
   type Conflict,
   changeFields,
   formatMicros,
+  isDeleted,
   mergeFields,
   parseMicros,
+  RESTORED_WRITER,
   SERVER_TIME_WRITER,
   SyncError,
   settleServerTimed,
@@ -208,6 +210,7 @@ function merge(input: PushInput, batch: Batch, rows: StoredRow[]): Merged {
     serverTimed.clear();
     const incoming = changeFields(change, normalize, serverTimed);
     if (serverTimed.size > 0) settleServerTimed(p.state, change, incoming, serverTimed);
+    const wasDeleted = p.state !== undefined && isDeleted(p.state);
     const result = mergeFields(p.state, incoming);
     for (const l of result.lost) {
       out.conflicts.push({
@@ -231,6 +234,13 @@ function merge(input: PushInput, batch: Batch, rows: StoredRow[]): Merged {
     // The writer does not hold the time the server gave these: the echo rule sends them back.
     for (const field of serverTimed.keys()) {
       if (field in result.accepted) p.who.writers[field] = SERVER_TIME_WRITER;
+    }
+    // Undeleted: the fields this change did not write come back, and no device that applied
+    // the delete holds them any more, their own writer included.
+    if (wasDeleted && !isDeleted(result.state)) {
+      for (const field of Object.keys(result.state.fieldTimestamps)) {
+        if (!(field in result.accepted)) p.who.writers[field] = RESTORED_WRITER;
+      }
     }
     p.log.push({
       op: change.op,
