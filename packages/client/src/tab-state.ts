@@ -56,8 +56,9 @@ export function createTabState(o: TabStateOptions): TabState {
     return counting;
   }
 
+  // Counted whether started or not: a write made while idle (before start(), after stop()) is
+  // pending as soon as it commits, as the README says.
   async function countPending() {
-    if (!o.started()) return;
     let counted: { rows: number; blocked: number; last: number };
     try {
       counted = await DexieClass.ignoreTransaction(() =>
@@ -70,7 +71,6 @@ export function createTabState(o: TabStateOptions): TabState {
     } catch {
       return; // the database is closing
     }
-    if (!o.started()) return;
     if (counted.last > seenSeq && counted.rows > 0) o.schedulePush();
     seenSeq = Math.max(seenSeq, counted.last);
     status.update({ pending: counted.rows + counted.blocked });

@@ -203,6 +203,18 @@ describe('data that outlives a page', () => {
     await co.stop();
   });
 
+  it('counts a write made while idle as pending: before start() and after stop()', async () => {
+    const db = newDevice().open();
+    const client = attach(db, server, 'u-idle-pending');
+    await db.todos.put({ id: 'early', title: 'before start', done: false });
+    await eventually(() => expect(client.status.pending).toBe(1));
+    await client.start();
+    await waitForStatus(client, (s) => s.state === 'synced' && s.pending === 0);
+    await client.stop();
+    await db.todos.put({ id: 'late', title: 'after stop', done: false });
+    await eventually(() => expect(client.status).toMatchObject({ state: 'idle', pending: 1 }));
+  });
+
   it('after sign-out, the next user to sign in on the device syncs as that user, never the last one', async () => {
     const db = newDevice().open();
     let user = 'u-switch-alice';
