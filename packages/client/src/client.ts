@@ -175,9 +175,16 @@ export function createSyncClient(db: Dexie, options: SyncClientOptions): SyncCli
 
 /** On open: the app's schema holds the sync's tables, ids are `id`, and records written before sync was attached are queued (adopt.ts). */
 async function checkSchemaAndAdopt(db: Dexie, tables: readonly string[]) {
-  for (const name of [OUTBOX_TABLE, STATE_TABLE, ...tables]) {
+  for (const name of [OUTBOX_TABLE, STATE_TABLE]) {
     if (!db.tables.some((t) => t.name === name)) {
       throw new TypeError(`mana-sync: table ${name} is missing; add ...syncStores to db.version().stores()`);
+    }
+  }
+  for (const name of tables) {
+    if (!db.tables.some((t) => t.name === name)) {
+      throw new TypeError(
+        `mana-sync: the synced table ${name} is not in the database's schema (db.version().stores())`,
+      );
     }
   }
   for (const name of tables) {

@@ -7,6 +7,7 @@ import {
   fieldNameSchema,
   hasBlobs,
   jsonEqual,
+  LIMITS,
   readBlobs,
   recordIdSchema,
   sizeProblem,
@@ -45,7 +46,7 @@ export function encodeRecord(table: string, value: unknown): EncodedRecord {
   const id = (value as Record<string, unknown>)[ID_FIELD];
   if (typeof id !== 'string' || !recordIdSchema.safeParse(id).success) {
     throw new InvalidRecordError(
-      `${table}: a synced record needs a string "id" of letters, digits and _ . : @ + = ~ - (got ${JSON.stringify(id)})`,
+      `${table}: a synced record needs a string "id" of letters, digits and _ . : @ + = ~ -, at most ${LIMITS.maxRecordIdLength} characters (got ${JSON.stringify(id).slice(0, 80)})`,
     );
   }
   const fields = bare<EncodedValue>();

@@ -1,8 +1,11 @@
 import { LIMITS } from '@mana/sync-protocol';
+import { Dexie } from 'dexie';
+import { IDBKeyRange } from 'fake-indexeddb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from '../../server/src/db/sql.js';
 import type { TestServer } from '../../server/test/helpers/test-server.js';
-import { attach, eventually, newDevice, startServer, waitForStatus } from './helpers/harness.js';
+import { syncStores } from '../src/index.js';
+import { attach, eventually, newDevice, startServer, type TodoDb, waitForStatus } from './helpers/harness.js';
 import { seed } from './helpers/seed.js';
 
 describe('data that outlives a page', () => {
@@ -201,6 +204,20 @@ describe('data that outlives a page', () => {
       done: false,
     });
     await co.stop();
+  });
+
+  it('names what is wrong with the schema: a synced table missing, the sync tables missing', async () => {
+    const device = newDevice();
+    const noTable = new Dexie('mana', { indexedDB: device.indexedDB, IDBKeyRange }) as TodoDb;
+    noTable.version(1).stores({ notes: 'id', ...syncStores });
+    await expect(attach(noTable, server, 'u-schema').start()).rejects.toThrow(
+      /synced table todos is not in the database's schema/,
+    );
+    const noSync = new Dexie('mana-2', { indexedDB: device.indexedDB, IDBKeyRange }) as TodoDb;
+    noSync.version(1).stores({ todos: 'id' });
+    await expect(attach(noSync, server, 'u-schema').start()).rejects.toThrow(
+      /_manaSyncOutbox is missing; add \.\.\.syncStores/,
+    );
   });
 
   it('counts a write made while idle as pending: before start() and after stop()', async () => {
