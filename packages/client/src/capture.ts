@@ -101,6 +101,8 @@ async function tracked(
   const at = opts.clock.next();
   const queuedAt = Date.now();
   const rows: OutboxRow[] = [];
+  /** A record under an id the server cannot take was deleted: it may be held back (held-back.ts). */
+  let heldBackGone = false;
   let res: DBCoreMutateResponse;
 
   switch (req.type) {
@@ -149,7 +151,11 @@ async function tracked(
       res = await table.mutate(req);
       req.keys.forEach((key, i) => {
         // A record under an id the server cannot take never synced: nothing to delete there.
-        if (res.failures[i] || before[i] === undefined || !isSyncableId(key)) return;
+        if (res.failures[i] || before[i] === undefined) return;
+        if (!isSyncableId(key)) {
+          heldBackGone = true;
+          return;
+        }
         rows.push({ table: name, id: String(key), op: 'delete', fields: deleteFields(at), at: queuedAt });
       });
       break;
@@ -163,7 +169,10 @@ async function tracked(
       });
       res = await table.mutate(req);
       for (const key of found.result) {
-        if (!isSyncableId(key)) continue;
+        if (!isSyncableId(key)) {
+          heldBackGone = true;
+          continue;
+        }
         rows.push({ table: name, id: String(key), op: 'delete', fields: deleteFields(at), at: queuedAt });
       }
       break;
@@ -175,6 +184,10 @@ async function tracked(
     let last = 0;
     for (const seq of queued.results ?? []) if (typeof seq === 'number' && seq > last) last = seq;
     afterCommit(req.trans, last);
+  } else if (heldBackGone) {
+    // Nothing to push, but the sync loop's next run rechecks what is held back: the record's
+    // `error` and its count in `pending` go without waiting for the app's sync().
+    afterCommit(req.trans, 0);
   }
   return res;
 }

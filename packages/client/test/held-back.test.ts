@@ -15,6 +15,24 @@ describe('changes that cannot reach the server', () => {
     await server.close();
   });
 
+  it('deleting the only record that cannot be uploaded clears the error by itself, no sync() needed', async () => {
+    const device = newDevice();
+    const plain = device.open({ withSync: false });
+    await plain.todos.bulkAdd([
+      { id: 'ok', title: 'uploads', done: false },
+      { id: 'bad id!', title: 'a space in the id', done: false },
+    ]);
+    plain.close();
+    const db = device.open();
+    const client = attach(db, server, 'u-unsyncable-delete');
+    await client.start();
+    await waitForStatus(client, (s) => s.state === 'error' && s.pending === 1);
+    await db.todos.delete('bad id!');
+    await waitForStatus(client, (s) => s.state === 'synced' && s.pending === 0 && s.lastError === null);
+    expect(await client.pendingChanges()).toEqual([]);
+    await client.stop();
+  });
+
   it('a record held before sync that cannot be uploaded is counted, told, listed, and goes once fixed', async () => {
     // An app that used Dexie alone: records the server would refuse, next to a good one.
     const device = newDevice();
