@@ -13,7 +13,8 @@ import { canonical, type Micros } from './time.js';
  * Batches are applied in the order the server received them, changes in batch order.
  * - Echo (DESIGN.md section 12): the model remembers which client wrote each stored field; a
  *   server change for a client carries every field of the record but those it wrote, and a
- *   record with none left is not sent to it.
+ *   record with none left is not sent to it. The fields an undelete brings back (it does not
+ *   write them) go to every client.
  */
 
 export const DELETED_AT = 'deletedAt';
@@ -66,11 +67,14 @@ export class LwwModel {
       const key = recordKey(change.table, change.id);
       const record = this.records.get(key) ?? new Map<string, StoredField>();
       const writers = this.writers.get(key) ?? new Map<string, string>();
+      const wasDeleted = isDeletedIn(record);
+      const written = new Set<string>();
       for (const w of change.writes) {
         const stored = record.get(w.name);
         if (stored === undefined || w.at > stored.at) {
           record.set(w.name, { value: w.value, at: w.at });
           writers.set(w.name, clientId);
+          written.add(w.name);
         } else if (!sameJson(w.value, stored.value)) {
           conflicts.push({
             table: change.table,
@@ -82,6 +86,11 @@ export class LwwModel {
             serverAt: stored.at,
           });
         }
+      }
+      // An undelete brings back the fields it does not write, to every client: each device
+      // that applied the delete dropped them, their writer included.
+      if (wasDeleted && !isDeletedIn(record)) {
+        for (const field of record.keys()) if (!written.has(field)) writers.set(field, RESTORED);
       }
       // A change that sets nothing leaves no record behind.
       if (record.size > 0) {
@@ -104,6 +113,14 @@ export class LwwModel {
     }
     return out;
   }
+}
+
+/** The writer of a field an undelete brought back: no client, so every client is sent it. */
+const RESTORED = '(restored)';
+
+function isDeletedIn(record: Map<string, StoredField>): boolean {
+  const v = record.get(DELETED_AT)?.value;
+  return v !== null && v !== undefined && v !== false;
 }
 
 /** Field writes of a delete at `at`. */
